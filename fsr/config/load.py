@@ -1,0 +1,157 @@
+"""Reading, overriding and validating a configuration.
+
+`load_config` is the only way a `Config` is made from user input: YAML file, then CLI overrides
+(dotted keys), then the protocol's profile; every value is checked against its field's rule and
+the first problem raises `ConfigError` with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; str() is the one line shown to the user."""
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"--config: no such file: {p}")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config: not valid YAML: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError("--config: the top level must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    cfg = from_dict(raw)
+    profile = cfg.protocols.get(cfg.scenario.protocol)
+    if profile:
+        merged = to_dict(cfg)
+        _deep_merge(merged, profile, "protocols." + cfg.scenario.protocol)
+        cfg = from_dict(merged)
+    return cfg
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a Config from plain data (YAML, JSON handed to an agent, a log)."""
+    return _build(Config, raw, "")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, f"{where}.{key}")
+        elif key in base:
+            base[key] = value
+        else:
+            raise ConfigError(f"{where}.{key}: unknown key")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{prefix}{key}: unknown key (known here: {known})")
+    values = {}
+    for name, f in fields.items():
+        key = prefix + name
+        section = f.default_factory if dataclasses.is_dataclass(f.default_factory) else None
+        if section is not None:
+            values[name] = _build(section, raw.get(name, {}), key + ".")
+        elif name in raw:
+            integer = str(f.type).startswith("int")
+            values[name] = _check(key, raw[name], f.metadata.get("check", ""), integer)
+    return cls(**values)
+
+
+def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
+    def bad(problem: str) -> ConfigError:
+        return ConfigError(f"{key}: {problem} (got {value!r})")
+
+    if rule == "protocol":
+        if value not in PROTOCOLS:
+            raise bad("must be one of " + ", ".join(PROTOCOLS))
+        return value
+    if rule == "llm_type":
+        if value not in LLM_TYPES:
+            raise bad("must be one of " + ", ".join(LLM_TYPES))
+        return value
+    if rule == "bool":
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+        return value
+    if rule in ("str", "str?"):
+        if value is None and rule == "str?":
+            return None
+        if not isinstance(value, str) or not value:
+            raise bad("must be a non-empty string")
+        return value
+    if rule == "path?":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not os.path.isfile(value):
+            raise bad("must be an existing file")
+        return value
+    if rule == "profiles":
+        if not isinstance(value, dict) or any(k not in PROTOCOLS for k in value):
+            raise bad("must map protocol names (" + ", ".join(PROTOCOLS) + ") to overrides")
+        return value
+    if rule.endswith("|never"):
+        if value in ("never", None):
+            return None
+        rule = rule[: -len("|never")]
+    number = _number(value, integer)
+    if number is None:
+        kind = "an integer" if integer else "a number"
+        raise bad(f"must be {kind}")
+    if rule.startswith(">="):
+        if number < float(rule[2:]):
+            raise bad(f"must be >= {rule[2:]}")
+    elif rule.startswith(">"):
+        if number <= float(rule[1:]):
+            raise bad(f"must be > {rule[1:]}")
+    elif ".." in rule:
+        lo, hi = (float(x) for x in rule.split(".."))
+        if not lo <= number <= hi:
+            raise bad(f"must be between {rule.replace('..', ' and ')}")
+    return number
+
+
+def _number(value: Any, integer: bool) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or value != value:  # NaN is not a number here
+        return None
+    if integer:
+        return int(value) if float(value).is_integer() else None
+    return float(value)

@@ -1,0 +1,98 @@
+"""The run configuration: typed sections with their defaults and the rule each value must obey.
+
+Every time in the scenario is a value here (seconds), so tests can compress the whole storm into
+a few seconds while the defaults stay the spec's (kill at 60 s of a 120 s run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOLS = ("json", "a2a", "anp", "acp")
+LLM_TYPES = ("offline", "openai", "local")
+
+
+def _f(default: Any, check: str = "", help: str = "") -> Any:
+    """A field with a validation rule, read by `fsr.config.load.validate`."""
+    factory = None
+    if isinstance(default, list | dict):
+        factory, default = (lambda d=default: type(d)(d)), None
+    meta = {"check": check, "help": help}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Scenario:
+    agent_count: int = _f(8, "1..200", "number of agent processes")
+    protocol: str = _f("json", "protocol", "framing on the wire: json | a2a | anp | acp")
+    kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at")
+    duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)")
+    kill_at: float = _f(60.0, ">=0", "seconds after t = 0 when the fail storm strikes")
+    restart_delay: float | None = _f(
+        5.0, ">=0|never", "seconds before a victim is restarted; 'never' keeps it dead"
+    )
+    seed: int = _f(42, "int", "seeds victims, workload and generated documents")
+    task_rate: float = _f(4.0, ">0", "tasks submitted per second, at fixed intervals")
+    base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
+
+
+@dataclass
+class Heartbeat:
+    interval: float = _f(1.0, ">0", "seconds between heartbeats on the PUB channel")
+    liveness: int = _f(3, "1..100", "missed heartbeats before a peer is suspected dead")
+    fast_path: bool = _f(False, "bool", "also suspect a peer on a ZeroMQ disconnect event")
+
+
+@dataclass
+class Timeouts:
+    hop: float = _f(2.0, ">0", "seconds before a stage or lookup hop is re-published")
+    task: float = _f(20.0, ">0", "seconds before the runner marks a task timed_out")
+    ready: float = _f(60.0, ">0", "seconds allowed for all agents to become ready")
+    max_attempts: int = _f(4, "1..50", "sends of one hop before the task is failed")
+
+
+@dataclass
+class Workload:
+    document: str | None = _f(None, "path?", "document JSON or QA JSONL; default: bundled Gaia doc")
+    replication: int = _f(2, "1..50", "agents holding each fragment")
+    top_k: int = _f(3, "1..50", "passages search returns")
+
+
+@dataclass
+class MetricsCfg:
+    reconnect_window: float = _f(30.0, ">0", "seconds after the fault counted in bytes_reconnect")
+    steady_window: float = _f(10.0, ">0", "rolling window (s) for the steady-state check")
+    steady_step: float = _f(1.0, ">0", "grid step (s) of the steady-state check")
+    steady_band: float = _f(0.1, "0..1", "allowed relative deviation from the pre-fault baseline")
+
+
+@dataclass
+class Model:
+    type: str = _f("offline", "llm_type", "offline | openai | local")
+    name: str = _f("gpt-4o-mini", "str", "model name sent to the OpenAI-compatible API")
+    base_url: str | None = _f(None, "str?", "endpoint; OPENAI_BASE_URL wins")
+    openai_api_key: str | None = _f(None, "str?", "prefer the OPENAI_API_KEY env var")
+    timeout: float = _f(30.0, ">0", "seconds per LLM call")
+    max_retries: int = _f(2, "0..10", "retries per LLM call, with backoff")
+    concurrency: int = _f(2, "1..64", "LLM calls in flight per agent")
+
+
+@dataclass
+class Llm:
+    model: Model = field(default_factory=Model)
+
+
+@dataclass
+class Config:
+    scenario: Scenario = field(default_factory=Scenario)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    workload: Workload = field(default_factory=Workload)
+    metrics: MetricsCfg = field(default_factory=MetricsCfg)
+    llm: Llm = field(default_factory=Llm)
+    # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so
+    # that every protocol runs with the same heartbeat design unless a profile says otherwise.
+    protocols: dict[str, Any] = _f({}, "profiles", "per-protocol config overrides")

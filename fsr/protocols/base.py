@@ -1,0 +1,150 @@
+"""The ProtocolAdapter interface every framing implements.
+
+The agents speak in `Message`s (a kind, a body, ids). An adapter turns each into one or more
+single-part wire frames (`WireFrame`) and back, and owns whatever the real protocol adds on the
+way: envelopes, integrity checks, event streams, its own heartbeat body and its reconnection
+handshake. The bus (`fsr.bus`) moves and counts the frames; it never looks inside them.
+
+A subclass implements `encode`, `decode`, `encode_heartbeat`, `decode_heartbeat` and
+`start_handshake`; everything else (byte accounting, logging, dropping malformed frames) lives
+here once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+# Which byte category each application message kind is counted under.
+CATEGORY_OF_KIND = {
+    "document": "broadcast",
+    "stage_request": "task",
+    "stage_reply": "task",
+    "lookup": "task",
+    "lookup_reply": "task",
+}
+# Messages an adapter hands up that never crossed the wire as themselves.
+#   peer_ready: a handshake this node started with `peer` has completed (body: peer, role,
+#               shard_version, incarnation).
+#   hop_lost:   the peer reports it no longer knows a request we sent it (body: reply_to).
+LOCAL_KINDS = ("peer_ready", "hop_lost")
+
+
+class MalformedFrame(ValueError):
+    """A frame that does not parse as this protocol; it is counted and dropped."""
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    body: dict[str, Any]
+    msg_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    reply_to: str | None = None
+    sender: str = ""  # filled in on receipt
+
+    @property
+    def category(self) -> str:
+        return CATEGORY_OF_KIND.get(self.kind, "task")
+
+
+@dataclass(frozen=True)
+class WireFrame:
+    """One single-part ZeroMQ message body, with what the byte report needs to know of it."""
+
+    data: bytes
+    payload_len: int  # bytes of application payload inside `data`; the rest is envelope
+    category: str  # task | heartbeat | handshake | broadcast | control
+    kind: str  # protocol-level name, e.g. "a2a.status-update", for the log
+    msg_id: str = ""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    node_id: str
+    incarnation: str  # changes on every process start, so a restart is told from a pause
+    seq: int
+
+
+@dataclass
+class LocalInfo:
+    """What a node says about itself in handshakes; `shard_version` changes as shards arrive."""
+
+    node_id: str
+    role: str
+    incarnation: str
+    port: int
+    shard_version: int = 0
+
+
+class Transport(Protocol):
+    """What the bus offers an adapter."""
+
+    def send_frame(self, dest: str, frame: WireFrame) -> bool: ...
+
+    def recv_frame(self) -> tuple[str, bytes] | None: ...
+
+    def log(self, event: str, **fields: Any) -> None: ...
+
+
+def canonical(body: Any) -> bytes:
+    """The application payload as compact JSON: the unit `payload_len` is measured in."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+class ProtocolAdapter(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, transport: Transport, local: LocalInfo) -> None:
+        self.transport = transport
+        self.local = local
+        self.on_drop: Callable[[str, str], None] | None = None
+
+    # -- the interface the agents use -------------------------------------------------------
+    def send_message(self, dest: str, message: Message) -> bool:
+        """Frame `message` for `dest` and send it; False if the bus could not send a frame."""
+        return self.send_frames(dest, self.encode(dest, message))
+
+    def receive_message(self) -> list[Message]:
+        """Read one frame off the bus; return the application messages it completes."""
+        got = self.transport.recv_frame()
+        if got is None:
+            return []
+        sender, data = got
+        try:
+            return self.decode(sender, data)
+        except MalformedFrame as exc:
+            self.transport.log("frame_dropped", src=sender, reason=str(exc)[:200], wire=len(data))
+            return []
+
+    # -- what a protocol implements -----------------------------------------------------------
+    @abstractmethod
+    def encode(self, dest: str, message: Message) -> list[WireFrame]: ...
+
+    @abstractmethod
+    def decode(self, sender: str, data: bytes) -> list[Message]:
+        """Parse a frame; may send protocol replies itself; raise MalformedFrame on garbage."""
+
+    @abstractmethod
+    def encode_heartbeat(self, hb: Heartbeat) -> WireFrame: ...
+
+    @abstractmethod
+    def decode_heartbeat(self, data: bytes) -> Heartbeat: ...
+
+    @abstractmethod
+    def start_handshake(self, peer: str) -> bool:
+        """Begin (re)connecting to `peer`; completion arrives later as a `peer_ready` message."""
+
+    def tick(self, now: float) -> None:  # noqa: B027 - optional hook
+        """Called every loop turn: retransmits, protocol-internal timeouts."""
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def send_frames(self, dest: str, frames: list[WireFrame]) -> bool:
+        return all(self.transport.send_frame(dest, f) for f in frames)
+
+    def peer_ready(self, peer: str, info: dict[str, Any]) -> Message:
+        body = {"peer": peer, **{k: info.get(k) for k in ("role", "shard_version", "incarnation")}}
+        return Message(kind="peer_ready", body=body, sender=peer)
