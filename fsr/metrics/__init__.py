@@ -1,0 +1,1 @@
+"""Metrics: answer grading and the recovery metrics computed from the event log."""
