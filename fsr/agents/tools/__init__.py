@@ -1,0 +1,25 @@
+"""Tool backends: the one tool each agent runs."""
+
+from fsr.agents.tools.base import StageBackend, ToolResult
+from fsr.agents.tools.offline import OfflineBackend
+from fsr.agents.tools.search import CorpusStats, ShardIndex, merge_hits, tokenize
+from fsr.config.schema import Model
+
+
+def make_backend(model_cfg: Model) -> StageBackend:
+    """The extract/triple/reason backend for `llm.model` of the configuration."""
+    if model_cfg.type == "offline":
+        return OfflineBackend()
+    raise ValueError(f"llm.model.type {model_cfg.type!r}: no backend for it (only 'offline')")
+
+
+__all__ = [
+    "CorpusStats",
+    "OfflineBackend",
+    "ShardIndex",
+    "StageBackend",
+    "ToolResult",
+    "make_backend",
+    "merge_hits",
+    "tokenize",
+]
