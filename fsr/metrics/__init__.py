@@ -1,1 +1,63 @@
-"""Metrics: answer grading and the recovery metrics computed from the event log."""
+"""Metrics: pure functions from a run's event log to ``failstorm_metrics.json``.
+
+`compute_metrics(events)` is the only producer of the metrics file — the run calls it on its own
+log after every process has stopped, and `fsr replay` calls it on the same log, so the two files
+are byte-identical. Nothing here reads a clock, sleeps or talks to a process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsr.metrics import checkers as c
+from fsr.metrics.history import History, build_history
+
+SCHEMA = "fsr.failstorm_metrics/1"
+
+
+def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> dict[str, Any]:
+    h = build_history(events)
+    sc = h.config["scenario"]
+    drop = c.success_rate_drop(h)
+    rec = c.recovery(h)
+    steady = c.steady_state(h)
+    recon = c.bytes_reconnect(h)
+    dup = c.duplicate_work(h)
+    det = c.detection(h)
+    return {
+        "schema": SCHEMA,
+        "run_id": next(e["run_id"] for e in events if e["event"] == "run_start"),
+        "protocol": sc["protocol"],
+        "agent_count": sc["agent_count"],
+        "seed": sc["seed"],
+        "partial": h.partial or unreadable_lines > 0,
+        "notes": h.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
+                            if unreadable_lines else []),
+        "fault": {"injected": h.fault_injected, "t_s": c.r3(h.fault - h.t0),
+                  "victims": h.victims, "restart_delay_s": sc["restart_delay"]},
+        # the five metrics of the spec
+        "recovery_ms": rec["value"],
+        "steady_state_ms": steady["value"],
+        "bytes_reconnect": recon["value"],
+        "success_rate_drop": drop["value"],
+        "duplicate_work_ratio": dup["value"],
+        # and what they are made of
+        "detection_ms": {k: det[k] for k in ("p50_ms", "max_ms")},
+        "details": {
+            "recovery": rec, "steady_state": steady, "bytes_reconnect": recon,
+            "success_rate_drop": drop, "duplicate_work": dup, "detection": det,
+        },
+        "tasks": summary(h),
+        "throughput": c.throughput(h),
+        "hop_latency": c.hop_latency(h),
+        "bytes": c.bytes_summary(h),
+        "timeline": c.timeline(h),
+    }
+
+
+def summary(h: History) -> dict[str, Any]:
+    whole = c.task_window(h.tasks, h.t0 - 1e9, h.end_submit + 1e9)
+    return {**whole, "submitted": whole["n"], "correct": sum(t.correct for t in h.tasks)}
+
+
+__all__ = ["SCHEMA", "compute_metrics"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -87,7 +86,8 @@ class Transport(Protocol):
 
     def recv_frame(self) -> tuple[str, bytes] | None: ...
 
-    def log(self, event: str, **fields: Any) -> None: ...
+    def record(self, event: str, **fields: Any) -> None:
+        """Append an event to the run's log."""
 
 
 def canonical(body: Any) -> bytes:
@@ -101,7 +101,6 @@ class ProtocolAdapter(ABC):
     def __init__(self, transport: Transport, local: LocalInfo) -> None:
         self.transport = transport
         self.local = local
-        self.on_drop: Callable[[str, str], None] | None = None
 
     # -- the interface the agents use -------------------------------------------------------
     def send_message(self, dest: str, message: Message) -> bool:
@@ -117,7 +116,8 @@ class ProtocolAdapter(ABC):
         try:
             return self.decode(sender, data)
         except MalformedFrame as exc:
-            self.transport.log("frame_dropped", src=sender, reason=str(exc)[:200], wire=len(data))
+            self.transport.record("frame_dropped", src=sender, reason=str(exc)[:200],
+                                  wire=len(data))
             return []
 
     # -- what a protocol implements -----------------------------------------------------------

@@ -1,0 +1,237 @@
+"""The agent process: one tool, one shard, a place in the mesh.
+
+An agent (1) keeps membership — heartbeat liveness from `MeshNode`, plus a completed protocol
+handshake before it routes to a peer (the reconnection handler); (2) executes the stages of its
+role for whoever asks, and answers `lookup` (lookup_fragment) over its shard; (3) acts as entry
+agent for the tasks the runner hands it (`pipeline.TaskRun`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import zlib
+from pathlib import Path
+from typing import Any
+
+from fsr.agents.hops import HopTracker
+from fsr.agents.pipeline import SearchRun, TaskRun
+from fsr.agents.plan import RUNNER_ID, RunPlan
+from fsr.agents.toolrunner import ToolRunner
+from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, merge_hits
+from fsr.bus.node import MeshNode
+from fsr.config import from_dict
+from fsr.eventlog import EventLog
+from fsr.protocols import Message
+from fsr.workload import Document, holders
+
+
+class Agent(MeshNode):
+    def __init__(self, plan: RunPlan, node_id: str) -> None:
+        cfg = from_dict(plan.config)
+        spec = plan.agent(node_id)
+        super().__init__(
+            node_id=node_id, protocol=cfg.scenario.protocol,
+            log=EventLog(plan.log_path, node_id), data_port=spec.data_port,
+            hb_port=spec.hb_port, role="+".join(spec.roles), incarnation=uuid.uuid4().hex[:12],
+            hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
+            fast_path=cfg.heartbeat.fast_path,
+        )
+        self.roles = spec.roles
+        self.peer_roles = {a.node_id: a.roles for a in plan.agents}
+        self.workspace = Path(plan.run_dir) / "workspaces" / node_id
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        for a in plan.agents:
+            self.mesh.add_peer(a.node_id, a.data_port, a.hb_port if a.node_id != node_id else None)
+        self.mesh.add_peer(RUNNER_ID, plan.runner_port, None)
+        self.hops = HopTracker(self, cfg.timeouts.hop)
+        self.hop_timeout = cfg.timeouts.hop
+        self.task_timeout = cfg.timeouts.task
+        self.max_attempts = cfg.timeouts.max_attempts
+        self.top_k = cfg.workload.top_k
+        self.tools = ToolRunner(make_backend(cfg.llm.model), self, cfg.llm.model.concurrency)
+        self.ready_peers: set[str] = {node_id}
+        self.announced_ready = False
+        self.tasks: dict[str, TaskRun] = {}
+        self.shard: ShardIndex | None = None
+        self.holders: dict[str, list[str]] = {}
+        self.all_fids: list[str] = []
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def run(self) -> None:
+        self.record("agent_started", pid=os.getpid(), incarnation=self.local.incarnation,
+                    roles=self.roles, port=self.local.port)
+        self.start_heartbeats()
+        self._hello_runner()
+        while self.running:
+            self.step()
+        self.record("agent_stopped", pid=os.getpid())
+        self.tools.close()
+        self.close()
+
+    def _hello_runner(self) -> None:
+        if not self.mesh.send_control(RUNNER_ID, "hello", pid=os.getpid(),
+                                      incarnation=self.local.incarnation):
+            self.call_later(0.05, self._hello_runner)
+
+    # -- membership: the reconnection handler -------------------------------------------------
+    def on_peer_alive(self, peer: str, how: str) -> None:
+        self.ready_peers.discard(peer)
+        self._handshake(peer)
+
+    def _handshake(self, peer: str) -> None:
+        if peer in self.ready_peers or not self.monitor.alive(peer):
+            return
+        sent = self.adapter.start_handshake(peer)
+        self.record("handshake_start", peer=peer, sent=sent)
+        self.call_later(self.hop_timeout if sent else 0.05, lambda: self._handshake(peer))
+
+    def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
+        self.ready_peers.add(peer)
+        if not self.announced_ready and self.ready_peers >= set(self.peer_roles):
+            self.announced_ready = True
+            self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles)
+        for run in list(self.tasks.values()):
+            if run.parked:
+                run.advance()
+
+    def on_peer_suspected(self, peer: str) -> None:
+        self.ready_peers.discard(peer)
+        self.hops.peer_lost(peer)
+
+    def unreachable(self, peer: str) -> None:
+        """The bus has no live connection to `peer`: stop routing to it until a new handshake.
+        (Routing only — whether the peer is dead is still the heartbeat monitor's call.)"""
+        if peer != self.node_id and peer in self.ready_peers:
+            self.ready_peers.discard(peer)
+            self.record("peer_unroutable", peer=peer)
+            self.call_later(0.05, lambda: self._handshake(peer))
+
+    def executors(self, role: str) -> list[str]:
+        """Reachable agents holding `role`, other agents first choice (self only as fallback)."""
+        able = [p for p in sorted(self.ready_peers) if role in self.peer_roles.get(p, ())]
+        others = [p for p in able if p != self.node_id]
+        return others or able
+
+    # -- messages -----------------------------------------------------------------------------
+    def on_message(self, msg: Message) -> None:
+        if msg.kind in ("stage_reply", "lookup_reply"):
+            self.hops.reply(msg)
+        elif msg.kind == "stage_request":
+            self.execute(msg)
+        elif msg.kind == "lookup":
+            self.answer_lookup(msg)
+        elif msg.kind == "document":
+            self.load_document(msg.body)
+        elif msg.kind == "hop_lost":
+            self.hops.fail(str(msg.body.get("reply_to")), "lost_by_peer")
+
+    def on_control(self, sender: str, body: dict[str, Any]) -> None:
+        if body["k"] == "task":
+            run = TaskRun(self, body["task_id"], body["question"])
+            self.tasks[run.task_id] = run
+            self.call_later(self.task_timeout, lambda: self._abandon(run))
+            run.advance()
+        elif body["k"] == "stop":
+            self.running = False
+
+    def reply(self, request: Message, body: dict[str, Any]) -> None:
+        kind = "stage_reply" if request.kind == "stage_request" else "lookup_reply"
+        if not self.adapter.send_message(request.sender,
+                                         Message(kind, body, reply_to=request.msg_id)):
+            self.record("reply_lost", dst=request.sender, re=request.msg_id)
+            self.unreachable(request.sender)
+
+    # -- executing a stage --------------------------------------------------------------------
+    def execute(self, req: Message) -> None:
+        task, stage = req.body.get("task_id"), req.body.get("stage")
+        self.record("stage_exec", task=task, stage=stage, attempt=req.body.get("attempt"),
+                    src=req.sender)
+        if stage not in self.roles:
+            self.reply(req, {"error": f"{self.node_id} has no {stage} tool"})
+        elif stage == "search":
+            if self.shard is None:
+                self.reply(req, {"error": "no shard yet"})
+            else:
+                SearchRun(self, req).start()
+        else:
+            def done(result: ToolResult | None, exc: BaseException | None, secs: float) -> None:
+                calls = getattr(exc, "calls", None) or (result.llm_calls if result else [])
+                self.record("stage_done", task=task, stage=stage, ok=exc is None,
+                            ms=round(secs * 1000, 3), llm=calls,
+                            error=None if exc is None else str(exc)[:200])
+                if exc is not None:
+                    self.reply(req, {"error": str(exc)[:200]})
+                else:
+                    assert result is not None
+                    self.reply(req, {"output": result.output})
+
+            self.tools.run(stage, req.body.get("input", {}), done)
+
+    def answer_lookup(self, req: Message) -> None:
+        self.record("lookup_exec", task=req.body.get("task_id"), src=req.sender)
+        if self.shard is None:
+            self.reply(req, {"error": "no shard yet"})
+            return
+        hits = self.shard.lookup(req.body["question"], req.body.get("fids"),
+                                 int(req.body.get("k", self.top_k)))
+        self.reply(req, {"hits": hits})
+
+    # -- shards -------------------------------------------------------------------------------
+    def load_document(self, body: dict[str, Any]) -> None:
+        doc = Document.from_json(body["document"])
+        texts = {f.fid: f.text for f in doc.fragments}
+        mine = body["shards"].get(self.node_id, [])
+        stats = CorpusStats.build(texts.values())
+        self.shard = ShardIndex({fid: texts[fid] for fid in mine}, stats)
+        self.holders = holders(body["shards"])
+        self.all_fids = list(texts)
+        self.local.shard_version = int(body.get("version", 1))
+        (self.workspace / "shard.json").write_text(
+            json.dumps({"doc_id": doc.doc_id, "version": self.local.shard_version,
+                        "fragments": {fid: texts[fid] for fid in mine}}, indent=1))
+        self.record("shard_loaded", fragments=len(mine), version=self.local.shard_version)
+        self.mesh.send_control(RUNNER_ID, "shard_loaded", version=self.local.shard_version)
+
+    def split_own_fragments(self) -> tuple[list[str], list[str]]:
+        shard = self.shard if self.shard is not None else ()
+        return [f for f in self.all_fids if f in shard], [f for f in self.all_fids
+                                                           if f not in shard]
+
+    def lookup_local(self, question: str, fids: list[str]) -> list[dict[str, Any]]:
+        assert self.shard is not None
+        return self.shard.lookup(question, fids, self.top_k)
+
+    def cover(self, fids: list[str], exclude: set[str], salt: str
+              ) -> tuple[dict[str, list[str]], list[str]]:
+        """Greedy set cover of `fids` by reachable holders; returns (holder -> fids, lost)."""
+        live = self.ready_peers - exclude - {self.node_id}
+        todo = {f: [h for h in self.holders.get(f, []) if h in live] for f in fids}
+        lost = [f for f, hs in todo.items() if not hs]
+        left = {f for f, hs in todo.items() if hs}
+        plan: dict[str, list[str]] = {}
+        while left:
+            counts: dict[str, int] = {}
+            for f in left:
+                for h in todo[f]:
+                    counts[h] = counts.get(h, 0) + 1
+            best = max(counts, key=lambda h: (counts[h], zlib.crc32((salt + h).encode())))
+            plan[best] = sorted(f for f in left if best in todo[f])
+            left -= set(plan[best])
+        return plan, lost
+
+    def merge(self, hit_lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return merge_hits(hit_lists, self.top_k)
+
+    # -- the entry agent's side ---------------------------------------------------------------
+    def task_finished(self, run: TaskRun, status: str, answer: str, reason: str) -> None:
+        self.tasks.pop(run.task_id, None)
+        self.record("task_finished", task=run.task_id, status=status, reason=reason)
+        self.mesh.send_control(RUNNER_ID, "task_done", task_id=run.task_id, status=status,
+                               answer=answer, reason=reason)
+
+    def _abandon(self, run: TaskRun) -> None:
+        if self.tasks.pop(run.task_id, None) is not None:
+            run.done = True
+            self.record("task_abandoned", task=run.task_id, stage=run.stage)

@@ -1,0 +1,136 @@
+"""The two multi-hop procedures an agent runs.
+
+* `TaskRun` — at the entry agent: drive one task through search → extract → triple → reason,
+  each stage a request to a live agent of that role; re-publish a failed hop to another agent
+  of the same role (task re-publishing); park the task while no agent of a role is reachable.
+* `SearchRun` — at a search agent: fan `lookup` (lookup_fragment) out to live holders covering
+  every fragment, re-cover the fragments of a failed holder from other replicas, merge the hits.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from fsr.agents.hops import Hop
+from fsr.agents.plan import STAGES
+from fsr.protocols import Message
+
+
+class TaskRun:
+    def __init__(self, agent: Any, task_id: str, question: str) -> None:
+        self.agent, self.task_id, self.question = agent, task_id, question
+        self.stage_index = 0
+        self.attempt = 0
+        self.tried: set[str] = set()
+        self.state: dict[str, Any] = {"question": question}
+        self.parked = False
+        self.done = False
+
+    @property
+    def stage(self) -> str:
+        return STAGES[self.stage_index]
+
+    def advance(self) -> None:
+        """Send the current stage to a live agent of its role, or park until one is reachable."""
+        candidates = self.agent.executors(self.stage)
+        fresh = [c for c in candidates if c not in self.tried] or candidates
+        if not fresh:
+            if not self.parked:
+                self.agent.record("task_parked", task=self.task_id, stage=self.stage)
+            self.parked = True
+            return
+        self.parked = False
+        dest = fresh[zlib.crc32(f"{self.task_id}/{self.attempt}".encode()) % len(fresh)]
+        self.attempt += 1
+        self.tried.add(dest)
+        body = {"task_id": self.task_id, "stage": self.stage, "attempt": self.attempt,
+                "input": self.state}
+        meta = {"task": self.task_id, "stage": self.stage, "attempt": self.attempt,
+                "retry": self.attempt > 1}
+        self.agent.hops.send(Hop(dest, Message("stage_request", body), self.on_reply,
+                                 self.on_fail, meta))
+
+    def on_reply(self, msg: Message) -> None:
+        if "error" in msg.body:
+            self.on_fail("tool_error")
+            return
+        self.state.update(msg.body.get("output", {}))
+        self.stage_index += 1
+        self.attempt, self.tried = 0, set()
+        if self.stage_index == len(STAGES):
+            self.finish("answered", str(self.state.get("answer", "")))
+        else:
+            self.advance()
+
+    def on_fail(self, reason: str) -> None:
+        if self.done:
+            return
+        if self.attempt >= self.agent.max_attempts:
+            self.finish("failed", "", reason=f"{self.stage}: {reason}")
+            return
+        self.agent.record("hop_republished", task=self.task_id, stage=self.stage,
+                          attempt=self.attempt + 1, reason=reason)
+        self.advance()
+
+    def finish(self, status: str, answer: str, reason: str = "") -> None:
+        self.done = True
+        self.agent.task_finished(self, status, answer, reason)
+
+
+class SearchRun:
+    def __init__(self, agent: Any, request: Message) -> None:
+        self.agent, self.request = agent, request
+        self.task_id = request.body["task_id"]
+        self.question = request.body["input"]["question"]
+        self.hits: list[list[dict[str, Any]]] = []
+        self.pending = 0
+        self.missing = 0
+        self.failed_holders: set[str] = set()
+        self.sent = 0
+
+    def start(self) -> None:
+        own, rest = self.agent.split_own_fragments()
+        if own:
+            self.hits.append(self.agent.lookup_local(self.question, own))
+        self.cover(rest)
+        self.maybe_reply()
+
+    def cover(self, fids: list[str], retry: bool = False) -> None:
+        """Send lookups to live holders so that each fragment in `fids` is asked of one holder."""
+        plan, lost = self.agent.cover(fids, exclude=self.failed_holders, salt=self.task_id)
+        self.missing += len(lost)
+        for holder, group in plan.items():
+            self.pending += 1
+            self.sent += 1
+            body = {"task_id": self.task_id, "question": self.question, "fids": group,
+                    "k": self.agent.top_k}
+            meta = {"task": self.task_id, "stage": "lookup", "attempt": self.sent,
+                    "retry": retry}
+            on_reply, on_fail = self._handlers(holder, group)
+            self.agent.hops.send(Hop(holder, Message("lookup", body), on_reply, on_fail, meta))
+
+    def _handlers(self, holder: str, group: list[str]) -> tuple[Any, Any]:
+        def on_reply(msg: Message) -> None:
+            if "error" in msg.body:
+                on_fail("tool_error")
+                return
+            self.pending -= 1
+            self.hits.append(msg.body.get("hits", []))
+            self.maybe_reply()
+
+        def on_fail(reason: str) -> None:
+            self.pending -= 1
+            self.failed_holders.add(holder)
+            self.agent.record("hop_republished", task=self.task_id, stage="lookup",
+                              attempt=self.sent + 1, reason=reason)
+            self.cover(group, retry=True)
+            self.maybe_reply()
+
+        return on_reply, on_fail
+
+    def maybe_reply(self) -> None:
+        if self.pending == 0:
+            passages = self.agent.merge(self.hits)
+            self.agent.reply(self.request, {"output": {"passages": passages},
+                                            "missing": self.missing})

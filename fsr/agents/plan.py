@@ -1,0 +1,91 @@
+"""The run plan: who the agents are, which tool each runs, which ports they own.
+
+The runner writes it once into the run folder; every agent process reads it at start, so all of
+them agree on names, roles and ports without a discovery protocol.
+
+Roles: round-robin over search / extract / triple / reason, one tool per agent. With fewer than
+four agents (the debugging mode `--agent-count 1`) the four tools are dealt round-robin over the
+agents, so an agent may hold several; hops still cross the mesh (to itself if need be).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROLES = ("search", "extract", "triple", "reason")
+STAGES = ROLES  # a task visits the roles in this order
+RUNNER_ID = "runner"
+
+
+def roles_of(index: int, agent_count: int) -> list[str]:
+    if agent_count >= len(ROLES):
+        return [ROLES[index % len(ROLES)]]
+    return [r for j, r in enumerate(ROLES) if j % agent_count == index]
+
+
+def agent_id(index: int) -> str:
+    return f"agent_{index}"
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    node_id: str
+    index: int
+    roles: list[str]
+    data_port: int
+    hb_port: int
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    run_dir: str
+    log_path: str
+    runner_port: int
+    agents: list[AgentSpec]
+    config: dict[str, Any]
+
+    def agent(self, node_id: str) -> AgentSpec:
+        return next(a for a in self.agents if a.node_id == node_id)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunPlan:
+        raw = json.loads(Path(path).read_text())
+        raw["agents"] = [AgentSpec(**a) for a in raw["agents"]]
+        return cls(**raw)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def allocate_ports(base: int, count: int, limit: int = 9999) -> int:
+    """First port p >= base such that p .. p+count-1 are all free on loopback."""
+    start = base
+    while start + count - 1 <= limit:
+        taken = next((p for p in range(start, start + count) if not port_is_free(p)), None)
+        if taken is None:
+            return start
+        start = taken + 1
+    raise OSError(f"no block of {count} free ports between {base} and {limit}")
+
+
+def build_agents(agent_count: int, first_port: int) -> list[AgentSpec]:
+    """Agent i owns data port first_port + 2i and heartbeat port first_port + 2i + 1."""
+    return [
+        AgentSpec(agent_id(i), i, roles_of(i, agent_count), first_port + 2 * i,
+                  first_port + 2 * i + 1)
+        for i in range(agent_count)
+    ]

@@ -1,0 +1,69 @@
+"""Heartbeat monitor — Paranoid Pirate over the PUB/SUB channel (ZeroMQ Guide, ch. 4).
+
+Every node publishes a heartbeat each `interval` seconds. A peer is *suspected dead* once
+`liveness` intervals pass without one (Paranoid Pirate's liveness counter, kept as a deadline
+``last_seen + interval * liveness`` so it does not depend on how often `check` runs). A heartbeat
+from a suspected peer — or one carrying a new incarnation, i.e. the process was restarted — marks
+it *returned*, which starts a reconnection handshake. Optionally (the fast path) a ZeroMQ
+disconnect event suspects the peer at once.
+
+Pure logic over timestamps: the caller feeds in heartbeats and the clock; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fsr.protocols.base import Heartbeat
+
+
+@dataclass
+class PeerLiveness:
+    last_seen: float
+    incarnation: str
+    suspected: bool = False
+
+
+class HeartbeatMonitor:
+    def __init__(self, interval: float, liveness: int) -> None:
+        self.timeout = interval * liveness
+        self.peers: dict[str, PeerLiveness] = {}
+
+    def seen(self, hb: Heartbeat, now: float) -> str | None:
+        """Record a heartbeat; "joined", "restarted" or "resumed" when the peer (re)appears."""
+        state = self.peers.get(hb.node_id)
+        if state is None:
+            self.peers[hb.node_id] = PeerLiveness(now, hb.incarnation)
+            return "joined"
+        change = None
+        if hb.incarnation != state.incarnation:
+            change = "restarted"
+        elif state.suspected:
+            change = "resumed"
+        state.last_seen, state.incarnation, state.suspected = now, hb.incarnation, False
+        return change
+
+    def check(self, now: float) -> list[tuple[str, float]]:
+        """Peers that just crossed their deadline, with how long they had been silent."""
+        newly = []
+        for peer, state in self.peers.items():
+            if not state.suspected and now - state.last_seen > self.timeout:
+                state.suspected = True
+                newly.append((peer, now - state.last_seen))
+        return newly
+
+    def disconnected(self, peer: str, now: float) -> float | None:
+        """Fast path: suspect `peer` now; returns its silence, or None if already suspected."""
+        state = self.peers.get(peer)
+        if state is None or state.suspected:
+            return None
+        state.suspected = True
+        return now - state.last_seen
+
+    def alive(self, peer: str) -> bool:
+        state = self.peers.get(peer)
+        return state is not None and not state.suspected
+
+    def next_deadline(self) -> float | None:
+        live = [s.last_seen for s in self.peers.values() if not s.suspected]
+        return min(live) + self.timeout if live else None

@@ -1,0 +1,184 @@
+"""The sockets of one mesh node, and the byte counters on every frame they carry.
+
+Topology (the design card's): each node binds a ROUTER on its data port — its inbox — and a PUB
+on its heartbeat port, on 127.0.0.1 only. To talk to a peer it keeps one DEALER connected to the
+peer's ROUTER (routing id = own node id) and one SUB connection to the peer's PUB.
+
+Traps handled (SPEC §4):
+* every send goes out on a DEALER with ``ZMQ_IMMEDIATE``: a peer with no live connection makes
+  ``send`` fail with EAGAIN instead of queueing the message for a dead process; the failure is
+  logged and returned, never silent. The ROUTER is receive-only; it still has
+  ``ROUTER_MANDATORY`` so that a send through it could never drop silently, and
+  ``ROUTER_HANDOVER`` so a restarted peer reusing its routing id takes over at once.
+* detection never relies on send errors: that is the heartbeat monitor's job.
+
+Two planes share the DEALER/ROUTER pair: protocol frames (one ZeroMQ frame, produced by the
+protocol adapter) and the runner's control plane (two frames: empty delimiter + msgpack), which
+is the same for every protocol so it cannot bias a comparison.
+
+Counting: every send is logged as a ``send`` event with its wire bytes (`fsr.bus.wire`), split
+into payload, envelope and ZMTP framing, and its category. Heartbeat copies are counted where
+they land (``hb_seen``), since a PUB writes one copy per live subscriber. Connection handshakes
+are logged by the connecting side when ZeroMQ reports them complete (``zmtp_connect``).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import msgpack
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
+from fsr.eventlog import EventLog
+from fsr.protocols.base import WireFrame
+
+HOST = "127.0.0.1"
+_MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+def endpoint(port: int) -> str:
+    return f"tcp://{HOST}:{port}"
+
+
+class Mesh:
+    def __init__(self, ctx: zmq.Context, node_id: str, log: EventLog, data_port: int,
+                 hb_port: int | None = None) -> None:
+        self.ctx, self.node_id, self.log = ctx, node_id, log
+        self.identity = node_id.encode()
+        self.router = ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.bind(endpoint(data_port))
+        self.pub: zmq.Socket | None = None
+        if hb_port is not None:
+            self.pub = ctx.socket(zmq.PUB)
+            self.pub.setsockopt(zmq.LINGER, 0)
+            self.pub.bind(endpoint(hb_port))
+        self.sub = ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.dealers: dict[str, zmq.Socket] = {}
+        # monitor socket -> (peer, kind of connection), to log handshakes and disconnects
+        self.monitors: dict[zmq.Socket, tuple[str, str]] = {}
+        self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
+        self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._add_monitor(self.sub, "", "sub")
+
+    # -- wiring -------------------------------------------------------------------------------
+    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
+        dealer = self.ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.IDENTITY, self.identity)
+        dealer.setsockopt(zmq.IMMEDIATE, 1)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.RECONNECT_IVL, 50)
+        dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+        dealer.connect(endpoint(data_port))
+        self.dealers[peer] = dealer
+        self._add_monitor(dealer, peer, "dealer")
+        if hb_port is not None:
+            self.sub_peers[endpoint(hb_port)] = peer
+            self.sub.connect(endpoint(hb_port))
+
+    def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str) -> None:
+        self.monitors[sock.get_monitor_socket(_MONITORED)] = (peer, kind)
+
+    def poll_sockets(self) -> list[zmq.Socket]:
+        return [self.router, self.sub, *self.monitors]
+
+    # -- sending ------------------------------------------------------------------------------
+    def send_frame(self, dest: str, frame: WireFrame) -> bool:
+        """The protocol plane: one single-part frame to `dest`, counted and logged."""
+        ok = self._send(dest, [frame.data], frame.category, frame.kind, frame.msg_id)
+        if ok:
+            self.log.log("send", dst=dest, cat=frame.category, kind=frame.kind, mid=frame.msg_id,
+                         wire=frame_bytes(len(frame.data)), pay=frame.payload_len,
+                         env=len(frame.data) - frame.payload_len)
+        return ok
+
+    def send_control(self, dest: str, kind: str, **body: Any) -> bool:
+        """The control plane: runner <-> agent bookkeeping, identical for every protocol."""
+        packed = msgpack.packb({"k": kind, **body})
+        ok = self._send(dest, [b"", packed], "control", "ctl." + kind, "")
+        if ok:
+            self.log.log("send", dst=dest, cat="control", kind="ctl." + kind, mid="",
+                         wire=message_bytes([0, len(packed)]), pay=len(packed), env=0)
+        return ok
+
+    def _send(self, dest: str, frames: list[bytes], cat: str, kind: str, mid: str) -> bool:
+        dealer = self.dealers.get(dest)
+        reason = "unknown peer"
+        if dealer is not None:
+            try:
+                dealer.send_multipart(frames, zmq.NOBLOCK)
+                return True
+            except zmq.Again:
+                reason = "no live connection"
+        self.log.log("send_failed", dst=dest, cat=cat, kind=kind, mid=mid, reason=reason)
+        return False
+
+    def publish(self, frame: WireFrame, seq: int) -> None:
+        assert self.pub is not None
+        try:
+            self.pub.send(frame.data, zmq.NOBLOCK)
+        except zmq.Again:  # PUB never blocks; kept for symmetry with the DEALER path
+            return
+        self.log.log("hb_sent", seq=seq, frame=frame_bytes(len(frame.data)))
+
+    # -- receiving ----------------------------------------------------------------------------
+    def recv_frame(self) -> tuple[str, bytes] | None:
+        """Next protocol frame from the inbox; control messages are set aside in control_inbox."""
+        try:
+            parts = self.router.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        sender = parts[0].decode(errors="replace")
+        if len(parts) == 3 and parts[1] == b"":
+            try:
+                body = msgpack.unpackb(parts[2])
+            except (ValueError, msgpack.UnpackException) as exc:
+                self.log.log("frame_dropped", src=sender, reason=f"control: {exc}"[:200],
+                             wire=len(parts[2]))
+                return None
+            if isinstance(body, dict) and "k" in body:
+                self.control_inbox.append((sender, body))
+            return None
+        if len(parts) != 2:
+            self.log.log("frame_dropped", src=sender, reason=f"{len(parts) - 1} frames",
+                         wire=sum(len(p) for p in parts[1:]))
+            return None
+        return sender, parts[1]
+
+    def inbox_pending(self) -> bool:
+        return bool(self.router.get(zmq.EVENTS) & zmq.POLLIN)
+
+    def recv_heartbeat(self) -> bytes | None:
+        try:
+            return self.sub.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def read_monitor(self, mon: zmq.Socket) -> tuple[str, str] | None:
+        """Handle one socket event; returns (peer, "disconnected") for the fast path."""
+        msg = recv_monitor_message(mon, zmq.NOBLOCK)
+        peer, kind = self.monitors[mon]
+        if kind == "sub":
+            peer = self.sub_peers.get(msg["endpoint"].decode(), "?")
+        if msg["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if kind == "dealer":
+                wire = handshake_bytes("DEALER", "ROUTER", self.identity)
+            else:
+                wire = handshake_bytes("SUB", "PUB") + subscribe_bytes()
+            self.log.log("zmtp_connect", peer=peer, sock=kind, cat="handshake", wire=wire)
+            return None
+        self.log.log("zmtp_disconnect", peer=peer, sock=kind)
+        return (peer, "disconnected") if kind == "dealer" else None
+
+    def close(self) -> None:
+        for sock in [*self.monitors, *self.dealers.values(), self.router, self.sub]:
+            sock.close(linger=0)
+        if self.pub is not None:
+            self.pub.close(linger=0)

@@ -1,0 +1,238 @@
+"""The checkers: one pure function per metric over a `History`. Definitions live in README.md
+("Metrics") and here, and must say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fsr.metrics.history import History, Task
+
+STAGES = ("search", "extract", "triple", "reason")
+
+
+def r3(x: float) -> float:
+    return round(x, 3)
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) — simple, and exact on replay."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil
+    return ordered[int(rank) - 1]
+
+
+# -- tasks ------------------------------------------------------------------------------------
+def task_window(tasks: list[Task], start: float, end: float) -> dict[str, Any]:
+    """Tasks *submitted* in [start, end): success rate (correct / submitted), EM and F1 over the
+    answered ones, and the count of each terminal state."""
+    inside = [t for t in tasks if start <= t.submitted < end]
+    answered = [t for t in inside if t.status == "answered"]
+    states = Counter(t.status for t in inside)
+    return {
+        "n": len(inside),
+        "success_rate": r3(sum(t.correct for t in inside) / len(inside)) if inside else None,
+        "em": r3(sum(t.correct for t in answered) / len(answered)) if answered else None,
+        "f1": r3(sum(t.f1 for t in answered) / len(answered)) if answered else None,
+        "states": {s: states.get(s, 0) for s in ("answered", "failed", "timed_out", "unended")},
+    }
+
+
+def success_rate_drop(h: History) -> dict[str, Any]:
+    pre = task_window(h.tasks, h.t0, h.fault)
+    post = task_window(h.tasks, h.fault, h.end_submit)
+    value = None
+    if pre["success_rate"] and post["success_rate"] is not None:
+        value = r3((pre["success_rate"] - post["success_rate"]) / pre["success_rate"])
+    return {"value": value, "pre": pre, "post": post,
+            "windows": "pre = tasks submitted in [t0, fault); post = [fault, t0 + duration)"}
+
+
+def throughput(h: History) -> dict[str, Any]:
+    span = h.end_submit - h.t0
+    done = [t for t in h.tasks if t.ended is not None and h.t0 <= t.ended <= h.end_submit]
+    return {
+        "answered_per_s": r3(sum(t.status == "answered" for t in done) / span),
+        "correct_per_s": r3(sum(t.correct for t in done) / span),
+        "window_s": r3(span),
+    }
+
+
+# -- latency ----------------------------------------------------------------------------------
+def hop_latency(h: History) -> dict[str, Any]:
+    """One-way latency of task messages: the sender's first `send` of a message id to the
+    receiver's `deliver` of it to the application (protocol decoding included)."""
+    sent: dict[str, float] = {}
+    for e in h.of("send"):
+        if e.get("cat") == "task" and e.get("mid"):
+            sent.setdefault(e["mid"], e["ts"])
+    lat = [ms(e["ts"] - sent[e["mid"]]) for e in h.of("deliver") if e.get("mid") in sent]
+    return {"n": len(lat), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+
+
+# -- bytes ------------------------------------------------------------------------------------
+def wire_events(h: History) -> list[dict[str, Any]]:
+    """Every event that carries wire bytes: sends, heartbeat copies received, ZMTP handshakes."""
+    return [e for e in h.events if e["event"] in ("send", "hb_seen", "zmtp_connect")]
+
+
+def bytes_by_category(events: list[dict[str, Any]]) -> dict[str, int]:
+    out = {c: 0 for c in ("task", "heartbeat", "handshake", "broadcast", "control")}
+    for e in events:
+        out[e["cat"]] = out.get(e["cat"], 0) + e["wire"]
+    return out
+
+
+def bytes_summary(h: History) -> dict[str, Any]:
+    wire = wire_events(h)
+    sends = [e for e in wire if e["event"] == "send"]
+    by_cat = bytes_by_category(wire)
+    return {
+        "total": sum(by_cat.values()),
+        "by_category": by_cat,
+        "sends": {"payload": sum(e["pay"] for e in sends),
+                  "envelope": sum(e["env"] for e in sends),
+                  "zmtp_framing": sum(e["wire"] - e["pay"] - e["env"] for e in sends)},
+    }
+
+
+def bytes_reconnect(h: History) -> dict[str, Any]:
+    window = float(h.config["metrics"]["reconnect_window"])
+    end = min(h.fault + window, h.end)
+    inside = [e for e in wire_events(h) if h.fault <= e["ts"] <= end]
+    by_cat = bytes_by_category(inside)
+    return {"value": sum(by_cat.values()), "by_category": by_cat,
+            "window_s": r3(end - h.fault), "window": "[fault, fault + reconnect_window]"}
+
+
+# -- the storm --------------------------------------------------------------------------------
+def detection(h: History) -> dict[str, Any]:
+    """Per (observer, victim): first `peer_suspected` of the victim by a surviving agent at or
+    after the victim's kill() call, minus that call's time."""
+    if not h.fault_injected:
+        return {"pairs": [], "p50_ms": None, "max_ms": None, "missing": [],
+                "reason": "no fault injected"}
+    survivors = [a for a in h.agents if a not in h.kills]
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in h.of("peer_suspected"):
+        v = e["peer"]
+        if v in h.kills and e["node"] in survivors and e["ts"] >= h.kills[v]:
+            first.setdefault((e["node"], v), e)
+    pairs = [{"observer": o, "victim": v, "ms": ms(e["ts"] - h.kills[v]), "how": e["how"]}
+             for (o, v), e in sorted(first.items())]
+    values = [p["ms"] for p in pairs]
+    missing = [f"{o}->{v}" for v in h.victims for o in survivors if (o, v) not in first]
+    return {"pairs": pairs, "p50_ms": percentile(values, 50),
+            "max_ms": max(values) if values else None, "missing": missing}
+
+
+def recovery(h: History) -> dict[str, Any]:
+    """The first reconnection message after the fault: a completed handshake between a restarted
+    victim and a survivor (either side) — or, with restart `never`, the first re-published hop
+    sent to a survivor."""
+    if not h.fault_injected:
+        return {"value": None, "reason": "no fault injected"}
+    victims = set(h.victims)
+    if h.config["scenario"]["restart_delay"] is not None:
+        for e in h.of("handshake_done"):
+            if e["ts"] > h.fault and (e["node"] in victims) != (e["peer"] in victims):
+                return {"value": ms(e["ts"] - h.fault), "by": "handshake_done",
+                        "between": sorted([e["node"], e["peer"]])}
+        return {"value": None, "reason": "no handshake with a restarted victim was logged"}
+    for e in h.of("hop_sent"):
+        if e["ts"] > h.fault and e.get("retry") and e["dst"] not in victims:
+            return {"value": ms(e["ts"] - h.fault), "by": "hop_sent (re-published)",
+                    "between": sorted([e["node"], e["dst"]])}
+    return {"value": None, "reason": "no hop was re-published to a survivor"}
+
+
+def steady_state(h: History) -> dict[str, Any]:
+    """Settling time. Baseline: answered tasks per second and success (correct / ended) over the
+    tasks that ended in [t0, fault). Rolling windows of `steady_window` s by task end time start
+    at the fault and step by `steady_step` s while they fit before t0 + duration; a window is in
+    band when both its throughput and its success are within ±`steady_band` (relative) of the
+    baseline. Value: start of the first window from which every later window is in band, minus
+    the fault time."""
+    m = h.config["metrics"]
+    width, step, band = float(m["steady_window"]), float(m["steady_step"]), float(m["steady_band"])
+    ended = [t for t in h.tasks if t.ended is not None]
+
+    def window(a: float, b: float) -> tuple[float, float | None]:
+        inside = [t for t in ended if a <= t.ended < b]
+        answered = sum(t.status == "answered" for t in inside)
+        success = sum(t.correct for t in inside) / len(inside) if inside else None
+        return answered / (b - a), success
+
+    if h.fault - h.t0 <= 0:
+        return {"value": None, "reason": "no pre-fault period to take a baseline from"}
+    base_tp, base_ok = window(h.t0, h.fault)
+    if not base_tp or base_ok is None:
+        return {"value": None, "reason": "no task ended before the fault"}
+    starts = []
+    s = h.fault
+    while s + width <= h.end_submit + 1e-9:
+        starts.append(s)
+        s += step
+    if not starts:
+        return {"value": None, "reason": "no full window fits between the fault and the end"}
+    flags = []
+    for a in starts:
+        tp, ok = window(a, a + width)
+        flags.append(ok is not None and abs(tp - base_tp) <= band * base_tp
+                     and abs(ok - base_ok) <= band * base_ok)
+    settled = None
+    for i in range(len(flags) - 1, -1, -1):
+        if not flags[i]:
+            break
+        settled = starts[i]
+    base = {"answered_per_s": r3(base_tp), "success": r3(base_ok)}
+    if settled is None:
+        return {"value": None, "reason": "never stayed within band until the end",
+                "baseline": base, "windows": len(flags)}
+    return {"value": ms(settled - h.fault), "baseline": base, "windows": len(flags),
+            "in_band": sum(flags)}
+
+
+def duplicate_work(h: History) -> dict[str, Any]:
+    """Repeated executions of the same (task_id, stage) over all stage executions."""
+    execs = [(e["task"], e["stage"]) for e in h.of("stage_exec") if e.get("stage") in STAGES]
+    total, distinct = len(execs), len(set(execs))
+    return {"value": r3((total - distinct) / total) if total else None,
+            "executions": total, "repeated": total - distinct}
+
+
+def timeline(h: History) -> list[dict[str, Any]]:
+    """Per second since t0: tasks ended/answered/correct, live agents, bytes by category."""
+    last = int(max(h.end, h.end_submit) - h.t0) + 1
+    rows = [{"t": s, "ended": 0, "answered": 0, "correct": 0, "live_agents": 0,
+             "bytes": {c: 0 for c in ("task", "heartbeat", "handshake", "broadcast", "control")}}
+            for s in range(max(last, 0))]
+
+    def row(ts: float) -> dict[str, Any] | None:
+        i = int(ts - h.t0)
+        return rows[i] if 0 <= i < len(rows) and ts >= h.t0 else None
+
+    for t in h.tasks:
+        if t.ended is not None and (r := row(t.ended)):
+            r["ended"] += 1
+            r["answered"] += t.status == "answered"
+            r["correct"] += t.correct
+    for e in wire_events(h):
+        if r := row(e["ts"]):
+            r["bytes"][e["cat"]] += e["wire"]
+    changes = sorted([(e["ts"], 1) for e in h.of("agent_started")]
+                     + [(k, -1) for k in h.kills.values()])
+    live, i = 0, 0
+    for r in rows:
+        while i < len(changes) and changes[i][0] < h.t0 + r["t"] + 1:
+            live += changes[i][1]
+            i += 1
+        r["live_agents"] = live
+    return rows

@@ -1,0 +1,90 @@
+"""A run's history: the event log reshaped into the facts every checker needs.
+
+Jepsen's model: the history is recorded once; checkers are pure functions over it. `History` is
+built from the list of events alone (no clock, no config file, no process), so `fsr replay`
+rebuilds exactly what the run saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsr.metrics.grading import exact_match, token_f1
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    submitted: float
+    gold: str
+    entry: str | None
+    ended: float | None = None
+    status: str = "unended"  # answered | failed | timed_out | unended (log cut off)
+    answer: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "answered" and exact_match(self.answer, self.gold)
+
+    @property
+    def f1(self) -> float:
+        return token_f1(self.answer, self.gold) if self.status == "answered" else 0.0
+
+
+@dataclass
+class History:
+    events: list[dict[str, Any]]
+    config: dict[str, Any]
+    t0: float  # the broadcast: t = 0 of the scenario
+    end_submit: float  # t0 + duration: the end of the work phase
+    fault: float  # first kill() call, or t0 + kill_at when no kill happened
+    fault_injected: bool
+    victims: list[str]
+    kills: dict[str, float]  # victim -> time of its kill() call
+    agents: list[str]
+    tasks: list[Task]
+    partial: bool
+    end: float  # last event
+    notes: list[str] = field(default_factory=list)
+
+    def of(self, *names: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] in names]
+
+
+def build_history(events: list[dict[str, Any]]) -> History:
+    start = next((e for e in events if e["event"] == "run_start"), None)
+    if start is None:
+        raise ValueError("the log has no run_start event: not an fsr run log")
+    cfg = start["config"]
+    sc = cfg["scenario"]
+    broadcast = next((e["ts"] for e in events
+                      if e["event"] == "phase" and e.get("name") == "broadcast"), None)
+    notes = []
+    if broadcast is None:
+        notes.append("the run never reached its broadcast (t = 0)")
+    t0 = broadcast if broadcast is not None else start["ts"]
+    kills = {e["victim"]: e["kill_ts"] for e in events if e["event"] == "kill"}
+    fault = min(kills.values()) if kills else t0 + sc["kill_at"]
+    partial = not any(e["event"] == "run_end" for e in events)
+    if partial:
+        notes.append("no run_end event: the run was cut off; metrics are partial")
+
+    ends = {}
+    for e in events:
+        if e["event"] == "task_end" and e["task"] not in ends:
+            ends[e["task"]] = e
+    tasks = []
+    for e in events:
+        if e["event"] != "task_submit":
+            continue
+        end = ends.get(e["task"])
+        tasks.append(Task(e["task"], e["ts"], e["gold"], e.get("entry"),
+                          end["ts"] if end else None, end["status"] if end else "unended",
+                          end.get("answer", "") if end else ""))
+    return History(
+        events=events, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
+        fault_injected=bool(kills), victims=sorted(kills), kills=kills,
+        agents=[a["id"] for a in start["agents"]], tasks=tasks, partial=partial,
+        end=events[-1]["ts"], notes=notes,
+    )

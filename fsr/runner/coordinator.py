@@ -1,0 +1,215 @@
+"""The runner: the MeshNetwork of the spec. Starts the mesh, broadcasts, feeds tasks, ends the run.
+
+Timeline (all values from config; t = 0 is the broadcast):
+  startup   spawn agents; wait until each has handshaken with every peer ("ready")
+  t = 0     broadcast the document (protocol-framed, category broadcast); each agent keeps its shard
+  work      one task every 1/task_rate s to a live entry agent, round-robin, until `duration`
+  kill_at   the injector SIGKILLs its victims (and restarts them after restart_delay)
+  drain     wait for every task to reach its terminal state (answer or task timeout)
+  stop      stop agents, write `run_end`; metrics are then computed from the log alone
+
+The runner is the only judge of a task's terminal state: the first of the entry agent's report
+or the task deadline, logged once as ``task_end``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fsr.agents.plan import RUNNER_ID, RunPlan
+from fsr.agents.supervisor import Supervisor
+from fsr.bus.node import MeshNode
+from fsr.config import Config
+from fsr.eventlog import EventLog
+from fsr.injector import FailStorm, choose_victims
+from fsr.protocols import Message
+from fsr.workload import Document, assign_shards
+
+
+class RunFailed(RuntimeError):
+    """The run could not reach its work phase (an agent died at start-up, readiness timeout)."""
+
+
+@dataclass
+class TaskState:
+    task_id: str
+    qid: str
+    entry: str
+    deadline: float
+    ended: bool = False
+
+
+class Runner(MeshNode):
+    def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
+                 progress: Any = None) -> None:
+        self.cfg, self.plan, self.doc = cfg, plan, doc
+        super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
+                         log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
+                         hb_port=None, role="runner", incarnation="runner",
+                         hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness)
+        for a in plan.agents:
+            self.mesh.add_peer(a.node_id, a.data_port, a.hb_port)
+        self.agent_ids = [a.node_id for a in plan.agents]
+        self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
+        self.storm = FailStorm(self.supervisor, self.record, self.call_later,
+                               cfg.scenario.restart_delay)
+        self.progress = progress
+        self.rng = random.Random(cfg.scenario.seed)
+        self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
+                                    cfg.workload.replication)
+        self.ready: set[str] = set()
+        self.loaded: set[str] = set()
+        self.tasks: dict[str, TaskState] = {}
+        self.counts = {"submitted": 0, "answered": 0, "failed": 0, "timed_out": 0}
+        self.phase = "startup"
+        self.t0 = 0.0
+        self.broadcast_done = False
+        self._entry_turn = 0
+
+    # -- the whole run ------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run the scenario; returns why it ended ("completed"). Agents are always stopped."""
+        sc = self.cfg.scenario
+        reason = "crashed"
+        try:
+            self.record("run_start", run_id=self.plan.run_id, config=self.plan.config,
+                        agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
+                                 "hb_port": a.hb_port} for a in self.plan.agents],
+                        doc_id=self.doc.doc_id, fragments=len(self.doc.fragments),
+                        qa=len(self.doc.qa))
+            self.set_phase("startup")
+            for node_id in self.agent_ids:
+                proc = self.supervisor.spawn(node_id)
+                self.record("agent_spawned", agent=node_id, pid=proc.pid)
+            self.wait_until(lambda: self.ready >= set(self.agent_ids),
+                            time.time() + self.cfg.timeouts.ready, "agents ready")
+            self.record("mesh_ready", agents=len(self.ready))
+            self.t0 = time.time()
+            self.set_phase("broadcast")
+            for node_id in self.agent_ids:
+                self.send_document(node_id)
+            self.broadcast_done = True
+            self.wait_until(lambda: self.loaded >= set(self.agent_ids),
+                            time.time() + self.cfg.timeouts.ready, "shards loaded")
+            self.set_phase("work")
+            victims = choose_victims(self.agent_ids, sc.kill_fraction, sc.seed)
+            if victims:
+                self.call_at(self.t0 + sc.kill_at, lambda: self.strike(victims))
+            end_submit = self.t0 + sc.duration
+            self.schedule_tasks(time.time(), end_submit)
+            self.wait_until(lambda: time.time() >= end_submit, None, "work")
+            self.set_phase("drain")
+            self.wait_until(lambda: all(t.ended for t in self.tasks.values()), None, "drain")
+            reason = "completed"
+            return reason
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            raise
+        except RunFailed as exc:
+            reason = f"failed: {exc}"
+            raise
+        finally:
+            self.set_phase("stop")
+            for node_id in self.agent_ids:
+                self.mesh.send_control(node_id, "stop")
+            self.supervisor.stop_all()
+            self.record("run_end", reason=reason, counts=self.counts)
+            self.close()
+            self.log.close()
+
+    def wait_until(self, cond: Any, deadline: float | None, what: str) -> None:
+        while not cond():
+            if deadline is not None and time.time() > deadline:
+                raise RunFailed(f"timed out waiting for {what}")
+            if self.phase == "startup":
+                dead = [n for n in self.agent_ids if not self.supervisor.alive(n)]
+                if dead:
+                    raise RunFailed(f"{dead[0]} exited during start-up (see logs/"
+                                    f"{dead[0]}.stderr)")
+            self.step()
+            if self.progress is not None:
+                self.progress.update(self)
+
+    def set_phase(self, name: str) -> None:
+        self.phase = name
+        self.record("phase", name=name)
+
+    # -- broadcast and re-registration --------------------------------------------------------
+    def send_document(self, node_id: str) -> None:
+        body = {"document": self.doc.to_json(), "shards": self.shards, "version": 1}
+        sent = self.adapter.send_message(node_id, Message("document", body))
+        # Not connected yet (a restarting agent): try again shortly, while it lives.
+        if not sent and self.supervisor.alive(node_id):
+            self.call_later(0.05, lambda: self.send_document(node_id))
+
+    def on_control(self, sender: str, body: dict[str, Any]) -> None:
+        kind = body["k"]
+        if kind == "hello":
+            self.record("agent_hello", agent=sender, pid=body.get("pid"),
+                        incarnation=body.get("incarnation"))
+            self.loaded.discard(sender)
+            if self.broadcast_done:  # a restarted victim re-registers: give its shard back
+                self.send_document(sender)
+        elif kind == "ready":
+            self.ready.add(sender)
+        elif kind == "shard_loaded":
+            self.loaded.add(sender)
+        elif kind == "task_done":
+            self.end_task(body["task_id"], body["status"], body.get("answer", ""),
+                          body.get("reason", ""), sender)
+
+    def on_peer_suspected(self, peer: str) -> None:
+        self.loaded.discard(peer)
+
+    # -- the fail storm -----------------------------------------------------------------------
+    def strike(self, victims: list[str]) -> None:
+        self.set_phase("fault")
+        for v in victims:
+            self.loaded.discard(v)
+        self.storm.strike(victims)
+        self.set_phase("work")
+
+    # -- the workload -------------------------------------------------------------------------
+    def schedule_tasks(self, start: float, end: float) -> None:
+        gap = 1.0 / self.cfg.scenario.task_rate
+        n = 0
+        while start + n * gap < end:
+            self.call_at(start + n * gap, self.submit_task)
+            n += 1
+
+    def entry_agent(self) -> str | None:
+        live = [a for a in self.agent_ids if a in self.loaded and self.monitor.alive(a)]
+        if not live:
+            return None
+        self._entry_turn += 1
+        return live[self._entry_turn % len(live)]
+
+    def submit_task(self) -> None:
+        qa = self.rng.choice(self.doc.qa)
+        task_id = f"t{self.counts['submitted']:05d}"
+        self.counts["submitted"] += 1
+        entry = self.entry_agent()
+        deadline = time.time() + self.cfg.timeouts.task
+        self.tasks[task_id] = TaskState(task_id, qa.qid, entry or "", deadline)
+        self.record("task_submit", task=task_id, qid=qa.qid, question=qa.question, gold=qa.answer,
+                    entry=entry)
+        if entry is None or not self.mesh.send_control(entry, "task", task_id=task_id,
+                                                       question=qa.question):
+            self.end_task(task_id, "failed", "", "no entry agent reachable", RUNNER_ID)
+            return
+        self.call_at(deadline, lambda: self.end_task(task_id, "timed_out", "", "deadline",
+                                                     RUNNER_ID))
+
+    def end_task(self, task_id: str, status: str, answer: str, reason: str, by: str) -> None:
+        state = self.tasks.get(task_id)
+        if state is None or state.ended:
+            if state is not None and by != RUNNER_ID:
+                self.record("task_late", task=task_id, status=status, by=by)
+            return
+        state.ended = True
+        self.counts[status] = self.counts.get(status, 0) + 1
+        self.record("task_end", task=task_id, status=status, answer=answer, reason=reason, by=by)

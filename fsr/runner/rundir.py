@@ -1,0 +1,51 @@
+"""The run folder: ``failstorm_metrics.json``, ``logs/fail_storm_<run_id>.jsonl``, ``workspaces/``.
+
+Each run gets its own folder (``--out`` or a new timestamped one under ``runs/``); an existing
+non-empty folder is refused, so nothing from one run overwrites another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from fsr.agents.plan import RunPlan, allocate_ports, build_agents
+from fsr.config import Config, ConfigError, to_dict
+
+METRICS_FILE = "failstorm_metrics.json"
+
+
+def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
+    sc = cfg.scenario
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{sc.protocol}-{secrets.token_hex(2)}"
+    run_dir = Path(out) if out else Path("runs") / run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"--out: {run_dir} exists and is not empty; runs never overwrite")
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (run_dir / "workspaces").mkdir(exist_ok=True)
+    first = allocate_ports(sc.base_port, 1 + 2 * sc.agent_count)
+    plan = RunPlan(
+        run_id=run_id, run_dir=str(run_dir.resolve()),
+        log_path=str((run_dir / "logs" / f"fail_storm_{run_id}.jsonl").resolve()),
+        runner_port=first, agents=build_agents(sc.agent_count, first + 1), config=to_dict(cfg),
+    )
+    plan_path = run_dir / "plan.json"
+    plan.save(plan_path)
+    return plan, plan_path
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
+    """Atomic: write a temp file, then rename over the final name."""
+    path = run_dir / METRICS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(dumps_metrics(metrics))
+    os.replace(tmp, path)
+    return path
+
+
+def dumps_metrics(metrics: dict[str, Any]) -> str:
+    return json.dumps(metrics, indent=2, sort_keys=True) + "\n"

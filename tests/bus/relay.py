@@ -1,0 +1,53 @@
+"""A TCP relay that counts the bytes it forwards in each direction (test helper)."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+
+
+class CountingRelay:
+    """Listens on a free loopback port and forwards every connection to ``target_port``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.upstream = 0  # client -> target
+        self.downstream = 0  # target -> client
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.listener, selectors.EVENT_READ, None)
+        pairs: dict[socket.socket, tuple[socket.socket, bool]] = {}
+        while not self._stop:
+            for key, _ in sel.select(timeout=0.05):
+                sock = key.fileobj
+                if sock is self.listener:
+                    client, _ = self.listener.accept()
+                    server = socket.create_connection(self.target)
+                    pairs[client] = (server, True)
+                    pairs[server] = (client, False)
+                    sel.register(client, selectors.EVENT_READ)
+                    sel.register(server, selectors.EVENT_READ)
+                    continue
+                data = sock.recv(65536)
+                other, up = pairs[sock]
+                if not data:
+                    sel.unregister(sock)
+                    sock.close()
+                    continue
+                if up:
+                    self.upstream += len(data)
+                else:
+                    self.downstream += len(data)
+                other.sendall(data)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(1)
+        self.listener.close()
