@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from fsr.config import ConfigError, load_config
@@ -110,14 +109,18 @@ def _with_flag(message: str) -> str:
 
 def main() -> None:
     """Console entry point: click's usage errors become one line and exit code 2."""
+    # Typer may bundle its own copy of click, so match its exceptions by what they carry.
     command = typer.main.get_command(app)
     try:
         code = command.main(standalone_mode=False)
-    except click.UsageError as exc:
-        typer.echo(f"fsr: error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        sys.exit(130)
+    except Exception as exc:
+        if hasattr(exc, "exit_code") and not hasattr(exc, "format_message"):
+            sys.exit(exc.exit_code)  # typer.Exit / click's Exit
+        if hasattr(exc, "format_message"):  # click's UsageError family
+            if exc.format_message():
+                typer.echo(f"fsr: error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        raise
     sys.exit(code or 0)

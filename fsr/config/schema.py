@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOLS = ("json", "a2a", "anp", "acp")
+from fsr.protocols import REGISTRY
+
+PROTOCOLS = tuple(REGISTRY)  # registering a framing makes it a valid scenario.protocol
 LLM_TYPES = ("offline", "openai", "local")
 
 
