@@ -64,6 +64,7 @@ class Agent(MeshNode):
                     roles=self.roles, port=self.local.port)
         self.start_heartbeats()
         self._hello_runner()
+        self._check_ready()  # a one-agent mesh has no peer to wait for
         while self.running:
             self.step()
         self.record("agent_stopped", pid=os.getpid())
@@ -89,12 +90,18 @@ class Agent(MeshNode):
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
         self.ready_peers.add(peer)
-        if not self.announced_ready and self.ready_peers >= set(self.peer_roles):
-            self.announced_ready = True
-            self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles)
+        self._check_ready()
         for run in list(self.tasks.values()):
             if run.parked:
                 run.advance()
+
+    def _check_ready(self) -> None:
+        """Tell the runner once every peer has completed a handshake with us."""
+        if not self.announced_ready and self.ready_peers >= set(self.peer_roles):
+            if self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles):
+                self.announced_ready = True
+            else:
+                self.call_later(0.05, self._check_ready)
 
     def on_peer_suspected(self, peer: str) -> None:
         self.ready_peers.discard(peer)

@@ -38,7 +38,7 @@ class History:
     config: dict[str, Any]
     t0: float  # the broadcast: t = 0 of the scenario
     end_submit: float  # t0 + duration: the end of the work phase
-    fault: float  # first kill() call, or t0 + kill_at when no kill happened
+    fault: float  # first kill() call, or the nominal split when no kill happened
     fault_injected: bool
     victims: list[str]
     kills: dict[str, float]  # victim -> time of its kill() call
@@ -65,7 +65,10 @@ def build_history(events: list[dict[str, Any]]) -> History:
         notes.append("the run never reached its broadcast (t = 0)")
     t0 = broadcast if broadcast is not None else start["ts"]
     kills = {e["victim"]: e["kill_ts"] for e in events if e["event"] == "kill"}
-    fault = min(kills.values()) if kills else t0 + sc["kill_at"]
+    # Without a kill, windowed metrics split at the nominal kill time — or at the middle of the
+    # work phase when kill_at lies beyond it — so a fault-free run is a baseline to compare to.
+    nominal = sc["kill_at"] if sc["kill_at"] < sc["duration"] else sc["duration"] / 2
+    fault = min(kills.values()) if kills else t0 + nominal
     partial = not any(e["event"] == "run_end" for e in events)
     if partial:
         notes.append("no run_end event: the run was cut off; metrics are partial")

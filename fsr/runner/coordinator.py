@@ -93,7 +93,10 @@ class Runner(MeshNode):
             for node_id in self.agent_ids:
                 self.send_document(node_id)
             self.broadcast_done = True
-            self.wait_until(lambda: self.loaded >= set(self.agent_ids),
+            # Work starts once every agent holds its shard and its heartbeat is seen here, so
+            # the runner can pick any of them as an entry agent.
+            self.wait_until(lambda: self.loaded >= set(self.agent_ids)
+                            and all(self.monitor.alive(a) for a in self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "shards loaded")
             self.set_phase("work")
             victims = choose_victims(self.agent_ids, sc.kill_fraction, sc.seed)

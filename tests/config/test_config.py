@@ -1,0 +1,61 @@
+"""Config validation: one line naming the key, and the CLI's exit code 2 with nothing spawned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsr.config import ConfigError, load_config
+from tests.helpers import run_fsr
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"scenario.kill_fraction": 1.5}, "scenario.kill_fraction: must be between 0 and 1"),
+    ({"scenario.agent_count": "x"}, "scenario.agent_count: must be an integer"),
+    ({"scenario.agent_count": 0}, "scenario.agent_count: must be between 1 and 200"),
+    ({"scenario.protocol": "smtp"}, "scenario.protocol: must be one of"),
+    ({"heartbeat.interval": -1}, "heartbeat.interval: must be > 0"),
+    ({"heartbeat.fast_path": "yes"}, "heartbeat.fast_path: must be true or false"),
+    ({"scenario.colour": 1}, "scenario.colour: unknown key"),
+    ({"llm.model.type": "gpt"}, "llm.model.type: must be one of offline, openai, local"),
+])
+def test_bad_values_name_the_key(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(overrides=overrides)
+
+
+def test_defaults_are_the_spec_timeline() -> None:
+    cfg = load_config()
+    assert (cfg.scenario.agent_count, cfg.scenario.kill_fraction) == (8, 0.3)
+    assert (cfg.scenario.kill_at, cfg.scenario.duration) == (60.0, 120.0)
+    assert load_config(overrides={"scenario.restart_delay": "never"}).scenario.restart_delay is None
+
+
+def test_yaml_file_and_profile(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("scenario:\n  protocol: json\nprotocols:\n  json:\n"
+                    "    heartbeat:\n      interval: 2.5\n")
+    assert load_config(path).heartbeat.interval == 2.5
+
+
+@pytest.mark.parametrize("args", [
+    ["--kill-fraction", "2"], ["--agent-count", "many"], ["--protocol", "smtp"],
+    ["--no-such-flag"], ["--duration", "-5"], ["--config", "/does/not/exist.yaml"],
+])
+def test_cli_bad_input_exits_2_with_one_line_and_spawns_nothing(tmp_path: Path,
+                                                                args: list[str]) -> None:
+    out = tmp_path / "run"
+    proc = run_fsr("run", *args, "--out", str(out), timeout=30)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fsr: error:"), proc.stderr
+    assert not out.exists()  # no run folder, so no plan, no agent was spawned
+
+
+def test_bad_yaml_value_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("timeouts:\n  hop: zero\n")
+    proc = run_fsr("run", "--config", str(path), "--out", str(tmp_path / "r"), timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "fsr: error: timeouts.hop: must be a number (got 'zero')"
