@@ -1,4 +1,4 @@
-"""The `fsr` command line: run, replay, gen-doc.
+"""The `fsr` command line: run, replay, gen-doc, compare.
 
 Numeric flags are taken as text and validated by the config loader, so a bad flag and a bad
 config value fail the same way: one line naming the key and the problem, exit code 2, nothing
@@ -95,6 +95,54 @@ def gen_doc(
 
     doc = write_document(out, seed, entities)
     typer.echo(f"wrote {out}: {len(doc.fragments)} fragments, {len(doc.qa)} QA pairs")
+
+
+@app.command()
+def compare(
+    protocols: Annotated[str | None, Opt(help="comma-separated; default: every registered one")]
+    = None,
+    repeats: Annotated[str | None, Opt(help="runs per protocol (default 3); repeat i uses seed "
+                                            "+ i - 1 for every protocol")] = None,
+    quick: Annotated[bool, Opt(help="compressed timeline: duration 16 s, kill_at 6 s, "
+                                    "restart_delay 2 s, task_rate 4, heartbeat 0.5 s x 3, "
+                                    "steady_window 4 s, reconnect_window 8 s")] = False,
+    config: Annotated[Path | None, Opt(help="YAML config file (--quick and flags win)")] = None,
+    out: Annotated[str | None, Opt(help="comparison folder (default: runs/compare-<timestamp>)")]
+    = None,
+    seed: Annotated[str | None, Opt(help="base seed (default: the config's)")] = None,
+    agent_count: Annotated[str | None, Opt(help="number of agents")] = None,
+    from_: Annotated[Path | None, Opt("--from", help="re-aggregate this comparison folder; "
+                                                     "runs nothing")] = None,
+) -> None:
+    """Run protocols x repeats one after the other; report mean ± 95 % CI (docs/compare.md)."""
+    from rich.console import Console
+
+    from fsr.compare import report, run_and_report
+    from fsr.compare.run import plan
+    from fsr.runner.launch import launch
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if from_ is not None:
+        given = {"--protocols": protocols, "--repeats": repeats, "--quick": quick or None,
+                 "--config": config, "--out": out, "--seed": seed, "--agent-count": agent_count}
+        extra = [flag for flag, value in given.items() if value is not None]
+        if extra:
+            fail(f"--from: re-aggregates an existing comparison; {extra[0]} cannot be used with it")
+        if not from_.is_dir():
+            fail(f"--from: no such folder: {from_}")
+        try:
+            cmp = report(from_, console)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            fail(f"--from: {from_} is not a readable comparison folder ({exc})")
+        if not cmp["protocols"]:
+            fail(f"--from: no runs found in {from_}")
+        raise typer.Exit(0)
+    overrides = {"scenario.seed": seed, "scenario.agent_count": agent_count}
+    try:
+        planned = plan(protocols, repeats, config, quick, overrides, out)
+    except ConfigError as exc:
+        fail(_with_flag(str(exc)))
+    raise typer.Exit(run_and_report(planned, launch, console))
 
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (

@@ -1,0 +1,201 @@
+"""Aggregation of a comparison: pure functions from per-run metrics to per-protocol statistics.
+
+A comparison folder holds one run folder per (protocol, repeat) and a manifest, ``runs.json``,
+that lists them with their seeds and exit codes. `load_runs` reads the folder (the only I/O here);
+`aggregate` turns the loaded runs into mean ± 95 % CI per protocol for the spec's metrics and for
+the overhead report. `fsr compare` and `fsr compare --from` both go through these two, so a
+comparison can always be recomputed from its folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fsr.compare.stats import CI_METHOD, mean_ci
+from fsr.runner.rundir import METRICS_FILE
+
+SCHEMA = "fsr.comparison/1"
+MANIFEST = "runs.json"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One aggregated number: where it sits in a metrics file and how to print it."""
+
+    name: str
+    path: tuple[str, ...]
+    digits: int  # decimals shown in the tables
+    label: str = ""
+
+
+# the spec's deliverable table, in its order
+METRICS = (
+    Figure("recovery_ms", ("recovery_ms",), 1),
+    Figure("bytes_reconnect", ("bytes_reconnect",), 0),
+    Figure("steady_state_ms", ("steady_state_ms",), 1),
+    Figure("success_rate_drop", ("success_rate_drop",), 3),
+    Figure("duplicate_work_ratio", ("duplicate_work_ratio",), 3),
+    Figure("detection_ms_p50", ("detection_ms", "p50_ms"), 1),
+)
+
+OVERHEAD = (
+    Figure("task_wire_per_answer", ("per_answered_task", "wire"), 1,
+           "task bytes / answered task"),
+    Figure("task_payload_per_answer", ("per_answered_task", "payload"), 1, "  payload"),
+    Figure("task_envelope_per_answer", ("per_answered_task", "envelope"), 1, "  envelope"),
+    Figure("task_zmtp_per_answer", ("per_answered_task", "zmtp_framing"), 1, "  ZMTP framing"),
+    Figure("task_frames_per_answer", ("per_answered_task", "frames"), 2,
+           "task frames / answered task"),
+    Figure("task_overhead_share", ("task", "overhead_share"), 3,
+           "task overhead share (envelope + framing)"),
+    Figure("bytes_per_heartbeat", ("heartbeat", "bytes_per_heartbeat"), 1, "bytes / heartbeat"),
+    Figure("heartbeat_bytes", ("heartbeat", "total"), 0, "heartbeat bytes"),
+    Figure("handshake_protocol_bytes", ("handshake", "protocol", "wire"), 0,
+           "handshake bytes: protocol frames"),
+    Figure("handshake_zmtp_bytes", ("handshake", "zmtp", "wire"), 0,
+           "handshake bytes: ZMTP connections"),
+    Figure("handshakes_completed", ("handshake", "completed"), 1, "handshakes completed"),
+    Figure("frames_per_handshake", ("handshake", "frames_per_completed"), 2,
+           "frames / completed handshake"),
+    Figure("bytes_per_handshake", ("handshake", "bytes_per_completed"), 1,
+           "bytes / completed handshake"),
+    Figure("bytes_per_handshake_with_zmtp", ("handshake", "bytes_per_completed_with_zmtp"), 1,
+           "  incl. ZMTP connections"),
+    Figure("control_bytes", ("control", "wire"), 0, "control bytes"),
+    Figure("broadcast_bytes", ("broadcast", "wire"), 0, "broadcast bytes"),
+    Figure("total_bytes", ("total",), 0, "total wire bytes"),
+)
+
+
+@dataclass
+class RunRecord:
+    """One run of a comparison, as the manifest lists it, plus its metrics once loaded."""
+
+    protocol: str
+    repeat: int  # 1-based
+    seed: int
+    dir: str  # relative to the comparison folder
+    exit_code: int | None = None  # None: not known (folder assembled without a manifest)
+    error: str = ""
+    wall_s: float | None = None
+    metrics: dict[str, Any] | None = field(default=None, compare=False)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        entry = asdict(self)
+        entry.pop("metrics")
+        return entry
+
+    def problem(self) -> str | None:
+        """Why this run cannot be counted, or None if it can."""
+        if self.exit_code not in (0, None):
+            return f"exit code {self.exit_code}" + (f": {self.error}" if self.error else "")
+        if self.metrics is None:
+            return f"no {METRICS_FILE}" + (f": {self.error}" if self.error else "")
+        if self.metrics.get("partial"):
+            return "metrics marked partial (the log was cut off)"
+        return None
+
+
+# -- reading a folder -------------------------------------------------------------------------
+def load_runs(folder: Path) -> tuple[dict[str, Any], list[RunRecord]]:
+    """The manifest's settings and its runs with their metrics. Without a manifest, every
+    ``*/failstorm_metrics.json`` below `folder` is a run (repeat numbered by seed)."""
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        settings = data.get("settings", {})
+        runs = [RunRecord(**entry) for entry in data.get("runs", [])]
+    else:
+        settings, runs = {}, []
+        found = sorted(folder.glob(f"*/{METRICS_FILE}"))
+        metas = [(p.parent.name, json.loads(p.read_text())) for p in found]
+        for name, m in sorted(metas, key=lambda x: (x[1]["protocol"], x[1]["seed"], x[0])):
+            repeat = 1 + sum(r.protocol == m["protocol"] for r in runs)
+            runs.append(RunRecord(m["protocol"], repeat, m["seed"], name))
+    for r in runs:
+        path = folder / r.dir / METRICS_FILE
+        if path.is_file():
+            r.metrics = json.loads(path.read_text())
+    return settings, runs
+
+
+# -- the statistics ---------------------------------------------------------------------------
+def dig(data: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def null_reason(m: dict[str, Any], figure: Figure, section: str | None) -> str:
+    """Why a figure is null in one run, from what the run's metrics file says about it."""
+    if section == "overhead":
+        if "overhead" not in m:
+            return "no overhead report in the metrics file"
+        return "undefined: nothing to divide by"
+    d = m.get("details", {})
+    if figure.name == "recovery_ms":
+        return d.get("recovery", {}).get("reason", "")
+    if figure.name == "steady_state_ms":
+        return d.get("steady_state", {}).get("reason", "")
+    if figure.name == "success_rate_drop":
+        drop = d.get("success_rate_drop", {})
+        pre, post = drop.get("pre", {}), drop.get("post", {})
+        if pre.get("success_rate") is None:
+            return "no task submitted before the fault"
+        if not pre["success_rate"]:
+            return "pre-fault success rate is 0"
+        if post.get("success_rate") is None:
+            return "no task submitted after the fault"
+    if figure.name == "duplicate_work_ratio":
+        return "no stage executed"
+    if figure.name == "detection_ms_p50":
+        return d.get("detection", {}).get("reason") or "no survivor suspected a victim"
+    return ""
+
+
+def summarise(runs: list[RunRecord], figure: Figure, section: str | None) -> dict[str, Any]:
+    """mean ± CI of one figure over the usable runs; nulls counted by their reason."""
+    values: list[float] = []
+    nulls: Counter[str] = Counter()
+    for r in runs:
+        assert r.metrics is not None
+        value = dig(r.metrics.get(section) if section else r.metrics, figure.path)
+        if value is None:
+            nulls[null_reason(r.metrics, figure, section) or "null (no reason recorded)"] += 1
+        else:
+            values.append(float(value))
+    return {**mean_ci(values), "runs": len(runs), "values": values, "nulls": dict(nulls)}
+
+
+def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]:
+    """The comparison: per protocol (in the order first seen), every metric and overhead figure
+    as mean ± 95 % CI over its usable runs, with the runs that could not be counted and why."""
+    protocols: dict[str, Any] = {}
+    for name in dict.fromkeys(r.protocol for r in runs):
+        mine = [r for r in runs if r.protocol == name]
+        usable = [r for r in mine if r.problem() is None]
+        protocols[name] = {
+            "runs": len(mine),
+            "usable": len(usable),
+            "seeds": [r.seed for r in mine],
+            "failed": [{"dir": r.dir, "reason": r.problem()} for r in mine if r.problem()],
+            "metrics": {f.name: summarise(usable, f, None) for f in METRICS},
+            "overhead": {f.name: summarise(usable, f, "overhead") for f in OVERHEAD},
+        }
+    return {
+        "schema": SCHEMA,
+        "settings": settings,
+        "ci": CI_METHOD,
+        "runs": [r.manifest_entry() for r in runs],
+        "protocols": protocols,
+    }
+
+
+__all__ = ["MANIFEST", "METRICS", "OVERHEAD", "SCHEMA", "Figure", "RunRecord", "aggregate",
+           "load_runs"]

@@ -1,0 +1,135 @@
+"""Running a comparison: validate every run's config up front, then run protocols × repeats one
+after the other, each in its own folder, recording each outcome in the manifest as it happens.
+
+Repeat i (1-based) of every protocol runs with seed = base seed + i - 1, so the k-th storm of each
+protocol kills the same victims over the same workload: the comparison is paired.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fsr.compare.aggregate import MANIFEST, RunRecord
+from fsr.config import Config, ConfigError, load_config
+from fsr.protocols import REGISTRY
+
+# --quick: the whole storm in ~16 s of work per run (about 20 s wall with start-up), so a 4 × 3
+# comparison takes minutes. Heartbeats are twice as frequent so detection (interval × liveness =
+# 1.5 s) still fits well inside the 10 s after the fault; the restarted victims are back 2 s
+# after it, leaving 8 s to settle; steady-state windows of 4 s fit twice over in that time.
+QUICK: dict[str, Any] = {
+    "scenario.duration": 16, "scenario.kill_at": 6, "scenario.restart_delay": 2,
+    "scenario.task_rate": 4, "heartbeat.interval": 0.5, "heartbeat.liveness": 3,
+    "metrics.steady_window": 4, "metrics.reconnect_window": 8,
+}
+MAX_REPEATS = 100
+
+Launch = Callable[[Config, str | None, bool], int]
+
+
+@dataclass
+class Planned:
+    record: RunRecord
+    cfg: Config
+
+
+@dataclass
+class Comparison:
+    folder: Path
+    settings: dict[str, Any]
+    runs: list[Planned] = field(default_factory=list)
+
+
+def parse_protocols(text: str | None) -> list[str]:
+    if text is None:
+        return list(REGISTRY)
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    known = ", ".join(REGISTRY)
+    if not names:
+        raise ConfigError(f"--protocols: give one or more of {known}")
+    for p in names:
+        if p not in REGISTRY:
+            raise ConfigError(f"--protocols: unknown protocol {p!r} (known: {known})")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--protocols: a protocol is listed twice (got {text!r})")
+    return names
+
+
+def parse_repeats(text: str | None) -> int:
+    value = "3" if text is None else text.strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_REPEATS:
+        raise ConfigError(f"--repeats: must be an integer between 1 and {MAX_REPEATS} "
+                          f"(got {text!r})")
+    return int(value)
+
+
+def plan(protocols: str | None, repeats: str | None, config: Path | None, quick: bool,
+         overrides: dict[str, Any], out: str | None) -> Comparison:
+    """Every run's validated config and folder; raises ConfigError (one line) before any run."""
+    names = parse_protocols(protocols)
+    n = parse_repeats(repeats)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    merged = {**(QUICK if quick else {}), **given}
+    base = load_config(config, merged).scenario.seed
+    folder = Path(out) if out else Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"--out: {folder} exists and is not empty; comparisons never overwrite")
+    seeds = [base + i for i in range(n)]
+    settings = {"protocols": names, "repeats": n, "seeds": seeds, "quick": quick,
+                "config": str(config) if config else None, "overrides": merged}
+    cmp = Comparison(folder, settings)
+    for name in names:
+        for i, seed in enumerate(seeds, start=1):
+            cfg = load_config(config, {**merged, "scenario.protocol": name,
+                                       "scenario.seed": seed})
+            cmp.runs.append(Planned(RunRecord(name, i, seed, f"{name}-r{i}"), cfg))
+    return cmp
+
+
+def write_manifest(cmp: Comparison) -> None:
+    data = {"settings": cmp.settings, "runs": [p.record.manifest_entry() for p in cmp.runs]}
+    path = cmp.folder / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def execute(cmp: Comparison, launch: Launch, say: Callable[[str], None]) -> int:
+    """Run every planned run in order; a failing run is recorded and the comparison goes on.
+    Returns 130 if interrupted (the remaining runs are left out), else 0."""
+    cmp.folder.mkdir(parents=True, exist_ok=True)
+    write_manifest(cmp)
+    for k, p in enumerate(cmp.runs, start=1):
+        r = p.record
+        say(f"[compare] run {k}/{len(cmp.runs)}: {r.protocol} repeat {r.repeat} seed {r.seed} "
+            f"-> {cmp.folder / r.dir}")
+        start = time.monotonic()
+        try:
+            r.exit_code = launch(p.cfg, str(cmp.folder / r.dir), False)
+        except KeyboardInterrupt:
+            r.exit_code, r.error = 130, "interrupted"
+        except Exception as exc:  # a crash of one run must not end the comparison
+            r.exit_code, r.error = 1, f"{type(exc).__name__}: {exc}"[:300]
+        r.wall_s = round(time.monotonic() - start, 3)
+        write_manifest(cmp)
+        if r.exit_code != 0:
+            say(f"[compare] run {r.dir} ended with exit code {r.exit_code} {r.error}".rstrip())
+        if r.exit_code == 130:
+            cmp.runs = cmp.runs[:k]
+            write_manifest(cmp)
+            return 130
+    return 0
+
+
+def stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+__all__ = ["QUICK", "Comparison", "execute", "parse_protocols", "parse_repeats", "plan"]
