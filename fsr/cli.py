@@ -40,6 +40,7 @@ def run(
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
+    report: Annotated[bool, Opt(help="write report/ (plots, report.html) at the end")] = True,
 ) -> None:
     """Run the fail-storm scenario and write failstorm_metrics.json."""
     overrides: dict[str, Any] = {
@@ -54,7 +55,7 @@ def run(
         cfg = load_config(config, overrides)
     except ConfigError as exc:
         fail(_with_flag(str(exc)))
-    code = launch(cfg, out, debug)
+    code = launch(cfg, out, debug, report=report)
     raise typer.Exit(code)
 
 
@@ -82,6 +83,20 @@ def replay(
         out.write_text(text)
     if metrics["partial"]:
         typer.echo("fsr: note: the log is incomplete; metrics are marked partial", err=True)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (holds logs/fail_storm_*.jsonl)")],
+) -> None:
+    """Render RUN_DIR/report/ (timeline.png, detection.png, report.html) from the event log."""
+    from fsr.report import ReportError, write_run_report
+
+    try:
+        path = write_run_report(run_dir)
+    except ReportError as exc:
+        fail(f"RUN_DIR: {exc}")
+    typer.echo(f"report: {path}")
 
 
 @app.command("gen-doc")

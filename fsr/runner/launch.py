@@ -16,7 +16,7 @@ from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
 
 
-def launch(cfg: Config, out: str | None, debug: bool) -> int:
+def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> int:
     console = Console(stderr=True)
     try:
         doc = load_document(cfg.workload.document)
@@ -40,7 +40,20 @@ def launch(cfg: Config, out: str | None, debug: bool) -> int:
     metrics = compute_metrics(events, bad)
     path = write_metrics(run_dir, metrics)
     print_summary(console, metrics, path, plan.log_path)
+    if report:
+        write_report(console, run_dir)
     return code
+
+
+def write_report(console: Console, run_dir: Path) -> None:
+    """The run's report/; a plot must never fail a run, so any error is a one-line warning."""
+    try:
+        from fsr.report import write_run_report
+
+        console.print(f"report:  {write_run_report(run_dir)}", markup=False, highlight=False)
+    except Exception as exc:
+        console.print(f"fsr: warning: report not written ({type(exc).__name__}: {exc})",
+                      markup=False, highlight=False)
 
 
 def print_summary(console: Console, m: dict, path: Path, log_path: str) -> None:

@@ -1,0 +1,126 @@
+"""What each figure of ``failstorm_metrics.json`` means, read from the code that computes it.
+
+A definition is the docstring of the checker that produces the figure (so the report cannot drift
+from the code), plus the values this run used for any setting the docstring names in backticks
+(``steady_window`` and friends). Config keys are explained by the help text of their field in
+`fsr.config.schema`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fsr.config.schema import Config
+from fsr.metrics import checkers as c
+
+# The five metrics of the spec and detection: top-level key -> (the checker that computes it,
+# the key of its breakdown under "details").
+HEADLINE: dict[str, tuple[Callable[..., Any], str]] = {
+    "recovery_ms": (c.recovery, "recovery"),
+    "steady_state_ms": (c.steady_state, "steady_state"),
+    "bytes_reconnect": (c.bytes_reconnect, "bytes_reconnect"),
+    "success_rate_drop": (c.success_rate_drop, "success_rate_drop"),
+    "duplicate_work_ratio": (c.duplicate_work, "duplicate_work"),
+    "detection_ms": (c.detection, "detection"),
+}
+# The other figures whose producer's name differs from the key.
+FIGURES: dict[str, Callable[..., Any]] = {
+    "tasks": c.task_window,
+    "bytes": c.bytes_summary,
+}
+# Only for producers without a docstring (yet); a docstring, once written, wins over these.
+FALLBACK = {
+    "success_rate_drop": "(success rate before the fault − after) / before, over the two task "
+                         "windows of the breakdown.",
+    "bytes_reconnect": "Wire bytes logged inside [fault, fault + `reconnect_window`], cut at the "
+                       "end of the log. Counted: " + (inspect.getdoc(c.wire_events) or ""),
+    "throughput": "Tasks that ended inside the work window [t0, t0 + duration], per second.",
+    "bytes_summary": "Wire bytes of the whole run by category; sends split into payload, "
+                     "protocol envelope and ZeroMQ framing. Counted: "
+                     + (inspect.getdoc(c.wire_events) or ""),
+}
+
+_TICKED = re.compile(r"`(\w+)`")
+_SECRET = re.compile(r"key|secret|token|password", re.I)
+
+
+def producer(key: str) -> Callable[..., Any] | None:
+    """The function that computes a top-level figure: registered above, else one of the same name
+    in the checkers or in a module ``fsr.metrics.<key>`` (figures added later find theirs)."""
+    if key in HEADLINE:
+        return HEADLINE[key][0]
+    if key in FIGURES:
+        return FIGURES[key]
+    if callable(getattr(c, key, None)):
+        return getattr(c, key)
+    try:
+        module = importlib.import_module(f"fsr.metrics.{key}")
+    except ImportError:
+        return None
+    fn = getattr(module, key, None)
+    return fn if callable(fn) else None
+
+
+def definition(key: str, config: dict[str, Any] | None = None) -> str:
+    """One paragraph: the producer's docstring, the fallback above, or its module's summary."""
+    fn = producer(key)
+    text = ""
+    if fn is not None:
+        text = inspect.getdoc(fn) or FALLBACK.get(key) or FALLBACK.get(fn.__name__, "")
+        if not text and fn.__module__ == f"fsr.metrics.{key}":
+            text = (inspect.getdoc(inspect.getmodule(fn)) or "").split("\n\n")[0]
+    text = " ".join(text.split())
+    return text + settings_note(text, config) if text else ""
+
+
+def settings_note(text: str, config: dict[str, Any] | None) -> str:
+    """' [this run: steady_window = 10.0, …]' for the config keys the text names in backticks."""
+    if not config:
+        return ""
+    leaves = flatten_config(config)
+    found = []
+    for name in dict.fromkeys(_TICKED.findall(text)):
+        keys = [k for k in leaves if k.rsplit(".", 1)[-1] == name]
+        if len(keys) == 1:
+            found.append(f"{name} = {leaves[keys[0]]}")
+    return f" [this run: {', '.join(found)}]" if found else ""
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_rows(config: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(dotted key, value, help) for every leaf of a run's config; secrets are redacted."""
+    rows = []
+    for key, value in flatten_config(config).items():
+        if value is not None and _SECRET.search(key.rsplit(".", 1)[-1]):
+            value = "(redacted)"
+        rows.append((key, value, config_help(key)))
+    return rows
+
+
+def config_help(key: str) -> str:
+    """The help text of a config field, from its dataclass metadata in `fsr.config.schema`."""
+    node: Any = Config
+    help_text = ""
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node):
+            break  # inside a free-form dict (per-protocol overrides): the dict's help covers it
+        f = {f.name: f for f in dataclasses.fields(node)}.get(part)
+        if f is None:
+            return ""
+        help_text = f.metadata.get("help", "")
+        node = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+    return help_text
