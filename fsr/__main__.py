@@ -2,4 +2,5 @@
 
 from fsr.cli import main
 
-main()
+if __name__ == "__main__":  # guard: multiprocessing re-imports the main module in its children
+    main()
