@@ -159,8 +159,10 @@ def null_reason(m: dict[str, Any], figure: Figure, section: str | None) -> str:
     return ""
 
 
-def summarise(runs: list[RunRecord], figure: Figure, section: str | None) -> dict[str, Any]:
-    """mean ± CI of one figure over the usable runs; nulls counted by their reason."""
+def summarise(runs: list[RunRecord], figure: Figure, section: str | None,
+              of: int) -> dict[str, Any]:
+    """mean ± CI of one figure over the usable `runs` (of `of` runs of the protocol, failed ones
+    included); nulls counted by their reason."""
     values: list[float] = []
     nulls: Counter[str] = Counter()
     for r in runs:
@@ -170,7 +172,7 @@ def summarise(runs: list[RunRecord], figure: Figure, section: str | None) -> dic
             nulls[null_reason(r.metrics, figure, section) or "null (no reason recorded)"] += 1
         else:
             values.append(float(value))
-    return {**mean_ci(values), "runs": len(runs), "values": values, "nulls": dict(nulls)}
+    return {**mean_ci(values), "runs": of, "values": values, "nulls": dict(nulls)}
 
 
 def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]:
@@ -185,8 +187,8 @@ def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]
             "usable": len(usable),
             "seeds": [r.seed for r in mine],
             "failed": [{"dir": r.dir, "reason": r.problem()} for r in mine if r.problem()],
-            "metrics": {f.name: summarise(usable, f, None) for f in METRICS},
-            "overhead": {f.name: summarise(usable, f, "overhead") for f in OVERHEAD},
+            "metrics": {f.name: summarise(usable, f, None, len(mine)) for f in METRICS},
+            "overhead": {f.name: summarise(usable, f, "overhead", len(mine)) for f in OVERHEAD},
         }
     return {
         "schema": SCHEMA,

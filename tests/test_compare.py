@@ -1,0 +1,258 @@
+"""`fsr compare`: the CI math, aggregation and reports from synthetic metrics files, flag
+validation, a failing run that does not stop the comparison, and one real quick comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsr.compare.aggregate import MANIFEST, RunRecord, aggregate, load_runs
+from fsr.compare.report import csv_text, markdown, notes
+from fsr.compare.run import QUICK, execute, plan
+from fsr.compare.stats import T975, mean_ci, t975
+from fsr.config import Config, ConfigError
+from fsr.runner.rundir import write_metrics
+from tests.helpers import run_fsr
+
+
+# -- the CI math ------------------------------------------------------------------------------
+def t_cdf(x: float, df: int, steps: int = 20000) -> float:
+    """Student t CDF by Simpson's rule over its density: an independent check of the table."""
+    c = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+
+    def pdf(u: float) -> float:
+        return c * (1 + u * u / df) ** (-(df + 1) / 2)
+
+    h = x / steps
+    s = pdf(0) + pdf(x) + sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, steps))
+    return 0.5 + s * h / 3
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 9, 10, 19, 29, 30, 31, 45, 120])
+def test_t_quantile_matches_the_t_distribution(df: int) -> None:
+    # the 4-decimal table is within 5e-5 of the quantile: the CDF there is 0.975 to ~1e-5
+    assert t_cdf(t975(df), df) == pytest.approx(0.975, abs=2e-5)
+
+
+def test_t_table_is_decreasing_and_above_the_normal_quantile() -> None:
+    assert len(T975) == 30
+    assert all(a > b for a, b in zip(T975, T975[1:], strict=False))
+    assert t975(1000) == pytest.approx(1.9623, abs=1e-4)
+    with pytest.raises(ValueError):
+        t975(0)
+
+
+def test_mean_ci_on_known_numbers() -> None:
+    s = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    # mean 3, s = sqrt(2.5), half-width = t(0.975, 4) * s / sqrt(5) = 2.7764 * sqrt(0.5)
+    assert s["n"] == 5 and s["mean"] == 3.0
+    assert s["sd"] == round(math.sqrt(2.5), 6)
+    assert s["ci95"] == round(2.7764 * math.sqrt(0.5), 6) == 1.963211
+    assert (s["low"], s["high"]) == (1.036789, 4.963211)
+    two = mean_ci([10.0, 14.0])  # s = 2*sqrt(2), half = 12.7062 * 2 = 25.4124
+    assert two["ci95"] == 25.4124 and two["mean"] == 12.0
+    assert mean_ci([7.0]) == {"n": 1, "mean": 7.0, "sd": None, "ci95": None, "low": None,
+                              "high": None}
+    assert mean_ci([])["mean"] is None
+
+
+# -- aggregation and reports from synthetic metrics files -------------------------------------
+def fake_metrics(protocol: str, seed: int, recovery: float, steady: float | None,
+                 task_wire: float) -> dict[str, Any]:
+    return {
+        "protocol": protocol, "seed": seed, "partial": False,
+        "recovery_ms": recovery, "steady_state_ms": steady, "bytes_reconnect": 1000 + seed,
+        "success_rate_drop": 0.1, "duplicate_work_ratio": 0.0,
+        "detection_ms": {"p50_ms": 1500.0, "max_ms": 1600.0},
+        "details": {"steady_state": {"reason": "never stayed within band until the end"}
+                    if steady is None else {}},
+        "overhead": {"per_answered_task": {"wire": task_wire, "payload": task_wire - 100,
+                                           "envelope": 90, "zmtp_framing": 10, "frames": 14},
+                     "task": {"overhead_share": 100 / task_wire},
+                     "heartbeat": {"bytes_per_heartbeat": 74.0, "total": 5000},
+                     "handshake": {"protocol": {"wire": 300}, "zmtp": {"wire": 200},
+                                   "completed": 2, "frames_per_completed": 2.0,
+                                   "bytes_per_completed": 150.0,
+                                   "bytes_per_completed_with_zmtp": 250.0},
+                     "control": {"wire": 40}, "broadcast": {"wire": 900}, "total": 99999},
+    }
+
+
+def synthetic_folder(root: Path) -> Path:
+    """json: 3 good runs (one with steady_state null); acp: 2 good runs and one that failed."""
+    runs = []
+    table = {"json": [(1000.0, 500.0, 800.0), (1200.0, None, 820.0), (1400.0, 700.0, 840.0)],
+             "acp": [(2000.0, 100.0, 900.0), (2200.0, 300.0, 1000.0), None]}
+    for protocol, rows in table.items():
+        for i, row in enumerate(rows, start=1):
+            rec = RunRecord(protocol, i, 41 + i, f"{protocol}-r{i}", exit_code=0, wall_s=20.0)
+            (root / rec.dir).mkdir(parents=True)
+            if row is None:
+                rec.exit_code, rec.error = 1, "run failed: agents ready timed out"
+            else:
+                write_metrics(root / rec.dir, fake_metrics(protocol, rec.seed, *row))
+            runs.append(rec.manifest_entry())
+    settings = {"protocols": ["json", "acp"], "repeats": 3, "seeds": [42, 43, 44],
+                "quick": True, "config": None, "overrides": QUICK}
+    (root / MANIFEST).write_text(json.dumps({"settings": settings, "runs": runs}))
+    return root
+
+
+def test_aggregate_counts_values_nulls_and_failed_runs(tmp_path: Path) -> None:
+    settings, runs = load_runs(synthetic_folder(tmp_path))
+    cmp = aggregate(settings, runs)
+    js, acp = cmp["protocols"]["json"], cmp["protocols"]["acp"]
+    rec = js["metrics"]["recovery_ms"]
+    assert (rec["n"], rec["runs"], rec["mean"]) == (3, 3, 1200.0)
+    assert rec["ci95"] == round(4.3027 * 200 / math.sqrt(3), 6)  # s = 200
+    steady = js["metrics"]["steady_state_ms"]
+    assert (steady["n"], steady["mean"]) == (2, 600.0)
+    assert steady["nulls"] == {"never stayed within band until the end": 1}
+    assert (acp["runs"], acp["usable"]) == (3, 2)
+    assert acp["failed"] == [{"dir": "acp-r3",
+                              "reason": "exit code 1: run failed: agents ready timed out"}]
+    assert acp["metrics"]["recovery_ms"]["mean"] == 2100.0
+    # the failed run counts in the protocol's runs (n = 2 of 3) but is not a null
+    assert acp["metrics"]["recovery_ms"]["runs"] == 3
+    assert acp["metrics"]["recovery_ms"]["nulls"] == {}
+    assert js["overhead"]["task_wire_per_answer"]["mean"] == 820.0
+    assert acp["overhead"]["task_wire_per_answer"]["ci95"] == round(12.7062 * 50, 6)
+    assert js["seeds"] == acp["seeds"] == [42, 43, 44]
+
+
+def test_reports_render_the_aggregate(tmp_path: Path) -> None:
+    settings, runs = load_runs(synthetic_folder(tmp_path))
+    cmp = aggregate(settings, runs)
+    lines = csv_text(cmp).splitlines()
+    assert lines[0] == "section,protocol,figure,runs,n,mean,ci95,low,high,sd,nulls"
+    steady = next(line for line in lines if line.startswith("metrics,json,steady_state_ms,"))
+    assert steady.split(",")[3:6] == ["3", "2", "600.0"]
+    assert steady.endswith("1x never stayed within band until the end")
+    md = markdown(cmp, {r.dir: r.metrics for r in runs if r.metrics})
+    assert "| json | 1200.0 ± 496.8 (n=3/3) | 1043 ± 2 (n=3/3) | 600.0 ± 1270.6 (n=2/3) |" in md
+    assert "| acp | 2100.0 ± 1270.6 (n=2/3) |" in md
+    assert "| task bytes / answered task | 820.0 ± 49.7 (n=3/3) | 950.0 ± 635.3 (n=2/3) |" in md
+    assert "| acp | 3 | 44 | acp-r3 | 1 | 20.0 | — |" in md  # the failed run, listed
+    assert "acp: run acp-r3 not counted: exit code 1: run failed" in "\n".join(notes(cmp))
+    assert "json: steady_state_ms null in 1 of 3 run(s)" in "\n".join(notes(cmp))
+
+
+def test_from_recomputes_the_files_and_runs_nothing(tmp_path: Path) -> None:
+    folder = synthetic_folder(tmp_path / "cmp")
+    before = sorted(p.name for p in folder.iterdir())
+    r = run_fsr("compare", "--from", str(folder), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "recovery_ms" in r.stdout and "task bytes / answered task" in r.stdout
+    written = {n: (folder / n).read_text() for n in ("comparison.json", "comparison.csv",
+                                                      "comparison.md")}
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*before, *written])
+    assert json.loads(written["comparison.json"])["protocols"]["json"]["metrics"][
+        "recovery_ms"]["mean"] == 1200.0
+    assert run_fsr("compare", "--from", str(folder), timeout=120).returncode == 0
+    assert {n: (folder / n).read_text() for n in written} == written  # same bytes again
+
+
+def test_folder_without_manifest_is_discovered(tmp_path: Path) -> None:
+    folder = synthetic_folder(tmp_path)
+    (folder / MANIFEST).unlink()
+    settings, runs = load_runs(folder)
+    assert settings == {} and len(runs) == 5  # the failed run has no metrics file
+    assert [(r.protocol, r.repeat, r.seed) for r in runs if r.protocol == "acp"] == [
+        ("acp", 1, 42), ("acp", 2, 43)]
+    assert aggregate(settings, runs)["protocols"]["json"]["usable"] == 3
+
+
+# -- planning, validation, a failing run ------------------------------------------------------
+def test_plan_pairs_seeds_and_applies_quick(tmp_path: Path) -> None:
+    cmp = plan("json", "3", None, True, {"scenario.seed": "7"}, str(tmp_path / "c"))
+    assert [(p.record.dir, p.cfg.scenario.seed) for p in cmp.runs] == [
+        ("json-r1", 7), ("json-r2", 8), ("json-r3", 9)]
+    sc, hb, m = cmp.runs[0].cfg.scenario, cmp.runs[0].cfg.heartbeat, cmp.runs[0].cfg.metrics
+    assert (sc.duration, sc.kill_at, sc.restart_delay, sc.task_rate) == (16, 6, 2, 4)
+    assert (hb.interval, hb.liveness, m.steady_window, m.reconnect_window) == (0.5, 3, 4, 8)
+    assert not (tmp_path / "c").exists()  # planning starts nothing
+
+
+@pytest.mark.parametrize("protocols, repeats, flag", [
+    ("json,nope", "2", "--protocols"), ("", "2", "--protocols"), ("json,json", "2", "--protocols"),
+    ("json", "0", "--repeats"), ("json", "-1", "--repeats"), ("json", "two", "--repeats"),
+    ("json", "1.5", "--repeats"),
+])
+def test_plan_rejects_bad_flags(protocols: str, repeats: str, flag: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{flag}:"):
+        plan(protocols, repeats, None, False, {}, None)
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--protocols", "json,xml"], "--protocols"), (["--repeats", "0"], "--repeats"),
+    (["--repeats", "x"], "--repeats"), (["--seed", "abc"], "--seed"),
+    (["--agent-count", "0"], "--agent-count"), (["--from", "/nonexistent/dir"], "--from"),
+])
+def test_cli_validation_is_one_line_exit_2_and_starts_nothing(
+        tmp_path: Path, args: list[str], flag: str) -> None:
+    out = tmp_path / "cmp"
+    extra = [] if args[0] == "--from" else ["--out", str(out)]
+    r = run_fsr("compare", *args, *extra, timeout=120)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and flag in r.stderr
+    assert not out.exists()
+
+
+def test_cli_refuses_from_with_run_flags_and_a_non_empty_out(tmp_path: Path) -> None:
+    r = run_fsr("compare", "--from", str(tmp_path), "--repeats", "2", timeout=120)
+    assert r.returncode == 2 and "--repeats" in r.stderr
+    (tmp_path / "x").write_text("")
+    r = run_fsr("compare", "--protocols", "json", "--out", str(tmp_path), timeout=120)
+    assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_a_failing_run_is_recorded_and_the_comparison_goes_on(tmp_path: Path) -> None:
+    cmp = plan("json", "3", None, True, {}, str(tmp_path / "c"))
+
+    def launch(cfg: Config, out: str | None, debug: bool) -> int:
+        assert out is not None
+        if cfg.scenario.seed == 43:
+            raise RuntimeError("boom")
+        Path(out).mkdir(parents=True)
+        write_metrics(Path(out), fake_metrics("json", cfg.scenario.seed, 1000.0, 10.0, 800.0))
+        return 0
+
+    said: list[str] = []
+    assert execute(cmp, launch, said.append) == 0
+    settings, runs = load_runs(cmp.folder)
+    assert [r.exit_code for r in runs] == [0, 1, 0]
+    assert runs[1].error == "RuntimeError: boom" and all(r.wall_s is not None for r in runs)
+    assert settings["seeds"] == [42, 43, 44]
+    assert aggregate(settings, runs)["protocols"]["json"]["usable"] == 2
+    assert any("json-r2 ended with exit code 1" in line for line in said)
+
+
+# -- one real comparison (about 40 s: two 16 s storms) ----------------------------------------
+def test_real_quick_comparison(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    r = run_fsr("compare", "--protocols", "json", "--repeats", "2", "--quick", "--out", str(out),
+                timeout=280)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "recovery_ms" in r.stdout and "comparison wall time" in r.stdout
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [(e["dir"], e["seed"], e["exit_code"]) for e in manifest["runs"]] == [
+        ("json-r1", 42, 0), ("json-r2", 43, 0)]
+    cmp = json.loads((out / "comparison.json").read_text())
+    per_run = [json.loads((out / d / "failstorm_metrics.json").read_text())
+               for d in ("json-r1", "json-r2")]
+    assert [m["seed"] for m in per_run] == [42, 43]
+    for name, path in (("bytes_reconnect", ("bytes_reconnect",)),
+                       ("recovery_ms", ("recovery_ms",))):
+        values = [m[path[0]] for m in per_run if m[path[0]] is not None]
+        s = cmp["protocols"]["json"]["metrics"][name]
+        assert s["values"] == values
+        if values:
+            assert s["mean"] == round(statistics.fmean(values), 6)
+    wire = [m["overhead"]["per_answered_task"]["wire"] for m in per_run]
+    assert cmp["protocols"]["json"]["overhead"]["task_wire_per_answer"]["values"] == wire
+    assert (out / "comparison.csv").is_file() and (out / "comparison.md").is_file()
