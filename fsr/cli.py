@@ -87,13 +87,16 @@ def replay(
 
 @app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder (holds logs/fail_storm_*.jsonl)")],
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (holds logs/fail_storm_*.jsonl), "
+                                                 "or an fsr compare folder")],
 ) -> None:
-    """Render RUN_DIR/report/ (timeline.png, detection.png, report.html) from the event log."""
-    from fsr.report import ReportError, write_run_report
+    """Render RUN_DIR/report/ (timeline.png, detection.png, report.html) from the event log;
+    for a comparison folder, comparison.html from comparison.json."""
+    from fsr.report import COMPARISON_JSON, ReportError, write_comparison_report, write_run_report
 
+    write = write_comparison_report if (run_dir / COMPARISON_JSON).is_file() else write_run_report
     try:
-        path = write_run_report(run_dir)
+        path = write(run_dir)
     except ReportError as exc:
         fail(f"RUN_DIR: {exc}")
     typer.echo(f"report: {path}")
