@@ -206,6 +206,8 @@ def test_cli_validation_is_one_line_exit_2_and_starts_nothing(
 def test_cli_refuses_from_with_run_flags_and_a_non_empty_out(tmp_path: Path) -> None:
     r = run_fsr("compare", "--from", str(tmp_path), "--repeats", "2", timeout=120)
     assert r.returncode == 2 and "--repeats" in r.stderr
+    r = run_fsr("compare", "--from", str(tmp_path), timeout=120)  # an empty folder
+    assert r.returncode == 2 and "no runs found" in r.stderr and not list(tmp_path.iterdir())
     (tmp_path / "x").write_text("")
     r = run_fsr("compare", "--protocols", "json", "--out", str(tmp_path), timeout=120)
     assert r.returncode == 2 and "--out" in r.stderr

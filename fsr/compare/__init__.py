@@ -20,6 +20,8 @@ from fsr.compare.run import Comparison, Launch, execute, stderr_line
 def report(folder: Path, console: Console) -> dict:
     """Aggregate a comparison folder, write its three files and print its tables."""
     settings, runs = load_runs(folder)
+    if not runs:
+        raise ValueError(f"no runs found in {folder}")
     cmp = aggregate(settings, runs)
     paths = write_reports(cmp, folder, {r.dir: r.metrics for r in runs if r.metrics})
     print_tables(console, cmp)
