@@ -43,8 +43,8 @@ class Agent(MeshNode):
         self.workspace = Path(plan.run_dir) / "workspaces" / node_id
         self.workspace.mkdir(parents=True, exist_ok=True)
         for a in plan.agents:
-            self.mesh.add_peer(a.node_id, a.data_port, a.hb_port if a.node_id != node_id else None)
-        self.mesh.add_peer(RUNNER_ID, plan.runner_port, None)
+            self.add_peer(a.node_id, a.data_port, a.hb_port if a.node_id != node_id else None)
+        self.add_peer(RUNNER_ID, plan.runner_port, None)
         self.hops = HopTracker(self, cfg.timeouts.hop)
         self.hop_timeout = cfg.timeouts.hop
         self.task_timeout = cfg.timeouts.task

@@ -69,7 +69,8 @@ class Mesh:
         self._add_monitor(self.sub, "", "sub")
 
     # -- wiring -------------------------------------------------------------------------------
-    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
+    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> zmq.Socket:
+        """Connect to a peer; returns the monitor socket of the new DEALER, to poll."""
         dealer = self.ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, self.identity)
         dealer.setsockopt(zmq.IMMEDIATE, 1)
@@ -78,13 +79,15 @@ class Mesh:
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
         dealer.connect(endpoint(data_port))
         self.dealers[peer] = dealer
-        self._add_monitor(dealer, peer, "dealer")
         if hb_port is not None:
             self.sub_peers[endpoint(hb_port)] = peer
             self.sub.connect(endpoint(hb_port))
+        return self._add_monitor(dealer, peer, "dealer")
 
-    def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str) -> None:
-        self.monitors[sock.get_monitor_socket(_MONITORED)] = (peer, kind)
+    def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str) -> zmq.Socket:
+        mon = sock.get_monitor_socket(_MONITORED)
+        self.monitors[mon] = (peer, kind)
+        return mon
 
     def poll_sockets(self) -> list[zmq.Socket]:
         return [self.router, self.sub, *self.monitors]

@@ -55,6 +55,9 @@ class MeshNode:
     def record(self, event: str, **fields: Any) -> None:
         self.log.log(event, **fields)
 
+    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
+        self.poller.register(self.mesh.add_peer(peer, data_port, hb_port), zmq.POLLIN)
+
     # -- timers -------------------------------------------------------------------------------
     def call_at(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (when, next(self._seq), fn))

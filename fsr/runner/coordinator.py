@@ -52,7 +52,7 @@ class Runner(MeshNode):
                          hb_port=None, role="runner", incarnation="runner",
                          hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness)
         for a in plan.agents:
-            self.mesh.add_peer(a.node_id, a.data_port, a.hb_port)
+            self.add_peer(a.node_id, a.data_port, a.hb_port)
         self.agent_ids = [a.node_id for a in plan.agents]
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.storm = FailStorm(self.supervisor, self.record, self.call_later,

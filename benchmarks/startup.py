@@ -1,0 +1,44 @@
+"""Start-up time to "all agents ready" (every agent has handshaken with every peer), from the log.
+
+    python benchmarks/startup.py [--counts 8 64]
+
+Each size is a real `fsr run` with a 1 s work phase and no storm; the figures come from its event
+log: first `agent_spawned` → `mesh_ready` (all agents ready), and run_start → mesh_ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from fsr.eventlog import read_events
+
+
+def startup(count: int, out: Path) -> dict[str, float]:
+    subprocess.run([sys.executable, "-m", "fsr", "run", "--agent-count", str(count),
+                    "--duration", "1", "--kill-fraction", "0", "--out", str(out)],
+                   check=True, capture_output=True)
+    events, _ = read_events(next((out / "logs").glob("fail_storm_*.jsonl")))
+    first = {}
+    for e in events:
+        first.setdefault(e["event"], e["ts"])
+    return {"spawn_to_ready_s": first["mesh_ready"] - first["agent_spawned"],
+            "run_start_to_ready_s": first["mesh_ready"] - first["run_start"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--counts", type=int, nargs="+", default=[8, 64])
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.counts:
+            r = startup(n, Path(tmp) / f"n{n}")
+            print(f"{n:4d} agents: spawn -> all ready {r['spawn_to_ready_s']:6.2f} s   "
+                  f"(run start -> ready {r['run_start_to_ready_s']:6.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
