@@ -21,7 +21,7 @@ from fsr.compare.aggregate import METRICS, OVERHEAD
 from fsr.compare.report import metric_table, notes, overhead_table
 from fsr.report import COMPARISON_JSON
 from fsr.report.definitions import definition
-from fsr.report.html import Raw, esc, img, page, table
+from fsr.report.html import Raw, esc, img, page, prose, table
 from fsr.report.plots import png
 
 COMPARISON_HTML = "comparison.html"
@@ -118,11 +118,11 @@ def comparison_page(cmp: dict[str, Any], folder: Path) -> str:
                                           ("n", "runs with a value / runs of the protocol")]
     parts += ["<h2>Metrics (mean ± 95 % CI)</h2>", table(*metric_table(cmp)),
               img(metrics_png(cmp), "per-metric bar charts")]
-    defs = [(f.name, definition(f.path[0])) for f in METRICS]
+    defs = [(f.name, prose(definition(f.path[0]))) for f in METRICS]
     parts += ["<h3>Definitions</h3>", table(["metric", "definition"], defs)]
     parts += ["<h2>Protocol overhead (mean ± 95 % CI per run)</h2>",
               img(overhead_png(cmp), "overhead breakdown"), table(*overhead_table(cmp)),
-              f'<p class="def">{esc(definition("overhead"))}</p>']
+              f'<p class="def">{prose(definition("overhead"))}</p>']
     runs = [[*(r[k] for k in ("protocol", "repeat", "seed")), _run_link(folder, r["dir"]),
              r["exit_code"], r["wall_s"]] for r in cmp["runs"]]
     parts += ["<h2>Runs</h2>", table(["protocol", "repeat", "seed", "folder", "exit", "wall s"],

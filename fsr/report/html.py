@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,8 +30,12 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.def{max-width:34em;color:#333} .k{color:#666;white-space:nowrap} p.def{color:#333;max-width:60em}
 img{max-width:100%;border:1px solid #eee} details{margin:.4em 0} summary{cursor:pointer;color:#036}
 table.inner td,table.inner th{border-color:#eee;font-size:.92em;padding:.1em .4em}
-.null{color:#a33}
+.null{color:#a33} code{background:#f4f4f4;padding:0 .2em;border-radius:3px}
 """
+
+
+_CODE = re.compile(r"`([^`]+)`")
+_EMPHASIS = re.compile(r"\*([^*\s][^*]*)\*")
 
 
 class Raw(str):
@@ -39,6 +44,11 @@ class Raw(str):
 
 def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
+
+
+def prose(text: str) -> Raw:
+    """Docstring text as HTML: `code` and *emphasis*, the two markups the checkers use."""
+    return Raw(_EMPHASIS.sub(r"<em>\1</em>", _CODE.sub(r"<code>\1</code>", esc(text))))
 
 
 def fmt(value: Any) -> str:
@@ -129,7 +139,7 @@ def run_page(metrics: dict[str, Any], config: dict[str, Any], images: dict[str, 
         parts.append(f'<div class="note"><b>{"Partial run. " if m["partial"] else ""}'
                      f"Notes:</b><ul>{items}</ul></div>")
 
-    headline = [(Raw(f"<b>{esc(k)}</b>"), _value(m, k), Raw(esc(definition(k, config))),
+    headline = [(Raw(f"<b>{esc(k)}</b>"), _value(m, k), prose(definition(k, config)),
                  kv(m["details"][detail])) for k, (_, detail) in HEADLINE.items() if k in m]
     parts += ["<h2>Metrics</h2>", table(["metric", "value", "definition", "breakdown"], headline)]
 
@@ -143,13 +153,13 @@ def run_page(metrics: dict[str, Any], config: dict[str, Any], images: dict[str, 
     parts.append("<h2>Other figures</h2>")
     for k, v in figures:
         text = definition(k, config)
-        parts += [f"<h3>{esc(k)}</h3>", f'<p class="def">{esc(text)}</p>' if text else "", kv(v)]
+        parts += [f"<h3>{esc(k)}</h3>", f'<p class="def">{prose(text)}</p>' if text else "", kv(v)]
     parts += ["<h2>Run</h2>", table(None, [(Raw(f"<b>{esc(p)}</b>"), leaf)
                                            for k, v in facts for p, leaf in flatten(v, k)])]
     parts += ["<h2>Configuration</h2>", "<p>From the log's <code>run_start</code> event.</p>",
               table(["key", "value", "meaning"], config_rows(config))]
     if "timeline" in m:
-        parts += ["<h2>Per second</h2>", f'<p class="def">{esc(definition("timeline"))}</p>',
+        parts += ["<h2>Per second</h2>", f'<p class="def">{prose(definition("timeline"))}</p>',
                   records([flat_row(r) for r in m["timeline"]])]
     parts.append(f'<p class="sub">{esc(source)}</p>')
     return page(f"fsr report {m['run_id']}", "\n".join(parts))

@@ -1,0 +1,216 @@
+"""`fsr report` on a real compressed storm: the plots decode, the page holds every metric and its
+images, numbers come from the log (not from failstorm_metrics.json), odd logs still render, and the
+comparison page renders from `fsr compare`'s own aggregation."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import shutil
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsr.compare.aggregate import RunRecord, aggregate
+from fsr.compare.report import metric_table, overhead_table, write_reports
+from fsr.eventlog import read_events
+from fsr.metrics import compute_metrics
+from fsr.report import REPORT_DIR, write_comparison_report, write_run_report
+from fsr.report.definitions import HEADLINE, definition
+from tests.helpers import log_path, metrics, run_fsr
+
+IMAGES = ("timeline.png", "detection.png")
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real storm, compressed: 12 s of work, SIGKILL at 5 s, victims back 2 s later."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    r = run_fsr("run", "--duration", "12", "--kill-at", "5", "--restart-delay", "2",
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "report:" in r.stderr  # fsr run wrote the report itself
+    return out
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    """The run folder without its report, so a test renders its own."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(REPORT_DIR))
+    return dst
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the PNG signature and IHDR chunk, independent of any image library."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+class Cells(HTMLParser):
+    """The text of every table cell and list item, innermost element only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[list[str]] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("td", "li"):
+            self.open.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "li"):
+            self.texts.append("".join(self.open.pop()).strip())
+
+    def handle_data(self, data: str) -> None:
+        if self.open:
+            self.open[-1].append(data)
+
+
+def cells(html: str) -> list[str]:
+    parser = Cells()
+    parser.feed(html)
+    return parser.texts
+
+
+def text_of(value: Any) -> str:
+    """How the page prints a scalar: as JSON does, strings as they are."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in leaves(v)]
+    return [value]
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """The run's config, as its run_start event recorded it."""
+    return next(e["config"] for e in read_events(log_path(run))[0] if e["event"] == "run_start")
+
+
+# -- the run report ---------------------------------------------------------------------------
+def test_pngs_decode_as_images_of_sensible_size(run_dir: Path) -> None:
+    from matplotlib.image import imread
+
+    for name in IMAGES:
+        path = run_dir / REPORT_DIR / name
+        width, height = png_size(path.read_bytes())
+        assert 400 <= width <= 4000 and 200 <= height <= 4000, (name, width, height)
+        pixels = imread(path)
+        assert pixels.shape[:2] == (height, width)
+        assert pixels.std() > 0.01  # not a blank canvas
+
+
+def test_page_holds_every_metric_and_embeds_its_images(run_dir: Path) -> None:
+    page = (run_dir / REPORT_DIR / "report.html").read_text()
+    m = metrics(run_dir)
+    texts = cells(page)
+    rows = dict(zip(texts, texts[1:], strict=False))  # a cell and the one right of it
+    for key in HEADLINE:
+        value = m[key]
+        if isinstance(value, dict):
+            assert all(text_of(v) in texts for v in value.values()), key
+        else:
+            assert rows[key].startswith(text_of(value)), (key, rows[key])
+        # the page renders `code` and *emphasis*: compare with the markup undone
+        plain = re.sub(r"[`*]", "", definition(key, run_config(run_dir)))
+        assert plain and plain in texts, key
+    for key, value in m.items():
+        for leaf in leaves(value):
+            assert any(text_of(leaf) in t for t in texts), (key, leaf)
+    # self-contained: both images inline, byte for byte the files; nothing fetched
+    embedded = [base64.b64decode(d) for d in DATA_URI.findall(page)]
+    assert embedded == [(run_dir / REPORT_DIR / n).read_bytes() for n in IMAGES]
+    assert not re.search(r"<script|<link|src=\"http|url\(", page)
+    # the config is the run's own, from its run_start event
+    assert (rows["scenario.kill_at"], rows["scenario.restart_delay"]) == ("5.0", "2.0")
+
+
+def test_numbers_come_from_the_log_not_the_metrics_file(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path / "run")
+    first = write_run_report(run).read_text()
+    pngs = [(run / REPORT_DIR / n).read_bytes() for n in IMAGES]
+    doctored = metrics(run) | {"recovery_ms": 123456789, "bytes_reconnect": 987654321}
+    (run / "failstorm_metrics.json").write_text(json.dumps(doctored))
+    again = write_run_report(run).read_text()
+    assert again == first
+    assert "123456789" not in again and "987654321" not in again
+    assert [(run / REPORT_DIR / n).read_bytes() for n in IMAGES] == pngs
+
+
+def test_cli_renders_and_refuses_a_folder_without_a_log(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path / "run")
+    r = run_fsr("report", str(run), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"report: {run / REPORT_DIR / 'report.html'}"
+    (tmp_path / "empty").mkdir()
+    r = run_fsr("report", str(tmp_path / "empty"), timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("fsr: error:")
+
+
+def rewrite_log(run: Path, keep: Any) -> None:
+    """Keep only the log lines `keep(index, event)` accepts (an edited history of a real run)."""
+    path = log_path(run)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(x for i, x in enumerate(lines) if keep(i, json.loads(x))))
+
+
+def test_a_run_without_a_fault_renders(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path / "run")
+    rewrite_log(run, lambda i, e: e["event"] != "kill")
+    page = write_run_report(run).read_text()
+    assert "no fault injected" in page
+    assert all(png_size((run / REPORT_DIR / n).read_bytes())[0] > 0 for n in IMAGES)
+
+
+def test_a_cut_off_log_renders_as_partial(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path / "run")
+    n = len(log_path(run).read_bytes().splitlines())
+    rewrite_log(run, lambda i, e: i < n * 0.6)
+    with log_path(run).open("ab") as fh:
+        fh.write(b'{"ts": 1, "node": "agent_0", "ev')  # the half line a SIGKILL leaves
+    page = write_run_report(run).read_text()
+    events, bad = read_events(log_path(run))
+    m = compute_metrics(events, bad)
+    assert m["partial"] and "Partial run." in page
+    assert all(note in cells(page) for note in m["notes"])
+
+
+def test_every_figure_of_the_metrics_has_a_definition(run_dir: Path) -> None:
+    """A figure added to compute_metrics needs a docstring on its producer (or a fallback)."""
+    m = metrics(run_dir)
+    undefined = [k for k, v in m.items() if isinstance(v, dict | list) and k not in (
+        "details", "fault", "notes") and not definition(k)]
+    assert undefined == []
+
+
+# -- the comparison report --------------------------------------------------------------------
+def test_comparison_page_from_compare_aggregation(run_dir: Path, tmp_path: Path) -> None:
+    """Three protocols made from the real run's metrics, aggregated by fsr.compare itself."""
+    base = metrics(run_dir)
+    runs = []
+    for k, protocol in enumerate(("json", "a2a", "anp")):
+        for repeat in (1, 2):
+            m = copy.deepcopy(base) | {"protocol": protocol}
+            m["recovery_ms"] = (m["recovery_ms"] or 1000.0) * (1 + k) + repeat
+            runs.append(RunRecord(protocol, repeat, 41 + repeat, f"{protocol}-r{repeat}", 0, "",
+                                  20.0, m))
+    settings = {"protocols": ["json", "a2a", "anp"], "repeats": 2, "seeds": [42, 43]}
+    cmp = aggregate(settings, runs)
+    write_reports(cmp, tmp_path, {r.dir: r.metrics for r in runs})
+    page = write_comparison_report(tmp_path).read_text()
+    texts = cells(page)
+    for _, rows in (metric_table(cmp), overhead_table(cmp)):
+        assert all(cell.strip() in texts for row in rows for cell in row)
+    assert [t for t in texts if t in settings["protocols"]][:3] == settings["protocols"]
+    images = [base64.b64decode(d) for d in DATA_URI.findall(page)]
+    assert len(images) == 2 and all(png_size(i)[0] > 400 for i in images)
