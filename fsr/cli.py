@@ -1,4 +1,4 @@
-"""The `fsr` command line: run, replay, gen-doc, compare.
+"""The `fsr` command line: run, replay, report, gen-doc, compare.
 
 Numeric flags are taken as text and validated by the config loader, so a bad flag and a bad
 config value fail the same way: one line naming the key and the problem, exit code 2, nothing
