@@ -120,9 +120,10 @@ def _bytes(ax: Any, rows: list[dict[str, Any]]) -> None:
         fmt = EngFormatter(unit="B", places=0)
         for x, total in zip(t, totals, strict=True):
             if total > cap:
-                ax.annotate(f"↑ {fmt(total)}", (x + 0.5, 1), xycoords=("data", "axes fraction"),
-                            ha="center", va="top", fontsize=8,
-                            bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1))
+                # left-aligned on the bar: centred, a bar at t = 0 pushes it over the y labels
+                ax.annotate(f"↑ {fmt(total)}", (x, 1), xycoords=("data", "axes fraction"),
+                            xytext=(2, -2), textcoords="offset points", ha="left", va="top",
+                            fontsize=8, bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1))
     ax.yaxis.set_major_formatter(EngFormatter(unit="B/s"))
     ax.set_ylabel("wire bytes / s")
 
