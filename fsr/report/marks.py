@@ -6,6 +6,7 @@ report draws the same detections the detection checker counted, not a second rea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,11 @@ class StormMarks:
     end_submit: float  # t0 + duration: submissions stop here
 
 
+def natural(name: str) -> list[Any]:
+    """Sort key that puts agent_6 before agent_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def storm_marks(h: History, metrics: dict[str, Any]) -> StormMarks:
     def rel(ts: float) -> float:
         return ts - h.t0
@@ -60,7 +66,8 @@ def storm_marks(h: History, metrics: dict[str, Any]) -> StormMarks:
         window = (fault, fault + metrics["details"]["bytes_reconnect"]["window_s"])
     steady_ms = metrics["steady_state_ms"]
     return StormMarks(
-        victims=h.victims, survivors=[a for a in h.agents if a not in victims], kills=kills,
+        victims=sorted(h.victims, key=natural),
+        survivors=[a for a in h.agents if a not in victims], kills=kills,
         detections=detections, restarts=restarts, rejoins=rejoins, fault=fault, window=window,
         steady=fault + steady_ms / 1000 if fault is not None and steady_ms is not None else None,
         end_submit=rel(h.end_submit),

@@ -201,10 +201,12 @@ def detection_png(m: StormMarks, missing: list[str], title: str) -> bytes:
     kinds = sorted(set(how.values()))
     annotate = grid.size <= MAX_ANNOTATED_CELLS
     lo, hi = (np.nanmin(grid), np.nanmax(grid)) if not np.isnan(grid).all() else (0, 0)
+    # three significant digits at most: socket-level detections take a few ms, heartbeats seconds
+    digits = 0 if hi >= 100 else 1 if hi >= 10 else 2
     for (i, j), kind in how.items():
         if annotate:
             dark = hi == lo or (grid[i, j] - lo) / (hi - lo) < 0.6  # viridis is dark at the low end
-            label = f"{grid[i, j]:.0f}" + (f"\n{_short(kind)}" if len(kinds) > 1 else "")
+            label = f"{grid[i, j]:.{digits}f}" + (f"\n{_short(kind)}" if len(kinds) > 1 else "")
             ax.text(j, i, label, ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")
     for pair in missing:

@@ -22,6 +22,8 @@ from fsr.eventlog import read_events
 from fsr.metrics import compute_metrics
 from fsr.report import REPORT_DIR, write_comparison_report, write_run_report
 from fsr.report.definitions import HEADLINE, definition
+from fsr.report.marks import Detection, StormMarks
+from fsr.report.plots import detection_png
 from tests.helpers import log_path, metrics, run_fsr
 
 IMAGES = ("timeline.png", "detection.png")
@@ -191,6 +193,19 @@ def test_every_figure_of_the_metrics_has_a_definition(run_dir: Path) -> None:
     undefined = [k for k, v in m.items() if isinstance(v, dict | list) and k not in (
         "details", "fault", "notes") and not definition(k)]
     assert undefined == []
+
+
+def test_detection_matrix_draws_misses_and_mixed_kinds() -> None:
+    """Misses and two ways of detecting (heartbeat timeout, socket disconnect) in one matrix."""
+    kills = {"agent_1": 5.0, "agent_10": 5.0}
+    marks = StormMarks(
+        victims=list(kills), survivors=["agent_0", "agent_2"], kills=kills,
+        detections=[Detection("agent_0", "agent_1", 5.004, "socket_disconnect"),
+                    Detection("agent_2", "agent_1", 7.5, "heartbeat_timeout"),
+                    Detection("agent_0", "agent_10", 7.9, "heartbeat_timeout")],
+        restarts={}, rejoins={}, fault=5.0, window=(5.0, 35.0), steady=None, end_submit=12.0)
+    width, height = png_size(detection_png(marks, ["agent_2->agent_10"], "synthetic"))
+    assert width > 300 and height > 200
 
 
 # -- the comparison report --------------------------------------------------------------------
