@@ -59,3 +59,10 @@ def test_bad_yaml_value_names_the_key(tmp_path: Path) -> None:
     proc = run_fsr("run", "--config", str(path), "--out", str(tmp_path / "r"), timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "fsr: error: timeouts.hop: must be a number (got 'zero')"
+
+
+def test_example_config_is_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    from fsr.config import to_dict
+
+    assert to_dict(load_config(example)) == to_dict(load_config())
