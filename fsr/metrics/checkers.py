@@ -46,6 +46,8 @@ def task_window(tasks: list[Task], start: float, end: float) -> dict[str, Any]:
 
 
 def success_rate_drop(h: History) -> dict[str, Any]:
+    """(pre − post) / pre of the success rate (correct / submitted) of the tasks *submitted*
+    before the fault, in [t0, fault), and after it, in [fault, t0 + duration)."""
     pre = task_window(h.tasks, h.t0, h.fault)
     post = task_window(h.tasks, h.fault, h.end_submit)
     value = None
@@ -56,6 +58,7 @@ def success_rate_drop(h: History) -> dict[str, Any]:
 
 
 def throughput(h: History) -> dict[str, Any]:
+    """Tasks answered (and answered correctly) that ended in [t0, t0 + duration], per second."""
     span = h.end_submit - h.t0
     done = [t for t in h.tasks if t.ended is not None and h.t0 <= t.ended <= h.end_submit]
     return {
@@ -91,6 +94,8 @@ def bytes_by_category(events: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def bytes_summary(h: History) -> dict[str, Any]:
+    """Wire bytes of the whole run by category; sends split into application payload, protocol
+    envelope and ZMTP framing."""
     wire = wire_events(h)
     sends = [e for e in wire if e["event"] == "send"]
     by_cat = bytes_by_category(wire)
@@ -104,6 +109,8 @@ def bytes_summary(h: History) -> dict[str, Any]:
 
 
 def bytes_reconnect(h: History) -> dict[str, Any]:
+    """Wire bytes logged in [fault, fault + `reconnect_window`] (cut at the end of the log), by
+    category."""
     window = float(h.config["metrics"]["reconnect_window"])
     end = min(h.fault + window, h.end)
     inside = [e for e in wire_events(h) if h.fault <= e["ts"] <= end]
