@@ -11,6 +11,7 @@ from typing import Any
 
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, build_history
+from fsr.metrics.llm import llm_usage
 from fsr.metrics.overhead import overhead
 
 SCHEMA = "fsr.failstorm_metrics/1"
@@ -51,6 +52,7 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "tasks": summary(h),
         "throughput": c.throughput(h),
         "hop_latency": c.hop_latency(h),
+        "llm": llm_usage(h),
         "bytes": c.bytes_summary(h),
         "overhead": overhead(h),
         "timeline": c.timeline(h),
