@@ -12,6 +12,9 @@ from fsr.protocols.base import Heartbeat, LocalInfo, MalformedFrame, Message, Pr
 # protocol name -> "module:Class"; imported on first use so a run loads only its own framing.
 REGISTRY: dict[str, str] = {
     "json": "fsr.protocols.json_framing:JsonAdapter",
+    "a2a": "fsr.protocols.a2a:A2AAdapter",
+    "anp": "fsr.protocols.anp:AnpAdapter",
+    "acp": "fsr.protocols.acp:AcpAdapter",
 }
 
 

@@ -1,0 +1,308 @@
+"""acp — IBM/BeeAI's Agent Communication Protocol (acp-sdk 1.0 REST API): runs whose output
+streams back as Server-Sent Events, framed as HTTP/1.1 text (`fsr.protocols.http1`).
+
+A request hop is ``POST /runs`` (a `RunCreateRequest`: agent_name = the peer, mode "stream",
+input = one user `Message` whose single `MessagePart` is named after the fsr kind and holds the
+body as ``application/json`` content), with ``X-Request-ID: <msg_id>``. The peer creates a run
+and answers at once with the stream head and a ``run.created`` event. The application's reply
+then streams on that run: ``message.part`` events, each carrying the next `PART_SIZE` bytes of the
+reply's payload (SSE ``id`` = the reply's msg_id, part name = its kind), and ``run.completed``,
+followed by the stream's last chunk. The requester reassembles the parts and delivers the reply
+on run.completed. A one-way message (the runner's `document`) is ``POST /runs`` in mode "sync",
+answered with the completed `Run`.
+
+Reconnection handshake: ``GET /agents/{name}`` -> the peer's `AgentManifest` (role as
+capabilities and tags; incarnation and shard version as extra metadata); then every run the peer
+holds for us with no answer yet is resumed — ``POST /runs/{run_id}`` (a `RunResumeRequest`, mode
+"stream"). A run the peer never heard of answers 404 (`Error` code not_found) -> `hop_lost`; a
+known run continues on the new stream (a finished one replays its output).
+
+Heartbeat: ``GET /ping`` with ``Host: <node>``, ``X-Agent-Incarnation`` and ``X-Ping-Seq``.
+
+Deliberate differences from ACP, and why:
+* HTTP/1.1 messages travel as ZeroMQ frames, many exchanges sharing one connection; so chunks
+  name their stream (chunk extension ``stream=``) and responses carry ``X-Request-ID``;
+* the SDK's stream also has run.in-progress, message.created and message.completed events, and
+  repeats the whole output in run.completed; fsr sends run.created -> message.part x k ->
+  run.completed with an empty ``output`` so that each payload byte crosses the wire once;
+* resuming a run is, in ACP, answering an ``awaiting`` run; here ``POST /runs/{run_id}``
+  re-attaches to a run's stream after a reconnection (the await_resume message is empty);
+* ping is published on the heartbeat channel and never answered (ACP answers ``{}``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fsr.protocols import http1
+from fsr.protocols.base import (
+    CATEGORY_OF_KIND,
+    Heartbeat,
+    MalformedFrame,
+    Message,
+    WireFrame,
+    canonical,
+)
+from fsr.protocols.common import (
+    REQUEST_KINDS,
+    Bounded,
+    Pending,
+    ReattachingAdapter,
+    Work,
+    compact,
+    info_of,
+    iso_now,
+    new_id,
+    parse_json,
+)
+
+JSON = ("Content-Type", "application/json")
+
+
+def _part(kind: str, content: bytes) -> dict[str, Any]:
+    return {"name": kind, "content_type": "application/json", "content": content.decode(),
+            "content_encoding": "plain"}
+
+
+class AcpAdapter(ReattachingAdapter):
+    name = "acp"
+    # Payload bytes per message.part event: a typical reply (0.1-1 KB) streams in 1-4 parts.
+    PART_SIZE = 256
+
+    def __init__(self, transport: Any, local: Any) -> None:
+        super().__init__(transport, local)
+        self.partial: Bounded = Bounded(512)  # our request msg_id -> reply parts so far
+
+    # -- sending ------------------------------------------------------------------------------
+    def encode(self, dest: str, message: Message) -> list[WireFrame]:
+        payload = canonical(message.body)
+        if message.reply_to is not None:
+            work = self.work.for_request(message.reply_to)
+            if work is not None:
+                work.reply, work.state = message, "completed"
+            return self._reply_frames(work, message, work.stream_id if work else
+                                      message.reply_to)
+        stream = message.kind in REQUEST_KINDS
+        if stream:
+            self.outstanding.add(dest, message.msg_id)
+        run = {"agent_name": dest, "session_id": None, "mode": "stream" if stream else "sync",
+               "input": [{"role": "user", "parts": [_part(message.kind, payload)]}]}
+        data = http1.request("POST", "/runs", [
+            ("Host", dest), JSON, ("Accept", "text/event-stream" if stream else JSON[1]),
+            ("X-Request-ID", message.msg_id)], compact(run))
+        return [WireFrame(data, len(payload), message.category, "acp.POST /runs",
+                          message.msg_id)]
+
+    def _reply_frames(self, work: Work | None, reply: Message, stream: str) -> list[WireFrame]:
+        payload = canonical(reply.body)
+        frames = []
+        for at in range(0, max(len(payload), 1), self.PART_SIZE):
+            piece = payload[at:at + self.PART_SIZE]
+            event = {"type": "message.part", "part": _part(reply.kind, piece)}
+            frames.append(WireFrame(http1.chunk(http1.sse(compact(event), reply.msg_id), stream),
+                                    len(piece), reply.category, "acp.message.part",
+                                    reply.msg_id))
+        done = {"type": "run.completed", "run": self._run(work, "completed")}
+        frames.append(WireFrame(http1.chunk(http1.sse(compact(done)), stream)
+                                + http1.last_chunk(stream), 0, reply.category,
+                                "acp.run.completed", reply.msg_id))
+        return frames
+
+    def _run(self, work: Work | None, status: str) -> dict[str, Any]:
+        terminal = status in ("completed", "failed", "cancelled")
+        return {"run_id": work.work_id if work else new_id(), "agent_name": self.local.node_id,
+                "session_id": None, "status": status, "await_request": None, "output": [],
+                "error": None, "created_at": work.created if work else iso_now(),
+                "finished_at": iso_now() if terminal else None}
+
+    def _respond(self, dest: str, rid: str, status: int, body: Any, category: str, kind: str,
+                 msg_id: str = "") -> None:
+        data = http1.response(status, [JSON, ("X-Request-ID", rid)], compact(body))
+        self.send_frames(dest, [WireFrame(data, 0, category, f"acp.{status} {kind}", msg_id)])
+
+    def _stream_head(self, dest: str, work: Work, event: dict[str, Any],
+                     category: str) -> WireFrame:
+        data = http1.response(200, [("Content-Type", "text/event-stream"),
+                                    ("Cache-Control", "no-cache"),
+                                    ("X-Request-ID", work.stream_id)],
+                              http1.chunk(http1.sse(compact(event)), work.stream_id),
+                              chunked=True)
+        return WireFrame(data, 0, category, f"acp.{event['type']}", work.request_id)
+
+    # -- receiving ----------------------------------------------------------------------------
+    def decode(self, sender: str, data: bytes) -> list[Message]:
+        try:
+            msg = http1.parse(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedFrame(f"acp: not HTTP/1.1: {exc}") from exc
+        try:
+            if msg.kind == "request":
+                return self._on_request(sender, msg)
+            out = []
+            if msg.kind == "response" and not msg.chunks:
+                out += self._on_response(sender, msg)
+            for stream, chunk in msg.chunks:
+                out += self._on_chunk(sender, stream, chunk)
+            return out
+        except MalformedFrame:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise MalformedFrame(f"acp: bad {msg.kind}: {exc!r}") from exc
+
+    def _on_request(self, sender: str, req: http1.Http1) -> list[Message]:
+        rid = req.headers["x-request-id"]
+        path = req.target.strip("/").split("/")
+        if req.method == "POST" and path == ["runs"]:
+            return self._create_run(sender, rid, parse_json(req.body, "acp"))
+        if req.method == "POST" and len(path) == 2 and path[0] == "runs":
+            self._resume_run(sender, rid, path[1])
+        elif req.method == "GET" and len(path) == 2 and path[0] == "agents":
+            if path[1] == self.local.node_id:
+                self._respond(sender, rid, 200, self._manifest(), "handshake", "manifest")
+            else:
+                self._respond(sender, rid, 404, {"code": "not_found", "message":
+                                                 f"Agent {path[1]} not found"}, "handshake",
+                              "error")
+        else:
+            self._respond(sender, rid, 404, {"code": "not_found", "message": req.target},
+                          "task", "error")
+        return []
+
+    def _create_run(self, sender: str, rid: str, run: dict[str, Any]) -> list[Message]:
+        if run["agent_name"] != self.local.node_id:
+            self._respond(sender, rid, 404, {"code": "not_found", "message":
+                                             f"Agent {run['agent_name']} not found"}, "task",
+                          "error")
+            return []
+        part = run["input"][0]["parts"][0]
+        body = parse_json(str(part["content"]).encode(), "acp")
+        if not isinstance(body, dict):
+            raise MalformedFrame("acp: input part is not a JSON object")
+        got = Message(str(part["name"]), body, rid, None, sender)
+        if run.get("mode") != "stream":  # sync: the run is over once the message is taken
+            self._respond(sender, rid, 200, self._run(None, "completed"), got.category,
+                          "run", rid)
+            return [got]
+        if self.work.for_request(rid) is not None:
+            return []  # the same request twice: its run already exists
+        work = self.work.open(sender, rid, got.kind, rid, "created")
+        head = self._stream_head(sender, work, {"type": "run.created",
+                                                "run": self._run(work, "created")}, got.category)
+        self.send_frames(sender, [head])
+        return [got]
+
+    def _resume_run(self, sender: str, rid: str, run_id: str) -> None:
+        work = self.work.get(run_id)
+        if work is None:
+            self._respond(sender, rid, 404, {"code": "not_found", "message":
+                                             f"Run {run_id} not found"}, "handshake", "error")
+            return
+        work.stream_id, work.client = rid, sender
+        category = CATEGORY_OF_KIND.get(work.kind, "task")
+        frames = [self._stream_head(sender, work, {"type": "run.in-progress",
+                                                   "run": self._run(work, "in-progress")},
+                                    category)]
+        if work.reply is not None:  # finished while we were apart: replay its output
+            frames += self._reply_frames(work, work.reply, rid)
+        self.send_frames(sender, frames)
+
+    def _on_response(self, sender: str, resp: http1.Http1) -> list[Message]:
+        rid = resp.headers["x-request-id"]
+        if rid in self.handshakes:
+            peer = self.handshakes.pop(rid)
+            if resp.status != 200:
+                self.transport.record("handshake_refused", peer=peer, status=resp.status)
+                return []
+            return self.handshake_done(sender, _manifest_info(parse_json(resp.body, "acp")))
+        if resp.status == 200:
+            return []  # a sync run's result: nothing to hand up
+        why = f"{resp.status} {resp.body[:100].decode(errors='replace')}"
+        if rid in self.reattaching:
+            return self.reattach_failed(rid, why)
+        p = self.outstanding.pop(rid)
+        return [self.hop_lost(p)] if p is not None else []
+
+    def _on_chunk(self, sender: str, stream: str, data: bytes) -> list[Message]:
+        mid = self.reattaching.get(stream) or stream
+        if not data:  # the stream's last chunk
+            self.reattaching.pop(stream, None)
+            return []
+        out = []
+        for event_id, raw in http1.sse_events(data):
+            event = parse_json(raw, "acp")
+            kind = event["type"]
+            if kind in ("run.created", "run.in-progress"):
+                self.outstanding.bind(mid, str(event["run"]["run_id"]))
+            elif kind == "message.part":
+                part = event["part"]
+                acc = self.partial.get(mid)
+                if acc is None:
+                    acc = self.partial[mid] = {"id": event_id, "kind": part["name"], "text": []}
+                acc["text"].append(str(part["content"]))
+            elif kind == "run.completed":
+                out += self._completed(sender, mid)
+            elif kind in ("run.failed", "run.cancelled", "error"):
+                self.partial.pop(mid, None)
+                p = self.outstanding.pop(mid)
+                out += [self.hop_lost(p)] if p is not None else []
+        return out
+
+    def _completed(self, sender: str, mid: str) -> list[Message]:
+        acc = self.partial.pop(mid, None)
+        p = self.outstanding.pop(mid)
+        if acc is None:  # ended without output
+            return [self.hop_lost(p)] if p is not None and not p.delivered else []
+        body = json.loads("".join(acc["text"]))
+        if not isinstance(body, dict) or not acc["id"]:
+            raise MalformedFrame("acp: reply is not a JSON object with an id")
+        return [Message(str(acc["kind"]), body, str(acc["id"]), mid, sender)]
+
+    # -- handshake ----------------------------------------------------------------------------
+    def start_handshake(self, peer: str) -> bool:
+        rid = new_id()
+        self.handshakes[rid] = peer
+        data = http1.request("GET", f"/agents/{peer}", [("Host", peer), ("Accept", JSON[1]),
+                                                         ("X-Request-ID", rid)])
+        return self.send_frames(peer, [WireFrame(data, 0, "handshake", "acp.GET /agents")])
+
+    def reattach_frame(self, peer: str, pending: Pending, request_id: str) -> WireFrame:
+        resume = {"await_resume": {"type": "message", "message": {"role": "user", "parts": []}},
+                  "mode": "stream"}
+        data = http1.request("POST", f"/runs/{pending.remote_id}", [
+            ("Host", peer), JSON, ("Accept", "text/event-stream"),
+            ("X-Request-ID", request_id)], compact(resume))
+        return WireFrame(data, 0, "handshake", "acp.POST /runs/{id}", pending.msg_id)
+
+    def _manifest(self) -> dict[str, Any]:
+        info, roles = info_of(self.local), self.local.role.split("+")
+        return {"name": self.local.node_id, "description": f"fsr agent with tools {roles}",
+                "metadata": {"capabilities": [{"name": r, "description": f"the {r} stage"}
+                                              for r in roles],
+                             "tags": roles, "incarnation": info["incarnation"],
+                             "shard_version": info["shard_version"]},
+                "input_content_types": ["application/json"],
+                "output_content_types": ["application/json"]}
+
+    # -- heartbeat ----------------------------------------------------------------------------
+    def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:
+        data = http1.request("GET", "/ping", [("Host", hb.node_id),
+                                              ("X-Agent-Incarnation", hb.incarnation),
+                                              ("X-Ping-Seq", str(hb.seq))])
+        return WireFrame(data, 0, "heartbeat", "acp.ping")
+
+    def decode_heartbeat(self, data: bytes) -> Heartbeat:
+        try:
+            req = http1.parse(data)
+            if req.kind != "request" or req.target != "/ping":
+                raise ValueError("not a ping")
+            h = req.headers
+            return Heartbeat(h["host"], h["x-agent-incarnation"], int(h["x-ping-seq"]))
+        except (KeyError, ValueError, UnicodeDecodeError) as exc:
+            raise MalformedFrame(f"acp: bad ping: {exc!r}") from exc
+
+
+def _manifest_info(manifest: dict[str, Any]) -> dict[str, Any]:
+    meta = manifest["metadata"]
+    return {"role": "+".join(c["name"] for c in meta["capabilities"]),
+            "shard_version": meta["shard_version"], "incarnation": meta["incarnation"]}

@@ -1,0 +1,214 @@
+"""Shared machinery of the task-style framings (a2a, acp) and small helpers all framings use.
+
+What lives here, once:
+* which application kinds are requests awaiting a (streamed) answer, and which are one-way;
+* `splice`: a JSON envelope with the application payload embedded byte for byte, so that
+  `WireFrame.payload_len` is exact; `parse_json`: bytes -> object or `MalformedFrame`;
+* `Outstanding`: the requester's table of requests still awaiting their answer — the peer, the
+  id the peer gave the work (an A2A task id, an ACP run id) and the peer's incarnation when sent;
+* `WorkStore`: the responder's bounded table of work it accepted (tasks, runs);
+* `ReattachingAdapter`: the reconnection step both task protocols share — on a completed
+  handshake, report `peer_ready`, declare lost the requests a restarted peer cannot know, and
+  re-attach (resubscribe / resume) the ones it gave an id to.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import abstractmethod
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fsr.protocols.base import LocalInfo, MalformedFrame, Message, ProtocolAdapter, WireFrame
+
+# Application kinds a peer answers with a reply (`reply_to` = the request's msg_id). Any other
+# kind without `reply_to` is one-way (the runner's `document` broadcast).
+REQUEST_KINDS = frozenset({"stage_request", "lookup"})
+
+# Where `splice` puts the payload: a placeholder no real envelope value contains.
+PAYLOAD = "\x00fsr-payload\x00"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def iso_now() -> str:
+    """An RFC 3339 UTC timestamp with milliseconds, as the SDKs emit them."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def compact(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def splice(envelope: Any, payload: bytes) -> bytes:
+    """Compact JSON of `envelope` whose one `PAYLOAD` value is replaced by `payload` verbatim."""
+    head, sep, tail = compact(envelope).partition(compact(PAYLOAD))
+    if not sep:
+        raise ValueError("envelope has no PAYLOAD slot")
+    return head + payload + tail
+
+
+def parse_json(data: bytes, proto: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedFrame(f"{proto}: not JSON: {exc}") from exc
+
+
+def info_of(local: LocalInfo) -> dict[str, Any]:
+    """What a node says about itself in a handshake (the fields `peer_ready` reports)."""
+    return {"node_id": local.node_id, "role": local.role, "shard_version": local.shard_version,
+            "incarnation": local.incarnation}
+
+
+class Bounded(OrderedDict[str, Any]):
+    """A dict that forgets its oldest entries past `cap` (ids of exchanges that never ended)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.cap:
+            self.popitem(last=False)
+
+
+@dataclass
+class Pending:
+    """A request we sent that still awaits its answer."""
+
+    msg_id: str
+    peer: str
+    peer_incarnation: str | None
+    remote_id: str | None = None  # the peer's id for the work, once it told us
+    delivered: bool = False  # the reply reached our application
+
+
+class Outstanding:
+    def __init__(self, cap: int = 4096) -> None:
+        self.by_msg: Bounded = Bounded(cap)
+        self.by_remote: Bounded = Bounded(cap)
+        self.incarnations: dict[str, str] = {}  # peer -> incarnation seen in its last handshake
+
+    def add(self, peer: str, msg_id: str) -> Pending:
+        p = Pending(msg_id, peer, self.incarnations.get(peer))
+        self.by_msg[msg_id] = p
+        return p
+
+    def get(self, msg_id: str) -> Pending | None:
+        return self.by_msg.get(msg_id)
+
+    def bind(self, msg_id: str, remote_id: str) -> Pending | None:
+        p = self.by_msg.get(msg_id)
+        if p is not None and p.remote_id is None:
+            p.remote_id = remote_id
+            self.by_remote[remote_id] = p
+        return p
+
+    def find(self, remote_id: str) -> Pending | None:
+        return self.by_remote.get(remote_id)
+
+    def pop(self, msg_id: str) -> Pending | None:
+        p = self.by_msg.pop(msg_id, None)
+        if p is not None and p.remote_id is not None:
+            self.by_remote.pop(p.remote_id, None)
+        return p
+
+    def reconnect(self, peer: str, incarnation: str | None) -> tuple[list[Pending], list[Pending]]:
+        """After a handshake with `peer`: (requests to re-attach, requests surely lost).
+
+        A request the peer gave an id to is re-attached on the wire — the peer itself says
+        whether it still knows it. One it never acknowledged is lost only if the peer is a new
+        process (its incarnation changed); otherwise its answer may still be on its way.
+        """
+        if incarnation is not None:
+            self.incarnations[peer] = incarnation
+        reattach, lost = [], []
+        for p in [p for p in self.by_msg.values() if p.peer == peer and not p.delivered]:
+            if p.remote_id is not None:
+                reattach.append(p)
+            elif incarnation is not None and p.peer_incarnation not in (None, incarnation):
+                lost.append(self.pop(p.msg_id) or p)
+        return reattach, lost
+
+
+@dataclass
+class Work:
+    """A request this node accepted as a responder: an A2A task, an ACP run."""
+
+    work_id: str
+    client: str
+    request_id: str  # the request's msg_id
+    kind: str  # the request's application kind
+    context_id: str
+    stream_id: str  # the id the client correlates the answer by (a resubscription changes it)
+    state: str
+    created: str = field(default_factory=iso_now)
+    events: deque[Any] = field(default_factory=deque)  # answer events not yet on the wire
+    reply: Message | None = None  # the application's answer, kept for a resumed stream
+
+
+class WorkStore:
+    def __init__(self, cap: int = 1024) -> None:
+        self.by_id: Bounded = Bounded(cap)
+        self.by_request: Bounded = Bounded(cap)
+
+    def open(self, client: str, request_id: str, kind: str, context_id: str,
+             state: str) -> Work:
+        w = Work(new_id(), client, request_id, kind, context_id, request_id, state)
+        self.by_id[w.work_id] = w
+        self.by_request[request_id] = w
+        return w
+
+    def get(self, work_id: str) -> Work | None:
+        return self.by_id.get(work_id)
+
+    def for_request(self, request_id: str | None) -> Work | None:
+        return self.by_request.get(request_id or "")
+
+
+class ReattachingAdapter(ProtocolAdapter):
+    """A framing whose requests become remote work (tasks, runs) that survives a reconnection.
+
+    Subclasses send their handshake request and call `handshake_done` with the peer's answer;
+    they say how to re-attach one request (`reattach_frame`).
+    """
+
+    def __init__(self, transport: Any, local: LocalInfo) -> None:
+        super().__init__(transport, local)
+        self.outstanding = Outstanding()
+        self.work = WorkStore()
+        self.handshakes: Bounded = Bounded(256)  # handshake request id -> peer
+        self.reattaching: Bounded = Bounded(1024)  # re-attach request id -> our request msg_id
+
+    @abstractmethod
+    def reattach_frame(self, peer: str, pending: Pending, request_id: str) -> WireFrame:
+        """The frame asking `peer` to continue the answer to `pending` (resubscribe/resume)."""
+
+    def handshake_done(self, peer: str, info: dict[str, Any]) -> list[Message]:
+        reattach, lost = self.outstanding.reconnect(peer, info.get("incarnation"))
+        for p in reattach:
+            rid = new_id()
+            self.reattaching[rid] = p.msg_id
+            self.transport.record("reattach", peer=peer, re=p.msg_id, remote=p.remote_id)
+            if not self.send_frames(peer, [self.reattach_frame(peer, p, rid)]):
+                self.reattaching.pop(rid, None)
+        return [self.peer_ready(peer, info), *(self.hop_lost(p) for p in lost)]
+
+    def reattach_failed(self, request_id: str, why: str) -> list[Message]:
+        """The peer does not know the work a re-attach named: that hop is lost."""
+        mid = self.reattaching.pop(request_id, None)
+        p = self.outstanding.pop(mid) if mid else None
+        if p is None:
+            return []
+        self.transport.record("reattach_failed", peer=p.peer, re=p.msg_id, why=why[:120])
+        return [self.hop_lost(p)]
+
+    def hop_lost(self, p: Pending) -> Message:
+        return Message(kind="hop_lost", body={"reply_to": p.msg_id}, sender=p.peer)
