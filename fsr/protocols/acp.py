@@ -234,6 +234,7 @@ class AcpAdapter(ReattachingAdapter):
             kind = event["type"]
             if kind in ("run.created", "run.in-progress"):
                 self.outstanding.bind(mid, str(event["run"]["run_id"]))
+                self.partial.pop(mid, None)  # a resumed stream replays the output from its start
             elif kind == "message.part":
                 part = event["part"]
                 acc = self.partial.get(mid)

@@ -37,7 +37,7 @@ class Probe(MeshNode):
         self.got.append(msg)
 
 
-def run_until(nodes: list[Probe], cond: Any, timeout: float = 10.0) -> None:
+def run_until(nodes: list[Probe], cond: Any, timeout: float = 30.0) -> None:
     deadline = time.time() + timeout
     while not cond():
         assert time.time() < deadline, "timed out"

@@ -160,3 +160,29 @@ def test_answer_without_known_request_still_reaches_application(make_bus, protoc
     bus.pump()
     assert [(m.kind, m.reply_to, m.msg_id) for m in a.got] == [
         ("stage_reply", "no-such-request", reply.msg_id)]  # the agent logs it as stale
+
+
+def test_acp_stream_cut_mid_reply_is_replayed_whole(make_bus) -> None:
+    bus, a, b = setup(make_bus, "acp")
+    req = Message("stage_request", request_body())
+    a.adapter.send_message("agent_1", req)
+    bus.pump()
+    sent = {"n": 0}
+
+    def cut_after_two_parts(s: str, d: str, f) -> bytes | None:
+        if f.kind == "acp.message.part":
+            sent["n"] += 1
+            if sent["n"] > 2:
+                bus.cut.add(("agent_1", "agent_0"))
+        return f.data
+
+    bus.tamper = cut_after_two_parts
+    reply = Message("stage_reply", {"output": {"answer": "q" * 2000}}, reply_to=req.msg_id)
+    assert not b.adapter.send_message("agent_0", reply)
+    bus.pump()
+    bus.tamper = lambda s, d, f: f.data
+    bus.cut.clear()
+    a.adapter.start_handshake("agent_1")
+    bus.pump()
+    assert [m.kind for m in a.got] == ["peer_ready", "stage_reply"]
+    assert a.got[1].body == reply.body
