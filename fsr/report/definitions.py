@@ -17,6 +17,7 @@ from typing import Any
 
 from fsr.config.schema import Config
 from fsr.metrics import checkers as c
+from fsr.metrics.llm import llm_usage
 
 # The five metrics of the spec and detection: top-level key -> (the checker that computes it,
 # the key of its breakdown under "details").
@@ -32,19 +33,8 @@ HEADLINE: dict[str, tuple[Callable[..., Any], str]] = {
 FIGURES: dict[str, Callable[..., Any]] = {
     "tasks": c.task_window,
     "bytes": c.bytes_summary,
+    "llm": llm_usage,
 }
-# Only for producers without a docstring (yet); a docstring, once written, wins over these.
-FALLBACK = {
-    "success_rate_drop": "(success rate before the fault − after) / before, over the two task "
-                         "windows of the breakdown.",
-    "bytes_reconnect": "Wire bytes logged inside [fault, fault + `reconnect_window`], cut at the "
-                       "end of the log. Counted: " + (inspect.getdoc(c.wire_events) or ""),
-    "throughput": "Tasks that ended inside the work window [t0, t0 + duration], per second.",
-    "bytes_summary": "Wire bytes of the whole run by category; sends split into payload, "
-                     "protocol envelope and ZeroMQ framing. Counted: "
-                     + (inspect.getdoc(c.wire_events) or ""),
-}
-
 _TICKED = re.compile(r"`(\w+)`")
 _SECRET = re.compile(r"key|secret|token|password", re.I)
 
@@ -71,7 +61,7 @@ def definition(key: str, config: dict[str, Any] | None = None) -> str:
     fn = producer(key)
     text = ""
     if fn is not None:
-        text = inspect.getdoc(fn) or FALLBACK.get(key) or FALLBACK.get(fn.__name__, "")
+        text = inspect.getdoc(fn) or ""
         if not text and fn.__module__ == f"fsr.metrics.{key}":
             text = (inspect.getdoc(inspect.getmodule(fn)) or "").split("\n\n")[0]
     text = " ".join(text.split())
