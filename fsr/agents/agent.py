@@ -52,6 +52,7 @@ class Agent(MeshNode):
         self.top_k = cfg.workload.top_k
         self.tools = ToolRunner(make_backend(cfg.llm.model), self, cfg.llm.model.concurrency)
         self.ready_peers: set[str] = {node_id}
+        self.handshaking: set[str] = set()  # peers with a handshake loop running
         self.announced_ready = False
         self.tasks: dict[str, TaskRun] = {}
         self.shard: ShardIndex | None = None
@@ -79,14 +80,23 @@ class Agent(MeshNode):
     # -- membership: the reconnection handler -------------------------------------------------
     def on_peer_alive(self, peer: str, how: str) -> None:
         self.ready_peers.discard(peer)
-        self._handshake(peer)
+        self.reconnect(peer)
 
-    def _handshake(self, peer: str) -> None:
+    def reconnect(self, peer: str) -> None:
+        """Handshake with `peer` until it completes or the peer is suspected — one loop per peer,
+        however many reasons to reconnect arrive meanwhile."""
+        if peer not in self.handshaking:
+            self.handshaking.add(peer)
+            self._handshake_turn(peer)
+
+    def _handshake_turn(self, peer: str) -> None:
         if peer in self.ready_peers or not self.monitor.alive(peer):
+            self.handshaking.discard(peer)
             return
         sent = self.adapter.start_handshake(peer)
         self.record("handshake_start", peer=peer, sent=sent)
-        self.call_later(self.hop_timeout if sent else 0.05, lambda: self._handshake(peer))
+        # Not connected yet: retry soon. Sent: give the peer a hop timeout to answer.
+        self.call_later(self.hop_timeout if sent else 0.05, lambda: self._handshake_turn(peer))
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
         self.ready_peers.add(peer)
@@ -113,7 +123,7 @@ class Agent(MeshNode):
         if peer != self.node_id and peer in self.ready_peers:
             self.ready_peers.discard(peer)
             self.record("peer_unroutable", peer=peer)
-            self.call_later(0.05, lambda: self._handshake(peer))
+            self.call_later(0.05, lambda: self.reconnect(peer))
 
     def executors(self, role: str) -> list[str]:
         """Reachable agents holding `role`, other agents first choice (self only as fallback)."""

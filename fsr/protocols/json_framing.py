@@ -33,9 +33,11 @@ class JsonAdapter(ProtocolAdapter):
     def frame(self, dest: str, kind: str, body: Any, msg_id: str, reply_to: str | None,
               category: str) -> WireFrame:
         payload = canonical(body)
+        # Handshake bodies are protocol state, not application payload: all envelope.
+        carried = 0 if category == "handshake" else len(payload)
         head = _head({"v": 1, "type": kind, "id": msg_id, "re": reply_to,
                       "from": self.local.node_id, "to": dest})
-        return WireFrame(head + b',"body":' + payload + b"}", len(payload), category,
+        return WireFrame(head + b',"body":' + payload + b"}", carried, category,
                          f"json.{kind}", msg_id)
 
     def encode(self, dest: str, message: Message) -> list[WireFrame]:

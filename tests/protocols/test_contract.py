@@ -99,8 +99,7 @@ def test_handshake_makes_initiator_ready(make_bus, protocol: str) -> None:
     assert b.got == []  # the responder answers; it does not become "ready" itself
     handshake = [f for _, f in a.transport.sent + b.transport.sent]
     assert handshake and {f.category for f in handshake} == {"handshake"}
-    if protocol != "json":  # json counts its hello body as payload (see json_framing)
-        assert all(f.payload_len == 0 for f in handshake)
+    assert all(f.payload_len == 0 for f in handshake)
 
 
 @pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
