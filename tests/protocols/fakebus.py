@@ -7,12 +7,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from fsr.protocols import LocalInfo, Message, ProtocolAdapter, adapter_class
+from fsr.protocols import REGISTRY, LocalInfo, Message, ProtocolAdapter, adapter_class
 from fsr.protocols.base import WireFrame
 
 TASK_PROTOCOLS = ["a2a", "acp"]
-NEW_PROTOCOLS = ["a2a", "anp", "acp"]
-ALL_PROTOCOLS = ["json", *NEW_PROTOCOLS]
+ALL_PROTOCOLS = list(REGISTRY)  # a newly registered protocol is held to the contract at once
+NEW_PROTOCOLS = [p for p in ALL_PROTOCOLS if p != "json"]
 
 
 class FakeTransport:
