@@ -36,14 +36,20 @@ def fast_config(tmp: Path, **extra: dict[str, Any]) -> Path:
     return write_config(tmp / "fsr.yaml", **sections)
 
 
+def clean_env() -> dict[str, str]:
+    """The caller's environment minus OPENAI_* (which would override a test's endpoint)."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+            "COLUMNS": "120"}
+
+
 def run_fsr(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FSR, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "120"})
+                          env=clean_env())
 
 
 def start_fsr(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*FSR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=clean_env())
 
 
 def log_path(run_dir: Path) -> Path:

@@ -50,11 +50,15 @@ def success_rate_drop(h: History) -> dict[str, Any]:
     before the fault, in [t0, fault), and after it, in [fault, t0 + duration)."""
     pre = task_window(h.tasks, h.t0, h.fault)
     post = task_window(h.tasks, h.fault, h.end_submit)
-    value = None
-    if pre["success_rate"] and post["success_rate"] is not None:
-        value = r3((pre["success_rate"] - post["success_rate"]) / pre["success_rate"])
-    return {"value": value, "pre": pre, "post": post,
-            "windows": "pre = tasks submitted in [t0, fault); post = [fault, t0 + duration)"}
+    out = {"value": None, "pre": pre, "post": post,
+           "windows": "pre = tasks submitted in [t0, fault); post = [fault, t0 + duration)"}
+    if not pre["n"] or not post["n"]:
+        out["reason"] = "no task submitted in the pre or the post window"
+    elif not pre["success_rate"]:
+        out["reason"] = "pre-fault success rate is 0: a relative drop is undefined"
+    else:
+        out["value"] = r3((pre["success_rate"] - post["success_rate"]) / pre["success_rate"])
+    return out
 
 
 def throughput(h: History) -> dict[str, Any]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from fsr.config import Config, ConfigError
+from fsr.agents.plan import RunPlan
+from fsr.config import Config, ConfigError, from_dict, to_dict
 from fsr.eventlog import read_events
 from fsr.metrics import compute_metrics
 from fsr.runner.coordinator import RunFailed, Runner
@@ -20,14 +24,22 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     console = Console(stderr=True)
     try:
         doc = load_document(cfg.workload.document)
+        cfg = check_llm(cfg)
         plan, plan_path = prepare_run(cfg, out)
     except (ConfigError, DocumentError, OSError) as exc:
         console.print(f"fsr: error: {exc}", markup=False, highlight=False)
         return 2
     run_dir = Path(plan.run_dir)
     code = 0
-    with Progress(console, log_path=plan.log_path if debug else None) as progress:
-        runner = Runner(cfg, plan, plan_path, doc, progress)
+    with ExitStack() as stack:
+        if cfg.llm.model.type == "local":
+            try:
+                plan = start_model_server(stack, cfg, plan, plan_path)
+            except RuntimeError as exc:
+                console.print(f"fsr: error: {exc}", markup=False, highlight=False)
+                return 2
+        progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
+        runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress)
         try:
             runner.run()
         except RunFailed as exc:
@@ -43,6 +55,44 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     if report:
         write_report(console, run_dir)
     return code
+
+
+def check_llm(cfg: Config) -> Config:
+    """Fail early on an LLM set-up that cannot work, and keep the API key out of every file: a
+    key from the config moves into the environment (agents inherit it), the plan holds none."""
+    model = cfg.llm.model
+    if model.type == "offline":
+        return cfg
+    if model.type == "local":
+        from fsr.agents.tools.local_server import INSTALL_HINT, missing_modules
+
+        if missing := missing_modules():
+            raise ConfigError(f"llm.model.type: 'local' needs {', '.join(missing)}: "
+                              f"{INSTALL_HINT}")
+        return cfg
+    if model.openai_api_key and not os.environ.get("OPENAI_API_KEY"):
+        os.environ["OPENAI_API_KEY"] = model.openai_api_key
+    from fsr.agents.tools.llm import LlmError, resolve_endpoint
+
+    try:
+        resolve_endpoint(model)
+    except LlmError as exc:
+        raise ConfigError(f"llm.model: {exc}") from exc
+    return replace(cfg, llm=replace(cfg.llm, model=replace(model, openai_api_key=None)))
+
+
+def start_model_server(stack: ExitStack, cfg: Config, plan: RunPlan, plan_path: Path) -> RunPlan:
+    """`llm.model.type: local`: one llama.cpp server for the run, stopped with it; the agents'
+    config points at it."""
+    from fsr.agents.tools.local_server import start_local_server
+
+    server = start_local_server(cfg.llm.model, cfg.scenario.base_port + 2 * cfg.scenario.agent_count
+                                + 1, log_path=Path(plan.run_dir) / "logs" / "llm-server.log")
+    stack.callback(server.stop)
+    model = replace(cfg.llm.model, base_url=server.base_url, name=server.model_name)
+    plan = replace(plan, config=to_dict(replace(cfg, llm=replace(cfg.llm, model=model))))
+    plan.save(plan_path)
+    return plan
 
 
 def write_report(console: Console, run_dir: Path) -> None:

@@ -10,7 +10,11 @@ def make_backend(model_cfg: Model) -> StageBackend:
     """The extract/triple/reason backend for `llm.model` of the configuration."""
     if model_cfg.type == "offline":
         return OfflineBackend()
-    raise ValueError(f"llm.model.type {model_cfg.type!r}: no backend for it (only 'offline')")
+    # openai, and local (the runner has pointed base_url at the server it started); imported
+    # here so an offline run never loads the openai client.
+    from fsr.agents.tools.llm import OpenAIBackend
+
+    return OpenAIBackend(model_cfg)
 
 
 __all__ = [
