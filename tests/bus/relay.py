@@ -1,10 +1,14 @@
-"""A TCP relay that counts the bytes it forwards in each direction (test helper)."""
+"""A TCP relay that counts the bytes it forwards in each direction (test helper).
+
+Subclasses can rewrite what passes through by overriding `on_connection` / `forward`.
+"""
 
 from __future__ import annotations
 
 import selectors
 import socket
 import threading
+from typing import Any
 
 
 class CountingRelay:
@@ -20,32 +24,45 @@ class CountingRelay:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def on_connection(self) -> Any:
+        """Per-connection state handed to `forward` for the upstream direction."""
+        return None
+
+    def forward(self, data: bytes, upstream: bool, state: Any) -> bytes:
+        if upstream:
+            self.upstream += len(data)
+        else:
+            self.downstream += len(data)
+        return data
+
     def _run(self) -> None:
         sel = selectors.DefaultSelector()
         sel.register(self.listener, selectors.EVENT_READ, None)
-        pairs: dict[socket.socket, tuple[socket.socket, bool]] = {}
+        # socket -> (the other end, True if this socket is the client side, connection state)
+        pairs: dict[socket.socket, tuple[socket.socket, bool, Any]] = {}
         while not self._stop:
             for key, _ in sel.select(timeout=0.05):
                 sock = key.fileobj
                 if sock is self.listener:
                     client, _ = self.listener.accept()
                     server = socket.create_connection(self.target)
-                    pairs[client] = (server, True)
-                    pairs[server] = (client, False)
+                    state = self.on_connection()
+                    pairs[client] = (server, True, state)
+                    pairs[server] = (client, False, state)
                     sel.register(client, selectors.EVENT_READ)
                     sel.register(server, selectors.EVENT_READ)
                     continue
-                data = sock.recv(65536)
-                other, up = pairs[sock]
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                other, up, state = pairs[sock]
                 if not data:
                     sel.unregister(sock)
                     sock.close()
                     continue
-                if up:
-                    self.upstream += len(data)
-                else:
-                    self.downstream += len(data)
-                other.sendall(data)
+                other.sendall(self.forward(data, up, state))
 
     def close(self) -> None:
         self._stop = True

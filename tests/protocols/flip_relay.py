@@ -4,15 +4,14 @@ It reads the client -> server byte stream as ZMTP 3 (a 64-byte greeting, then fr
 byte — bit 0 MORE, bit 1 LONG, bit 2 COMMAND — a 1- or 8-byte size, the body), skips commands
 and empty frames, and in the `nth` non-empty message frame flips bit `mask` of the byte
 `from_end` bytes before the body's end. Everything else, and the server -> client direction,
-passes unchanged. Modelled on `tests/bus/relay.py`.
+passes unchanged.
 """
 
 from __future__ import annotations
 
-import selectors
-import socket
 import struct
-import threading
+
+from tests.bus.relay import CountingRelay
 
 GREETING = 64
 
@@ -59,54 +58,23 @@ class ZmtpFrameParser:
         return bytes(out)
 
 
-class FlipRelay:
-    """Listens on a free loopback port and forwards every connection to ``target_port``."""
+class FlipRelay(CountingRelay):
+    """A `CountingRelay` whose upstream bytes pass through a `ZmtpFrameParser`."""
 
     def __init__(self, target_port: int, nth: int, from_end: int = 20, mask: int = 0x01) -> None:
-        self.target = ("127.0.0.1", target_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.parsers: list[ZmtpFrameParser] = []
         self._args = (nth, from_end, mask)
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__(target_port)
 
     @property
     def flipped(self) -> bool:
         return any(p.flipped for p in self.parsers)
 
-    def _run(self) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(self.listener, selectors.EVENT_READ, None)
-        # socket -> (peer socket, parser of this direction or None)
-        pairs: dict[socket.socket, tuple[socket.socket, ZmtpFrameParser | None]] = {}
-        while not self._stop:
-            for key, _ in sel.select(timeout=0.05):
-                sock = key.fileobj
-                if sock is self.listener:
-                    client, _ = self.listener.accept()
-                    server = socket.create_connection(self.target)
-                    parser = ZmtpFrameParser(*self._args)
-                    self.parsers.append(parser)
-                    pairs[client] = (server, parser)
-                    pairs[server] = (client, None)
-                    sel.register(client, selectors.EVENT_READ)
-                    sel.register(server, selectors.EVENT_READ)
-                    continue
-                assert isinstance(sock, socket.socket)
-                try:
-                    data = sock.recv(65536)
-                except OSError:
-                    data = b""
-                other, parser = pairs[sock]
-                if not data:
-                    sel.unregister(sock)
-                    sock.close()
-                    continue
-                other.sendall(parser.feed(data) if parser is not None else data)
+    def on_connection(self) -> ZmtpFrameParser:
+        parser = ZmtpFrameParser(*self._args)
+        self.parsers.append(parser)
+        return parser
 
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(1)
-        self.listener.close()
+    def forward(self, data: bytes, upstream: bool, state: ZmtpFrameParser) -> bytes:
+        data = super().forward(data, upstream, state)
+        return state.feed(data) if upstream else data
