@@ -136,8 +136,7 @@ def compare(
     from rich.console import Console
 
     from fsr.compare import report, run_and_report
-    from fsr.compare.run import plan
-    from fsr.runner.launch import launch
+    from fsr.compare.run import plan, subprocess_launch
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     if from_ is not None:
@@ -158,7 +157,7 @@ def compare(
         planned = plan(protocols, repeats, config, quick, overrides, out)
     except ConfigError as exc:
         fail(_with_flag(str(exc)))
-    raise typer.Exit(run_and_report(planned, launch, console))
+    raise typer.Exit(run_and_report(planned, subprocess_launch, console))
 
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fsr.compare.aggregate import MANIFEST, RunRecord, aggregate, load_runs
 from fsr.compare.report import csv_text, markdown, notes
@@ -216,22 +217,27 @@ def test_cli_refuses_from_with_run_flags_and_a_non_empty_out(tmp_path: Path) -> 
 def test_a_failing_run_is_recorded_and_the_comparison_goes_on(tmp_path: Path) -> None:
     cmp = plan("json", "3", None, True, {}, str(tmp_path / "c"))
 
-    def launch(cfg: Config, out: str | None, debug: bool) -> int:
-        assert out is not None
+    def launch(cfg: Config, out: str, debug: bool) -> int:
         if cfg.scenario.seed == 43:
             raise RuntimeError("boom")
-        Path(out).mkdir(parents=True)
+        (Path(out) / "logs").mkdir(parents=True)
+        if cfg.scenario.seed == 44:  # failed at start-up: the runner logged why
+            (Path(out) / "logs" / "fail_storm_x.jsonl").write_text(json.dumps(
+                {"ts": 1.0, "node": "runner", "event": "run_end",
+                 "reason": "failed: timed out waiting for agents ready"}) + "\n")
+            return 1
         write_metrics(Path(out), fake_metrics("json", cfg.scenario.seed, 1000.0, 10.0, 800.0))
         return 0
 
     said: list[str] = []
     assert execute(cmp, launch, said.append) == 0
     settings, runs = load_runs(cmp.folder)
-    assert [r.exit_code for r in runs] == [0, 1, 0]
+    assert [r.exit_code for r in runs] == [0, 1, 1]
     assert runs[1].error == "RuntimeError: boom" and all(r.wall_s is not None for r in runs)
+    assert runs[2].error == "failed: timed out waiting for agents ready"
     assert settings["seeds"] == [42, 43, 44]
-    assert aggregate(settings, runs)["protocols"]["json"]["usable"] == 2
-    assert any("json-r2 ended with exit code 1" in line for line in said)
+    assert aggregate(settings, runs)["protocols"]["json"]["usable"] == 1
+    assert any("json-r2 ended with exit code 1 RuntimeError: boom" in line for line in said)
 
 
 # -- one real comparison (about 40 s: two 16 s storms) ----------------------------------------
@@ -255,6 +261,11 @@ def test_real_quick_comparison(tmp_path: Path) -> None:
         assert s["values"] == values
         if values:
             assert s["mean"] == round(statistics.fmean(values), 6)
+    # each run was its own `fsr run` process, given exactly the config it logged
+    for d, m in zip(("json-r1", "json-r2"), per_run, strict=True):
+        given = yaml.safe_load((out / "configs" / f"{d}.yaml").read_text())
+        assert given["scenario"]["seed"] == m["seed"]
+        assert (given["scenario"]["duration"], given["heartbeat"]["interval"]) == (16, 0.5)
     wire = [m["overhead"]["per_answered_task"]["wire"] for m in per_run]
     assert cmp["protocols"]["json"]["overhead"]["task_wire_per_answer"]["values"] == wire
     assert (out / "comparison.csv").is_file() and (out / "comparison.md").is_file()

@@ -3,12 +3,19 @@ after the other, each in its own folder, recording each outcome in the manifest 
 
 Repeat i (1-based) of every protocol runs with seed = base seed + i - 1, so the k-th storm of each
 protocol kills the same victims over the same workload: the comparison is paired.
+
+Each run is its own ``fsr run`` process (`subprocess_launch`) fed the run's resolved config:
+nothing — ZeroMQ context, forkserver, open sockets — carries over from one run to the next. (With
+every run in one process, a long comparison was seen to reach a state where the runner no longer
+heard any agent, and every later run failed at start-up.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fsr.compare.aggregate import MANIFEST, RunRecord
-from fsr.config import Config, ConfigError, load_config
+from fsr.config import Config, ConfigError, load_config, to_dict
+from fsr.eventlog import read_events
 from fsr.protocols import REGISTRY
 
 # --quick: the whole storm in ~16 s of work per run (about 20 s wall with start-up), so a 4 × 3
@@ -30,8 +40,10 @@ QUICK: dict[str, Any] = {
     "metrics.steady_window": 4, "metrics.reconnect_window": 8,
 }
 MAX_REPEATS = 100
+CONFIGS = "configs"  # <comparison>/configs/<run>.yaml: the exact config each run was given
+STOP_GRACE_S = 30.0  # an interrupted or overdue run's time to stop its agents and write metrics
 
-Launch = Callable[[Config, str | None, bool], int]
+Launch = Callable[[Config, str, bool], int]
 
 
 @dataclass
@@ -118,6 +130,8 @@ def execute(cmp: Comparison, launch: Launch, say: Callable[[str], None]) -> int:
         except Exception as exc:  # a crash of one run must not end the comparison
             r.exit_code, r.error = 1, f"{type(exc).__name__}: {exc}"[:300]
         r.wall_s = round(time.monotonic() - start, 3)
+        if r.exit_code != 0 and not r.error:
+            r.error = failure_reason(cmp.folder / r.dir)
         write_manifest(cmp)
         if r.exit_code != 0:
             say(f"[compare] run {r.dir} ended with exit code {r.exit_code} {r.error}".rstrip())
@@ -128,8 +142,57 @@ def execute(cmp: Comparison, launch: Launch, say: Callable[[str], None]) -> int:
     return 0
 
 
+def subprocess_launch(cfg: Config, out: str, debug: bool) -> int:
+    """`fsr run` in a child process with `cfg` written as its config file; returns its exit code
+    (124 if it overran its time budget and was stopped)."""
+    run_dir = Path(out)
+    cfg_path = run_dir.parent / CONFIGS / f"{run_dir.name}.yaml"
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    cmd = [sys.executable, "-m", "fsr", "run", "--config", str(cfg_path), "--out", out,
+           *(["--debug"] if debug else [])]
+    # start-up and shard loading may each take up to timeouts.ready, the last task may run
+    # timeouts.task past the end; the margin covers stopping, metrics and the report
+    budget = 2 * cfg.timeouts.ready + cfg.scenario.duration + cfg.timeouts.task + 120
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait(budget)
+    except subprocess.TimeoutExpired:
+        stop(proc, signal.SIGINT)
+        return 124
+    except KeyboardInterrupt:
+        # a terminal's Ctrl-C reached the child too, and it is stopping its agents: let it finish
+        try:
+            proc.wait(2)
+        except subprocess.TimeoutExpired:
+            stop(proc, signal.SIGINT)
+        return 130
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Ask the run to stop (it then stops its agents), and kill it if it does not in time; its
+    agents die with it (PR_SET_PDEATHSIG)."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def failure_reason(run_dir: Path) -> str:
+    """Why a run ended, as its runner logged it (``run_end``), when there is such a log."""
+    logs = sorted((run_dir / "logs").glob("fail_storm_*.jsonl"))
+    if not logs:
+        return "no run log"
+    events, _ = read_events(logs[0])
+    ends = [e for e in events if e["event"] == "run_end"]
+    return str(ends[-1].get("reason", "")) if ends else "the log has no run_end event"
+
+
 def stderr_line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-__all__ = ["QUICK", "Comparison", "execute", "parse_protocols", "parse_repeats", "plan"]
+__all__ = ["QUICK", "Comparison", "execute", "parse_protocols", "parse_repeats", "plan",
+           "subprocess_launch"]
