@@ -150,7 +150,7 @@ def test_from_recomputes_the_files_and_runs_nothing(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "recovery_ms" in r.stdout and "task bytes / answered task" in r.stdout
     written = {n: (folder / n).read_text() for n in ("comparison.json", "comparison.csv",
-                                                      "comparison.md")}
+                                                      "comparison.md", "comparison.html")}
     assert sorted(p.name for p in folder.iterdir()) == sorted([*before, *written])
     assert json.loads(written["comparison.json"])["protocols"]["json"]["metrics"][
         "recovery_ms"]["mean"] == 1200.0

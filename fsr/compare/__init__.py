@@ -15,15 +15,18 @@ from rich.console import Console
 from fsr.compare.aggregate import aggregate, load_runs
 from fsr.compare.report import print_tables, write_reports
 from fsr.compare.run import Comparison, Launch, execute, stderr_line
+from fsr.report import write_comparison_report
 
 
 def report(folder: Path, console: Console) -> dict:
-    """Aggregate a comparison folder, write its three files and print its tables."""
+    """Aggregate a comparison folder, write its files (JSON, CSV, Markdown, HTML report) and
+    print its tables."""
     settings, runs = load_runs(folder)
     if not runs:
         raise ValueError(f"no runs found in {folder}")
     cmp = aggregate(settings, runs)
     paths = write_reports(cmp, folder, {r.dir: r.metrics for r in runs if r.metrics})
+    paths.append(write_comparison_report(folder))
     print_tables(console, cmp)
     console.print("\n".join(f"wrote {p}" for p in paths), markup=False, highlight=False)
     return cmp
