@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+import zmq
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +40,12 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
                 console.print(f"fsr: error: {exc}", markup=False, highlight=False)
                 return 2
         progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
-        runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress)
+        try:
+            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress)
+        except zmq.ZMQError as exc:  # another process took the port since it was checked
+            console.print(f"fsr: error: cannot bind the runner's port {plan.runner_port}: {exc}",
+                          markup=False, highlight=False)
+            return 1
         try:
             runner.run()
         except RunFailed as exc:

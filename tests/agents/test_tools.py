@@ -133,10 +133,14 @@ def test_reason_ignores_a_triple_of_the_wrong_relation() -> None:
     assert answer.output["answer"] != "412"
 
 
-def test_make_backend() -> None:
+def test_make_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsr.agents.tools.llm import OpenAIBackend
+
     assert isinstance(make_backend(Model(type="offline")), OfflineBackend)
-    with pytest.raises(ValueError, match="openai"):
-        make_backend(Model(type="openai"))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    backend = make_backend(Model(type="openai", base_url="http://127.0.0.1:9/v1"))
+    assert isinstance(backend, OpenAIBackend) and backend.blocking
 
 
 def _accuracy(doc: Document, search) -> float:  # type: ignore[no-untyped-def]
