@@ -87,16 +87,20 @@ class Agent(MeshNode):
         however many reasons to reconnect arrive meanwhile."""
         if peer not in self.handshaking:
             self.handshaking.add(peer)
-            self._handshake_turn(peer)
+            self._handshake_turn(peer, 0.25)
 
-    def _handshake_turn(self, peer: str) -> None:
+    def _handshake_turn(self, peer: str, wait: float) -> None:
         if peer in self.ready_peers or not self.monitor.alive(peer):
             self.handshaking.discard(peer)
             return
         sent = self.adapter.start_handshake(peer)
         self.record("handshake_start", peer=peer, sent=sent)
-        # Not connected yet: retry soon. Sent: give the peer a hop timeout to answer.
-        self.call_later(self.hop_timeout if sent else 0.05, lambda: self._handshake_turn(peer))
+        if not sent:  # our link to the peer is not up yet: try again soon
+            self.call_later(0.05, lambda: self._handshake_turn(peer, wait))
+            return
+        # No answer (its link back to us may not have been up): ask again, backing off up to
+        # the hop timeout so a slow peer is not flooded with handshakes.
+        self.call_later(wait, lambda: self._handshake_turn(peer, min(2 * wait, self.hop_timeout)))
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
         self.ready_peers.add(peer)
