@@ -28,7 +28,7 @@ from fsr.protocols.base import LocalInfo, MalformedFrame, Message, ProtocolAdapt
 # kind without `reply_to` is one-way (the runner's `document` broadcast).
 REQUEST_KINDS = frozenset({"stage_request", "lookup"})
 
-# Where `splice` puts the payload: a placeholder no real envelope value contains.
+# Where `splice` puts the payload: a sentinel string no real envelope value contains.
 PAYLOAD = "\x00fsr-payload\x00"
 
 

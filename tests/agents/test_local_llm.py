@@ -29,6 +29,7 @@ from fsr.agents.tools.local_server import (
 )
 from fsr.config.schema import Model
 from fsr.workload.document import load_document
+from tests.helpers import pid_alive
 
 pytestmark = pytest.mark.local_llm
 
@@ -124,18 +125,6 @@ def test_server_dies_with_its_parent(tmp_path: Path) -> None:
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
     deadline = time.monotonic() + 10
-    while _alive(server_pid):
+    while pid_alive(server_pid):
         assert time.monotonic() < deadline, f"server {server_pid} outlived its parent"
         time.sleep(0.1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (dead, not yet reaped by init) counts as gone
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
