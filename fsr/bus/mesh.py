@@ -25,6 +25,7 @@ are logged by the connecting side when ZeroMQ reports them complete (``zmtp_conn
 from __future__ import annotations
 
 import collections
+import contextlib
 from typing import Any
 
 import msgpack
@@ -64,6 +65,7 @@ class Mesh:
         self.dealers: dict[str, zmq.Socket] = {}
         # monitor socket -> (peer, kind of connection), to log handshakes and disconnects
         self.monitors: dict[zmq.Socket, tuple[str, str]] = {}
+        self.monitored: list[zmq.Socket] = []  # sockets whose events feed a monitor
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
         self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._add_monitor(self.sub, "", "sub")
@@ -87,6 +89,7 @@ class Mesh:
     def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str) -> zmq.Socket:
         mon = sock.get_monitor_socket(_MONITORED)
         self.monitors[mon] = (peer, kind)
+        self.monitored.append(sock)
         return mon
 
     def poll_sockets(self) -> list[zmq.Socket]:
@@ -181,6 +184,13 @@ class Mesh:
         return (peer, "disconnected") if kind == "dealer" else None
 
     def close(self) -> None:
+        # Stop every monitor *before* closing its reading end. libzmq's I/O thread writes
+        # monitor events with a blocking send; an event (say, the disconnect a closing peer
+        # causes) aimed at a monitor whose reader is already closed blocks that thread for
+        # good, and with it every connection of the context.
+        for sock in self.monitored:
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disable_monitor()
         for sock in [*self.monitors, *self.dealers.values(), self.router, self.sub]:
             sock.close(linger=0)
         if self.pub is not None:

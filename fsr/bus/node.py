@@ -29,7 +29,9 @@ class MeshNode:
                  hb_liveness: int, fast_path: bool = False) -> None:
         self.node_id = node_id
         self.log = log
-        self.ctx = zmq.Context.instance()
+        # A context of its own, not the process-wide instance: one node's sockets can never
+        # hold up another's I/O thread (tests run several nodes in one process).
+        self.ctx = zmq.Context()
         self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port)
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
@@ -167,3 +169,4 @@ class MeshNode:
     def close(self) -> None:
         self.log.flush()
         self.mesh.close()
+        self.ctx.term()

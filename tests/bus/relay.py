@@ -63,8 +63,10 @@ class CountingRelay:
                     sock.close()
                     continue
                 other.sendall(self.forward(data, up, state))
+        for sock in [self.listener, *pairs]:
+            sock.close()
 
     def close(self) -> None:
+        """Stop forwarding; the relay's thread closes every socket it opened."""
         self._stop = True
-        self._thread.join(1)
-        self.listener.close()
+        self._thread.join(5)

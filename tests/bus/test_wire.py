@@ -25,8 +25,8 @@ def test_frame_formula_boundaries() -> None:
     assert message_bytes([b"", b"x" * 300]) == 2 + 309
 
 
-def test_dealer_router_bytes_equal_formula() -> None:
-    ctx = zmq.Context.instance()
+def test_dealer_router_bytes_equal_formula(zmq_ctx: zmq.Context) -> None:
+    ctx = zmq_ctx
     router = ctx.socket(zmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
     relay = CountingRelay(port)
@@ -46,8 +46,8 @@ def test_dealer_router_bytes_equal_formula() -> None:
     relay.close()
 
 
-def test_pub_sub_bytes_equal_formula() -> None:
-    ctx = zmq.Context.instance()
+def test_pub_sub_bytes_equal_formula(zmq_ctx: zmq.Context) -> None:
+    ctx = zmq_ctx
     pub = ctx.socket(zmq.PUB)
     port = pub.bind_to_random_port("tcp://127.0.0.1")
     relay = CountingRelay(port)

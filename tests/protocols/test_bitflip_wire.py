@@ -51,8 +51,8 @@ def send_through_flip(tmp_path: Path, protocol: str, nth: int
     a, b = Probe("agent_a", protocol, log), Probe("agent_b", protocol, log)
     relay = FlipRelay(b.local.port, nth=nth)  # a -> relay -> b; b -> a direct
     try:
-        a.mesh.add_peer("agent_b", relay.port, None)
-        b.mesh.add_peer("agent_a", a.local.port, None)
+        a.add_peer("agent_b", relay.port, None)  # via the node: its monitor is polled
+        b.add_peer("agent_a", a.local.port, None)
         sent = [Message("stage_request", {"n": i, "text": "a" * 300}) for i in range(4)]
         for m in sent:
             run_until([a, b], lambda m=m: a.adapter.send_message("agent_b", m))
