@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fsr.agents.hops import HopTracker
+from fsr.agents.messages import check as check_message
 from fsr.agents.pipeline import SearchRun, TaskRun
 from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.toolrunner import ToolRunner
@@ -24,7 +25,7 @@ from fsr.bus.node import MeshNode
 from fsr.config import from_dict
 from fsr.eventlog import EventLog
 from fsr.protocols import Message
-from fsr.workload import Document, holders
+from fsr.workload import Document, DocumentError, holders
 
 
 class Agent(MeshNode):
@@ -38,6 +39,7 @@ class Agent(MeshNode):
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
             fast_path=cfg.heartbeat.fast_path,
         )
+        self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles
         self.peer_roles = {a.node_id: a.roles for a in plan.agents}
         self.workspace = Path(plan.run_dir) / "workspaces" / node_id
@@ -136,6 +138,9 @@ class Agent(MeshNode):
         return others or able
 
     # -- messages -----------------------------------------------------------------------------
+    def check_message(self, msg: Message) -> str | None:
+        return check_message(msg)
+
     def on_message(self, msg: Message) -> None:
         if msg.kind in ("stage_reply", "lookup_reply"):
             self.hops.reply(msg)
@@ -201,9 +206,20 @@ class Agent(MeshNode):
 
     # -- shards -------------------------------------------------------------------------------
     def load_document(self, body: dict[str, Any]) -> None:
-        doc = Document.from_json(body["document"])
+        try:
+            doc = Document.from_json(body["document"])
+        except DocumentError as exc:
+            self.record("frame_dropped", src=RUNNER_ID, reason=f"document: {exc}"[:200])
+            return
         texts = {f.fid: f.text for f in doc.fragments}
-        mine = body["shards"].get(self.node_id, [])
+        shards = body["shards"]
+        bad = [h for h, fids in shards.items()
+               if not isinstance(fids, list) or any(f not in texts for f in fids)]
+        if bad:
+            self.record("frame_dropped", src=RUNNER_ID,
+                        reason=f"document: shard of {str(bad[0])[:40]!r} names unknown fragments")
+            return
+        mine = shards.get(self.node_id, [])
         stats = CorpusStats.build(texts.values())
         self.shard = ShardIndex({fid: texts[fid] for fid in mine}, stats)
         self.holders = holders(body["shards"])

@@ -52,6 +52,8 @@ class TaskRun:
                                  self.on_fail, meta))
 
     def on_reply(self, msg: Message) -> None:
+        if self.done:  # a late reply to a task already abandoned must not restart it
+            return
         if "error" in msg.body:
             self.on_fail("tool_error")
             return

@@ -34,9 +34,14 @@ def die_with_parent() -> None:
     parent = os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the runner's finally block is the remaining guard
-        pass
+        failed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0
+        why = os.strerror(ctypes.get_errno()) if failed else ""
+    except OSError as exc:  # no libc.so.6: not Linux
+        failed, why = True, str(exc)
+    if failed:
+        # Without PDEATHSIG a crashed runner could leave this agent behind: refuse to run.
+        os.write(2, f"fsr agent: prctl(PR_SET_PDEATHSIG) failed: {why}\n".encode())
+        os._exit(3)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 

@@ -32,11 +32,13 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from fsr.bus.schema import check_control
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols.base import WireFrame
 
 HOST = "127.0.0.1"
+_MAX_CONTROL = 1 << 20  # bytes of one control body (a task's question is far smaller)
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 
@@ -68,6 +70,8 @@ class Mesh:
         self.monitored: list[zmq.Socket] = []  # sockets whose events feed a monitor
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
         self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
+        self.control_senders: set[str] | None = None
         self._add_monitor(self.sub, "", "sub")
 
     # -- wiring -------------------------------------------------------------------------------
@@ -143,13 +147,20 @@ class Mesh:
             return None
         sender = parts[0].decode(errors="replace")
         if len(parts) == 3 and parts[1] == b"":
-            try:
-                body = msgpack.unpackb(parts[2])
-            except (ValueError, msgpack.UnpackException) as exc:
-                self.log.log("frame_dropped", src=sender, reason=f"control: {exc}"[:200],
-                             wire=len(parts[2]))
-                return None
-            if isinstance(body, dict) and "k" in body:
+            why = None
+            if self.control_senders is not None and sender not in self.control_senders:
+                why = f"control from {sender[:40]!r}, not an accepted sender"
+            elif len(parts[2]) > _MAX_CONTROL:
+                why = f"control: {len(parts[2])} bytes, over {_MAX_CONTROL}"
+            else:
+                try:
+                    body = msgpack.unpackb(parts[2])
+                    why = check_control(body)
+                except (ValueError, msgpack.UnpackException) as exc:
+                    why = f"control: {exc}"
+            if why is not None:
+                self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(parts[2]))
+            else:
                 self.control_inbox.append((sender, body))
             return None
         if len(parts) != 2:

@@ -143,6 +143,9 @@ class MeshNode:
                     self.log.log("handshake_done", peer=msg.sender, role=msg.body.get("role"),
                                  incarnation=msg.body.get("incarnation"))
                     self.on_peer_ready(msg.sender, msg.body)
+                elif (why := self.check_message(msg)) is not None:
+                    self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
+                                 kind=msg.kind[:40], mid=msg.msg_id[:40])
                 else:
                     self.log.log("deliver", src=msg.sender, kind=msg.kind, mid=msg.msg_id)
                     self.on_message(msg)
@@ -161,6 +164,10 @@ class MeshNode:
     def on_peer_suspected(self, peer: str) -> None: ...
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None: ...
+
+    def check_message(self, msg: Message) -> str | None:
+        """Why an application message must be dropped before `on_message` sees it, or None."""
+        return None
 
     def on_message(self, msg: Message) -> None: ...
 

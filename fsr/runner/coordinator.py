@@ -54,6 +54,7 @@ class Runner(MeshNode):
         for a in plan.agents:
             self.add_peer(a.node_id, a.data_port, a.hb_port)
         self.agent_ids = [a.node_id for a in plan.agents]
+        self.mesh.control_senders = set(self.agent_ids)
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.storm = FailStorm(self.supervisor, self.record, self.call_later,
                                cfg.scenario.restart_delay)

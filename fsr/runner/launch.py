@@ -20,6 +20,8 @@ from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
 
+REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
+
 
 def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> int:
     console = Console(stderr=True)
@@ -58,8 +60,8 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     metrics = compute_metrics(events, bad)
     path = write_metrics(run_dir, metrics)
     print_summary(console, metrics, path, plan.log_path)
-    if report:
-        write_report(console, run_dir)
+    if report and not write_report(console, run_dir) and code == 0:
+        code = REPORT_FAILED
     return code
 
 
@@ -101,15 +103,19 @@ def start_model_server(stack: ExitStack, cfg: Config, plan: RunPlan, plan_path: 
     return plan
 
 
-def write_report(console: Console, run_dir: Path) -> None:
-    """The run's report/; a plot must never fail a run, so any error is a one-line warning."""
+def write_report(console: Console, run_dir: Path) -> bool:
+    """The run's report/. It is derived from the log, which is already complete and whose
+    metrics are already written, so a report failure loses nothing: it is one error line and
+    exit code `REPORT_FAILED` (3), never a traceback or a silent 0."""
     try:
         from fsr.report import write_run_report
 
         console.print(f"report:  {write_run_report(run_dir)}", markup=False, highlight=False)
-    except Exception as exc:
-        console.print(f"fsr: warning: report not written ({type(exc).__name__}: {exc})",
-                      markup=False, highlight=False)
+        return True
+    except Exception as exc:  # any failure of the plotting stack; reported, never hidden
+        console.print(f"fsr: error: report not written ({type(exc).__name__}: {exc}); "
+                      f"metrics and log are complete", markup=False, highlight=False)
+        return False
 
 
 def print_summary(console: Console, m: dict, path: Path, log_path: str) -> None:

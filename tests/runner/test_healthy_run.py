@@ -94,3 +94,9 @@ def test_no_false_suspicion_and_no_drop(healthy: Path) -> None:
     assert m["fault"]["injected"] is False
     assert abs(m["success_rate_drop"]) <= 0.05
     assert m["recovery_ms"] is None and m["details"]["detection"]["reason"] == "no fault injected"
+
+
+def test_nothing_dropped_or_stale_without_a_fault(healthy: Path) -> None:
+    # No fault was injected, so no frame may be rejected and no reply may arrive late.
+    evs = events(healthy)
+    assert [e for e in evs if e["event"] in ("frame_dropped", "stale_reply")] == []

@@ -149,3 +149,13 @@ def test_replay_of_a_truncated_log_is_partial(storm: tuple[Path, dict], tmp_path
     m = json.loads(proc.stdout)
     assert m["partial"] is True
     assert m["tasks"]["submitted"] > 0
+
+
+def test_no_frame_dropped_in_a_kill_storm(storm: tuple[Path, dict]) -> None:
+    # A SIGKILL cuts connections cleanly; nothing on the wire is malformed, so nothing is
+    # dropped. (Late replies can happen — a hop re-published on suspicion whose first answer
+    # still arrives — and are counted as stale_reply; they need a victim to explain them.)
+    evs = events(storm[0])
+    assert [e for e in evs if e["event"] == "frame_dropped"] == []
+    victims = {e["victim"] for e in evs if e["event"] == "kill"}
+    assert all(e["src"] in victims for e in evs if e["event"] == "stale_reply")

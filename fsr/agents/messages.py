@@ -1,0 +1,59 @@
+"""The application messages agents exchange, and the schema each must meet on arrival.
+
+`check(msg)` runs before any handler sees a message (`Agent.check_message`): a body that breaks
+its kind's schema is logged as ``frame_dropped`` with the reason and dropped, so a handler can
+index the fields it needs without guarding every access. Nested items are checked too where a
+handler reads them (the question of a stage input, each hit of a lookup reply).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsr.agents.plan import RUNNER_ID, STAGES
+from fsr.bus.schema import ID, INT, TEXT, Field, Schema, opt
+from fsr.bus.schema import check as check_schema
+from fsr.protocols import Message
+
+MAP = Field((dict,), max_size=10_000)
+LIST = Field((list,), max_size=10_000)
+
+SCHEMAS: dict[str, Schema] = {
+    "stage_request": {"task_id": ID, "stage": Field((str,), choices=frozenset(STAGES)),
+                      "attempt": INT, "input": MAP},
+    "stage_reply": {"output": opt(MAP), "error": opt(TEXT), "missing": opt(INT)},
+    "lookup": {"task_id": ID, "question": TEXT, "fids": opt(LIST), "k": opt(INT)},
+    "lookup_reply": {"hits": opt(LIST), "error": opt(TEXT)},
+    "document": {"document": Field((dict,), max_size=16), "shards": MAP, "version": opt(INT)},
+    "hop_lost": {"reply_to": ID},  # made by our own adapter; checked all the same
+}
+HIT: Schema = {"fid": ID, "score": Field((int, float)), "text": TEXT}
+STAGE_INPUT: Schema = {"question": TEXT}
+# Kinds only the runner may send.
+FROM_RUNNER = frozenset({"document"})
+
+
+def check(msg: Message) -> str | None:
+    """Why `msg` must be dropped, or None."""
+    schema = SCHEMAS.get(msg.kind)
+    if schema is None:
+        return f"unknown message kind {msg.kind[:40]!r}"
+    if msg.kind in FROM_RUNNER and msg.sender != RUNNER_ID:
+        return f"{msg.kind} from {msg.sender[:40]!r}, not the runner"
+    why = check_schema(msg.body, schema, msg.kind)
+    if why is not None:
+        return why
+    body: dict[str, Any] = msg.body
+    if msg.kind == "stage_request":
+        return check_schema(body["input"], STAGE_INPUT, "stage_request input")
+    if msg.kind in ("stage_reply", "lookup_reply") and msg.reply_to is None:
+        return f"{msg.kind} without reply_to"
+    if msg.kind == "stage_reply" and body.get("output") is None and body.get("error") is None:
+        return "stage_reply with neither output nor error"
+    if msg.kind == "lookup_reply":
+        for hit in body.get("hits") or []:
+            if (why := check_schema(hit, HIT, "lookup_reply hit")) is not None:
+                return why
+    if msg.kind == "lookup" and any(not isinstance(f, str) for f in body.get("fids") or []):
+        return "lookup: fids must be strings"
+    return None
