@@ -37,6 +37,8 @@ def run(
     = None,
     task_rate: Annotated[str | None, Opt(help="tasks per second")] = None,
     seed: Annotated[str | None, Opt(help="seed of victims, workload, documents")] = None,
+    failure_handling: Annotated[str | None, Opt(
+        help="native (each protocol's own design) | uniform (json's for all)")] = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
@@ -48,6 +50,7 @@ def run(
         "scenario.kill_fraction": kill_fraction, "scenario.duration": duration,
         "scenario.kill_at": kill_at, "scenario.restart_delay": restart_delay,
         "scenario.task_rate": task_rate, "scenario.seed": seed,
+        "scenario.failure_handling": failure_handling,
     }
     from fsr.runner.launch import launch
 
@@ -129,6 +132,9 @@ def compare(
     = None,
     seed: Annotated[str | None, Opt(help="base seed (default: the config's)")] = None,
     agent_count: Annotated[str | None, Opt(help="number of agents")] = None,
+    failure_handling: Annotated[str | None, Opt(
+        help="native | uniform | both (each protocol under both designs, side by side)")]
+    = None,
     from_: Annotated[Path | None, Opt("--from", help="re-aggregate this comparison folder; "
                                                      "runs nothing")] = None,
 ) -> None:
@@ -141,7 +147,8 @@ def compare(
     console = Console(width=None if sys.stdout.isatty() else 160)
     if from_ is not None:
         given = {"--protocols": protocols, "--repeats": repeats, "--quick": quick or None,
-                 "--config": config, "--out": out, "--seed": seed, "--agent-count": agent_count}
+                 "--config": config, "--out": out, "--seed": seed, "--agent-count": agent_count,
+                 "--failure-handling": failure_handling}
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
             fail(f"--from: re-aggregates an existing comparison; {extra[0]} cannot be used with it")
@@ -154,7 +161,7 @@ def compare(
         raise typer.Exit(0)
     overrides = {"scenario.seed": seed, "scenario.agent_count": agent_count}
     try:
-        planned = plan(protocols, repeats, config, quick, overrides, out)
+        planned = plan(protocols, repeats, config, quick, overrides, out, failure_handling)
     except ConfigError as exc:
         fail(_with_flag(str(exc)))
     raise typer.Exit(run_and_report(planned, subprocess_launch, console))
@@ -162,7 +169,7 @@ def compare(
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed")}
+    "task_rate", "seed", "failure_handling")}
 
 
 def _with_flag(message: str) -> str:

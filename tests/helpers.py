@@ -95,3 +95,37 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+class HangingEndpoint:
+    """A TCP server that accepts every connection and never answers (an LLM endpoint that
+    hangs): stages calling it stay open for as long as the test needs."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.held: list[Any] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/v1"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.held.append(self.server.accept()[0])
+            except TimeoutError:
+                continue
+
+    def __enter__(self) -> HangingEndpoint:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        for conn in self.held:
+            conn.close()
+        self.server.close()

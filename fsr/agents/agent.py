@@ -24,7 +24,7 @@ from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, 
 from fsr.bus.node import MeshNode
 from fsr.config import from_dict
 from fsr.eventlog import EventLog
-from fsr.protocols import Message
+from fsr.protocols import Message, design_for
 from fsr.workload import Document, DocumentError, holders
 
 
@@ -47,7 +47,12 @@ class Agent(MeshNode):
         for a in plan.agents:
             self.add_peer(a.node_id, a.data_port, a.hb_port if a.node_id != node_id else None)
         self.add_peer(RUNNER_ID, plan.runner_port, None)
-        self.hops = HopTracker(self, cfg.timeouts.hop)
+        sc = cfg.scenario
+        self.design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
+                                 cfg.heartbeat.interval, cfg.heartbeat.liveness, cfg.timeouts.hop)
+        self.hops = HopTracker(self, self.design.request_timeout)
+        self.ping_misses: dict[str, int] = {}  # peer -> pings sent since its last pong
+        self._ping_seq = 0
         self.hop_timeout = cfg.timeouts.hop
         self.task_timeout = cfg.timeouts.task
         self.max_attempts = cfg.timeouts.max_attempts
@@ -63,9 +68,15 @@ class Agent(MeshNode):
 
     # -- life cycle ---------------------------------------------------------------------------
     def run(self) -> None:
+        d = self.design
         self.record("agent_started", pid=os.getpid(), incarnation=self.local.incarnation,
-                    roles=self.roles, port=self.local.port)
+                    roles=self.roles, port=self.local.port,
+                    design={"liveness": sorted(d.liveness), "request_timeout": d.request_timeout,
+                            "ping_interval": d.ping_interval, "ping_misses": d.ping_misses,
+                            "on_lost": d.on_lost})
         self.start_heartbeats()
+        if "ping" in d.liveness and d.ping_interval:
+            self.call_later(d.ping_interval, self._ping_round)
         self._hello_runner()
         self._check_ready()  # a one-agent mesh has no peer to wait for
         while self.running:
@@ -79,10 +90,66 @@ class Agent(MeshNode):
                                       incarnation=self.local.incarnation):
             self.call_later(0.05, self._hello_runner)
 
-    # -- membership: the reconnection handler -------------------------------------------------
+    # -- membership and liveness: the protocol's failure-handling design --------------------
     def on_peer_alive(self, peer: str, how: str) -> None:
         self.ready_peers.discard(peer)
         self.reconnect(peer)
+
+    def on_peer_suspected(self, peer: str, how: str) -> None:
+        # The heartbeat channel is every protocol's membership view; only a design that lists
+        # it stops using a peer for its silence. A new incarnation means the old process and
+        # its connections are gone, whatever the design.
+        if "heartbeat" in self.design.liveness or how == "new_incarnation":
+            self.lose_peer(peer, how)
+
+    def on_peer_disconnected(self, peer: str) -> None:
+        """``stream``: the connection of an open request closed (an SSE stream dropping)."""
+        if "stream" in self.design.liveness and self.adapter.open_requests(peer):
+            self.lose_peer(peer, "stream_closed")
+
+    def request_timed_out(self, peer: str) -> None:
+        """A request to `peer` got no answer in time: without heartbeats, the only sign of a
+        hung peer, so the design stops using it."""
+        if "heartbeat" not in self.design.liveness:
+            self.lose_peer(peer, "request_timeout")
+
+    def unreachable(self, peer: str) -> None:
+        """The transport refused a send to `peer` (no live connection): a lost peer in every
+        design — whether it is dead is still the membership view's call."""
+        if peer != self.node_id:
+            self.lose_peer(peer, "send_failed")
+
+    def lose_peer(self, peer: str, how: str) -> None:
+        """Stop using `peer` until a new handshake; its requests in flight are re-published, or
+        held for the protocol to recover (``on_lost: resubscribe``)."""
+        in_use = peer in self.ready_peers or self.hops.has(peer)
+        self.ready_peers.discard(peer)
+        self.ping_misses.pop(peer, None)
+        if in_use:
+            self.record("peer_lost", peer=peer, how=how)
+        self.hops.peer_lost(peer, how, self.design)
+        self.call_later(0.05, lambda: self.reconnect(peer))
+
+    def hop_lost(self, msg_id: str, reason: str) -> None:
+        self.hops.fail(msg_id, reason)
+
+    def _ping_round(self) -> None:
+        """``ping``: one ping to each peer in use; `ping_misses` unanswered and it is lost. A
+        ping the transport cannot send counts as unanswered."""
+        d = self.design
+        for peer in sorted(self.ready_peers - {self.node_id}):
+            misses = self.ping_misses.get(peer, 0)
+            if misses >= d.ping_misses:
+                self.lose_peer(peer, "ping_timeout")
+                continue
+            self.ping_misses[peer] = misses + 1
+            self._ping_seq += 1
+            self.adapter.send_ping(peer, self._ping_seq)
+        assert d.ping_interval is not None
+        self.call_later(d.ping_interval, self._ping_round)
+
+    def on_pong(self, peer: str) -> None:
+        self.ping_misses[peer] = 0
 
     def reconnect(self, peer: str) -> None:
         """Handshake with `peer` until it completes or the peer is suspected — one loop per peer,
@@ -118,18 +185,6 @@ class Agent(MeshNode):
                 self.announced_ready = True
             else:
                 self.call_later(0.05, self._check_ready)
-
-    def on_peer_suspected(self, peer: str) -> None:
-        self.ready_peers.discard(peer)
-        self.hops.peer_lost(peer)
-
-    def unreachable(self, peer: str) -> None:
-        """The bus has no live connection to `peer`: stop routing to it until a new handshake.
-        (Routing only — whether the peer is dead is still the heartbeat monitor's call.)"""
-        if peer != self.node_id and peer in self.ready_peers:
-            self.ready_peers.discard(peer)
-            self.record("peer_unroutable", peer=peer)
-            self.call_later(0.05, lambda: self.reconnect(peer))
 
     def executors(self, role: str) -> list[str]:
         """Reachable agents holding `role`, other agents first choice (self only as fallback)."""

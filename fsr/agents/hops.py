@@ -1,8 +1,11 @@
 """Hops in flight: request messages awaiting a reply, and what happens when one never comes.
 
-A hop is failed — and handed back to its owner to re-publish — when its peer is suspected dead
-by the heartbeat monitor, when it times out, when the bus cannot send it, or when the peer's
-protocol says it lost the request. Exactly one outcome reaches the owner per hop.
+A hop is failed — and handed back to its owner to re-publish — when the protocol's design loses
+its peer (`fsr.protocols.failure`), when it times out (the design's request timeout), when the
+bus cannot send it, or when the peer's protocol says it lost the request. A design that
+resubscribes instead *holds* the hop while its adapter asks the same peer again; the adapter
+then delivers the answer or gives up (`hop_lost`). Exactly one outcome reaches the owner per hop,
+and the adapter hears of it (`forget`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fsr.protocols import Message
+from fsr.protocols import FailureDesign, Message
 
 
 @dataclass
@@ -21,12 +24,13 @@ class Hop:
     on_reply: Callable[[Message], None]
     on_fail: Callable[[str], None]
     meta: dict[str, Any] = field(default_factory=dict)
+    held: bool = False  # the protocol is recovering it (resubscribing); no timeout applies
 
 
 class HopTracker:
-    def __init__(self, node: Any, timeout: float) -> None:
-        self.node = node  # a MeshNode: adapter, timers, log
-        self.timeout = timeout
+    def __init__(self, node: Any, timeout: float | None) -> None:
+        self.node = node  # an Agent: adapter, timers, log, failure design
+        self.timeout = timeout  # the design's request timeout; None: a request waits
         self.pending: dict[str, Hop] = {}
 
     def send(self, hop: Hop) -> None:
@@ -38,22 +42,44 @@ class HopTracker:
             # Fail on the next loop turn, not inside the caller's stack.
             self.node.call_later(0, lambda: self.fail(mid, "send_failed"))
             return
-        self.node.call_later(self.timeout, lambda: self.fail(mid, "timeout"))
+        if self.timeout is not None:
+            self.node.call_later(self.timeout, lambda: self._timed_out(mid))
+
+    def _timed_out(self, mid: str) -> None:
+        hop = self.pending.get(mid)
+        if hop is None or hop.held:  # answered, failed, or the protocol is recovering it
+            return
+        self.fail(mid, "timeout")
+        self.node.request_timed_out(hop.dest)
 
     def reply(self, msg: Message) -> bool:
         hop = self.pending.pop(msg.reply_to or "", None)
         if hop is None:
             self.node.record("stale_reply", src=msg.sender, kind=msg.kind, re=msg.reply_to)
             return False
+        self.node.adapter.forget(hop.message.msg_id)
         hop.on_reply(msg)
         return True
 
     def fail(self, mid: str, reason: str) -> None:
         hop = self.pending.pop(mid, None)
         if hop is not None:
+            self.node.adapter.forget(mid)  # the protocol stops recovering or re-attaching it
             self.node.record("hop_failed", dst=hop.dest, mid=mid, reason=reason, **hop.meta)
             hop.on_fail(reason)
 
-    def peer_lost(self, peer: str) -> None:
-        for mid in [m for m, h in self.pending.items() if h.dest == peer]:
-            self.fail(mid, "suspected")
+    def has(self, peer: str) -> bool:
+        return any(h.dest == peer for h in self.pending.values())
+
+    def peer_lost(self, peer: str, how: str, design: FailureDesign) -> None:
+        """Each hop to `peer`: held if the design resubscribes and the protocol can, else
+        failed now (so its owner re-publishes it)."""
+        for mid, hop in [(m, h) for m, h in self.pending.items() if h.dest == peer]:
+            if hop.held:
+                continue
+            if (design.on_lost == "resubscribe" and design.backoff is not None
+                    and self.node.adapter.recover(peer, mid, design.backoff)):
+                hop.held = True
+                self.node.record("hop_held", dst=peer, mid=mid, how=how, **hop.meta)
+            else:
+                self.fail(mid, how)

@@ -103,10 +103,13 @@ class MeshNode:
         for mon in self.mesh.monitors:
             if mon in ready:
                 event = self.mesh.read_monitor(mon)
-                if event and self.fast_path:
+                if event is None:
+                    continue
+                if self.fast_path:
                     silent = self.monitor.disconnected(event[0], time.time())
                     if silent is not None:
                         self._suspect(event[0], "socket_disconnect", silent)
+                self.on_peer_disconnected(event[0])
         for peer, silent in self.monitor.check(time.time()):
             self._suspect(peer, "heartbeat_timeout", silent)
         self.adapter.tick(time.time())
@@ -139,7 +142,9 @@ class MeshNode:
     def _read_inbox(self) -> None:
         while self.mesh.inbox_pending():
             for msg in self.adapter.receive_message():
-                if msg.kind == "peer_ready":
+                if msg.kind == "pong":
+                    self.on_pong(msg.sender)
+                elif msg.kind == "peer_ready":
                     self.log.log("handshake_done", peer=msg.sender, role=msg.body.get("role"),
                                  incarnation=msg.body.get("incarnation"))
                     self.on_peer_ready(msg.sender, msg.body)
@@ -155,13 +160,24 @@ class MeshNode:
 
     def _suspect(self, peer: str, how: str, silent: float) -> None:
         self.log.log("peer_suspected", peer=peer, how=how, silent_ms=round(silent * 1000, 3))
-        self.on_peer_suspected(peer)
+        self.on_peer_suspected(peer, how)
 
     # -- hooks --------------------------------------------------------------------------------
     def on_peer_alive(self, peer: str, how: str) -> None:
         """A peer's heartbeat appeared or reappeared (how: joined | restarted | resumed)."""
 
-    def on_peer_suspected(self, peer: str) -> None: ...
+    def on_peer_suspected(self, peer: str, how: str) -> None:
+        """The membership view (heartbeat channel) suspects `peer` (how: heartbeat_timeout |
+        socket_disconnect | new_incarnation)."""
+
+    def on_peer_disconnected(self, peer: str) -> None:
+        """The transport closed our connection to `peer` (a ZeroMQ disconnect event)."""
+
+    def on_pong(self, peer: str) -> None:
+        """`peer` answered a liveness ping."""
+
+    def hop_lost(self, msg_id: str, reason: str) -> None:
+        """The adapter gave up on a request it was recovering (Transport.hop_lost)."""
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None: ...
 

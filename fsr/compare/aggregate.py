@@ -40,6 +40,8 @@ METRICS = (
     Figure("success_rate_drop", ("success_rate_drop",), 3),
     Figure("duplicate_work_ratio", ("duplicate_work_ratio",), 3),
     Figure("detection_ms_p50", ("detection_ms", "p50_ms"), 1),
+    Figure("failover_ms", ("failover_ms",), 1),
+    Figure("rejoin_ms_p50", ("rejoin_ms", "p50_ms"), 1),
 )
 
 OVERHEAD = (
@@ -155,7 +157,11 @@ def null_reason(m: dict[str, Any], figure: Figure, section: str | None) -> str:
     if figure.name == "duplicate_work_ratio":
         return "no stage executed"
     if figure.name == "detection_ms_p50":
-        return d.get("detection", {}).get("reason") or "no survivor suspected a victim"
+        return d.get("detection", {}).get("reason") or "no survivor lost a victim"
+    if figure.name == "failover_ms":
+        return d.get("failover", {}).get("reason", "")
+    if figure.name == "rejoin_ms_p50":
+        return "no victim rejoined"
     return ""
 
 

@@ -29,6 +29,7 @@ from fsr.compare.aggregate import MANIFEST, RunRecord
 from fsr.config import Config, ConfigError, load_config, to_dict
 from fsr.eventlog import read_events
 from fsr.protocols import REGISTRY
+from fsr.protocols.failure import MODES
 
 # --quick: the whole storm in ~16 s of work per run (about 20 s wall with start-up), so a 4 × 3
 # comparison takes minutes. Heartbeats are twice as frequent so detection (interval × liveness =
@@ -38,6 +39,9 @@ QUICK: dict[str, Any] = {
     "scenario.duration": 16, "scenario.kill_at": 6, "scenario.restart_delay": 2,
     "scenario.task_rate": 4, "heartbeat.interval": 0.5, "heartbeat.liveness": 3,
     "metrics.steady_window": 4, "metrics.reconnect_window": 8,
+    # one common factor on every failure-handling time, json's (heartbeat, hop timeout) and
+    # each native design's (timeouts, pings, backoff), so the designs keep their proportions
+    "timeouts.hop": 1.0, "scenario.failure_scale": 0.5,
 }
 MAX_REPEATS = 100
 CONFIGS = "configs"  # <comparison>/configs/<run>.yaml: the exact config each run was given
@@ -82,9 +86,24 @@ def parse_repeats(text: str | None) -> int:
     return int(value)
 
 
+def parse_modes(value: str | None) -> list[str | None]:
+    """--failure-handling: native | uniform | both (None: the config's)."""
+    if value is None:
+        return [None]
+    if value == "both":
+        return list(MODES)
+    if value not in MODES:
+        raise ConfigError(f"--failure-handling: must be native, uniform or both (got {value!r})")
+    return [value]
+
+
 def plan(protocols: str | None, repeats: str | None, config: Path | None, quick: bool,
-         overrides: dict[str, Any], out: str | None) -> Comparison:
-    """Every run's validated config and folder; raises ConfigError (one line) before any run."""
+         overrides: dict[str, Any], out: str | None,
+         failure_handling: str | None = None) -> Comparison:
+    """Every run's validated config and folder; raises ConfigError (one line) before any run.
+    With ``--failure-handling both`` each protocol runs under both designs, labelled
+    ``<protocol>/native`` and ``<protocol>/uniform`` (paired seeds across the two)."""
+    modes = parse_modes(failure_handling)
     names = parse_protocols(protocols)
     n = parse_repeats(repeats)
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -97,11 +116,16 @@ def plan(protocols: str | None, repeats: str | None, config: Path | None, quick:
     settings = {"protocols": names, "repeats": n, "seeds": seeds, "quick": quick,
                 "config": str(config) if config else None, "overrides": merged}
     cmp = Comparison(folder, settings)
+    settings["failure_handling"] = failure_handling
     for name in names:
-        for i, seed in enumerate(seeds, start=1):
-            cfg = load_config(config, {**merged, "scenario.protocol": name,
-                                       "scenario.seed": seed})
-            cmp.runs.append(Planned(RunRecord(name, i, seed, f"{name}-r{i}"), cfg))
+        for mode in modes:
+            label = name if len(modes) == 1 else f"{name}/{mode}"
+            extra = {} if mode is None else {"scenario.failure_handling": mode}
+            for i, seed in enumerate(seeds, start=1):
+                cfg = load_config(config, {**merged, **extra, "scenario.protocol": name,
+                                           "scenario.seed": seed})
+                folder_name = label.replace("/", "-") + f"-r{i}"
+                cmp.runs.append(Planned(RunRecord(label, i, seed, folder_name), cfg))
     return cmp
 
 

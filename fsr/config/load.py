@@ -101,6 +101,11 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
         if value not in LLM_TYPES:
             raise bad("must be one of " + ", ".join(LLM_TYPES))
         return value
+    if rule.startswith("one_of:"):
+        choices = rule[len("one_of:"):].split(",")
+        if value not in choices:
+            raise bad("must be one of " + ", ".join(choices))
+        return value
     if rule == "bool":
         if not isinstance(value, bool):
             raise bad("must be true or false")

@@ -25,7 +25,9 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
     steady = c.steady_state(h)
     recon = c.bytes_reconnect(h)
     dup = c.duplicate_work(h)
-    det = c.detection(h)
+    det = {**c.detection(h), "membership": c.membership(h)}
+    rejoin = c.rejoin(h)
+    fail = c.failover(h)
     return {
         "schema": SCHEMA,
         "run_id": next(e["run_id"] for e in events if e["event"] == "run_start"),
@@ -36,7 +38,9 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "notes": h.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
                             if unreadable_lines else []),
         "fault": {"injected": h.fault_injected, "t_s": c.r3(h.fault - h.t0),
-                  "victims": h.victims, "restart_delay_s": sc["restart_delay"]},
+                  "victims": h.victims, "restart_delay_s": sc["restart_delay"],
+                  "failure_handling": sc.get("failure_handling", "native"),
+                  "failure_scale": sc.get("failure_scale", 1.0)},
         # the five metrics of the spec
         "recovery_ms": rec["value"],
         "steady_state_ms": steady["value"],
@@ -44,10 +48,13 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "success_rate_drop": drop["value"],
         "duplicate_work_ratio": dup["value"],
         # and what they are made of
-        "detection_ms": {k: det[k] for k in ("p50_ms", "max_ms")},
+        "detection_ms": {k: det[k] for k in ("p50_ms", "max_ms", "n")},
+        "rejoin_ms": rejoin["rejoin"],
+        "failover_ms": fail["value"],
         "details": {
             "recovery": rec, "steady_state": steady, "bytes_reconnect": recon,
             "success_rate_drop": drop, "duplicate_work": dup, "detection": det,
+            "rejoin": rejoin, "failover": fail,
         },
         "tasks": summary(h),
         "throughput": c.throughput(h),

@@ -125,43 +125,125 @@ def bytes_reconnect(h: History) -> dict[str, Any]:
 
 # -- the storm --------------------------------------------------------------------------------
 def detection(h: History) -> dict[str, Any]:
-    """Per (observer, victim): first `peer_suspected` of the victim by a surviving agent at or
-    after the victim's kill() call, minus that call's time."""
+    """Per (observer, victim): the moment the observer's protocol stopped using the victim — its
+    first `peer_lost` of the victim at or after the victim's kill() call, by whatever signal
+    its failure-handling design uses (`how`) — minus that call's time. A surviving observer
+    with no such event is *not needed* if it sent the victim nothing after the kill (no
+    `hop_sent` to it: it never had to notice), else *missed*."""
     if not h.fault_injected:
-        return {"pairs": [], "p50_ms": None, "max_ms": None, "missing": [],
+        return {"pairs": [], "p50_ms": None, "max_ms": None, "n": 0, "missing": [],
+                "not_needed": [],
                 "reason": "no fault injected"}
     survivors = [a for a in h.agents if a not in h.kills]
     first: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in h.of("peer_suspected"):
+    for e in h.of("peer_lost"):
         v = e["peer"]
         if v in h.kills and e["node"] in survivors and e["ts"] >= h.kills[v]:
             first.setdefault((e["node"], v), e)
+    used = {(e["node"], e["dst"]) for e in h.of("hop_sent")
+            if e["dst"] in h.kills and e["ts"] >= h.kills[e["dst"]]}
     pairs = [{"observer": o, "victim": v, "ms": ms(e["ts"] - h.kills[v]), "how": e["how"]}
              for (o, v), e in sorted(first.items())]
     values = [p["ms"] for p in pairs]
-    missing = [f"{o}->{v}" for v in h.victims for o in survivors if (o, v) not in first]
+    undetected = [(o, v) for v in h.victims for o in survivors if (o, v) not in first]
     return {"pairs": pairs, "p50_ms": percentile(values, 50),
-            "max_ms": max(values) if values else None, "missing": missing}
+            "max_ms": max(values) if values else None, "n": len(values),
+            "missing": [f"{o}->{v}" for o, v in undetected if (o, v) in used],
+            "not_needed": [f"{o}->{v}" for o, v in undetected if (o, v) not in used]}
+
+
+def membership(h: History) -> dict[str, Any]:
+    """The heartbeat channel's view, the same for every protocol: per (surviving observer,
+    victim), its first `peer_suspected` of the victim at or after the kill, minus the kill."""
+    if not h.fault_injected:
+        return {"p50_ms": None, "max_ms": None, "n": 0, "reason": "no fault injected"}
+    survivors = set(h.agents) - set(h.kills)
+    first: dict[tuple[str, str], float] = {}
+    for e in h.of("peer_suspected"):
+        v = e["peer"]
+        if v in h.kills and e["node"] in survivors and e["ts"] >= h.kills[v]:
+            first.setdefault((e["node"], v), ms(e["ts"] - h.kills[v]))
+    values = list(first.values())
+    return {"p50_ms": percentile(values, 50), "max_ms": max(values) if values else None,
+            "n": len(values)}
+
+
+# Survivor events that are recovery actions on the wire (each logged as its message is sent).
+def _recovery_action(e: dict[str, Any]) -> str | None:
+    if e["event"] == "hop_sent" and e.get("retry"):
+        return "re-published hop"
+    if e["event"] == "reattach":
+        return "resubscribe / re-attach"
+    if e["event"] == "handshake_start" and e.get("sent"):
+        return "reconnection handshake"
+    return None
 
 
 def recovery(h: History) -> dict[str, Any]:
-    """The first reconnection message after the fault: a completed handshake between a restarted
-    victim and a survivor (either side) — or, with restart `never`, the first re-published hop
-    sent to a survivor."""
+    """The survivors' reaction: the first message a surviving agent sends as a recovery action
+    after the fault — a re-published hop (`hop_sent` with retry), a resubscribe / re-attach
+    (`reattach`), or a reconnection handshake (`handshake_start` that went on the wire, with a
+    survivor or a returning victim) — minus the fault time. It waits for a restart only if no
+    survivor had anything to recover before the victims returned."""
     if not h.fault_injected:
         return {"value": None, "reason": "no fault injected"}
-    victims = set(h.victims)
-    if h.config["scenario"]["restart_delay"] is not None:
-        for e in h.of("handshake_done"):
-            if e["ts"] > h.fault and (e["node"] in victims) != (e["peer"] in victims):
-                return {"value": ms(e["ts"] - h.fault), "by": "handshake_done",
-                        "between": sorted([e["node"], e["peer"]])}
-        return {"value": None, "reason": "no handshake with a restarted victim was logged"}
-    for e in h.of("hop_sent"):
-        if e["ts"] > h.fault and e.get("retry") and e["dst"] not in victims:
-            return {"value": ms(e["ts"] - h.fault), "by": "hop_sent (re-published)",
-                    "between": sorted([e["node"], e["dst"]])}
-    return {"value": None, "reason": "no hop was re-published to a survivor"}
+    survivors = set(h.agents) - set(h.victims)
+    for e in h.of("hop_sent", "reattach", "handshake_start"):
+        what = _recovery_action(e)
+        if what and e["ts"] > h.fault and e["node"] in survivors:
+            peer = e.get("dst") or e.get("peer")
+            return {"value": ms(e["ts"] - h.fault), "by": what, "event": e["event"],
+                    "between": sorted([e["node"], str(peer)])}
+    return {"value": None, "reason": "no survivor sent a recovery message after the fault"}
+
+
+def rejoin(h: History) -> dict[str, Any]:
+    """Per victim restarted after its kill: `rejoin_ms` — from its new process's start
+    (`agent_started`) to its first completed handshake with a survivor (`handshake_done`,
+    either side) — and `first_task_ms` — from that start to the first stage it executed for a
+    task that was then answered. p50 and max over victims."""
+    starts: dict[str, float] = {}
+    for e in h.of("agent_started"):
+        v = e["node"]
+        if v in h.kills and e["ts"] > h.kills[v]:
+            starts.setdefault(v, e["ts"])
+    survivors = set(h.agents) - set(h.kills)
+    answered = {t.task_id for t in h.tasks if t.status == "answered"}
+    per: dict[str, dict[str, float | None]] = {}
+    for v, t in sorted(starts.items()):
+        hs = next((e["ts"] for e in h.of("handshake_done") if e["ts"] >= t and (
+            (e["node"] == v and e["peer"] in survivors) or (e["peer"] == v
+                                                           and e["node"] in survivors))), None)
+        work = next((e["ts"] for e in h.of("stage_exec", "lookup_exec") if e["node"] == v
+                     and e["ts"] >= t and e.get("task") in answered), None)
+        per[v] = {"rejoin_ms": None if hs is None else ms(hs - t),
+                  "first_task_ms": None if work is None else ms(work - t)}
+
+    def stats(key: str) -> dict[str, Any]:
+        vals = [p[key] for p in per.values() if p[key] is not None]
+        return {"p50_ms": percentile(vals, 50), "max_ms": max(vals) if vals else None,
+                "n": len(vals)}
+
+    return {"victims": per, "rejoin": stats("rejoin_ms"), "first_task": stats("first_task_ms")}
+
+
+def failover(h: History) -> dict[str, Any]:
+    """`failover_ms`: from the fault until the first task that had a hop outstanding on a victim
+    when it was killed (a `hop_sent` to it before the kill, failed or held after) is answered
+    — through a survivor, or the returned victim."""
+    if not h.fault_injected:
+        return {"value": None, "reason": "no fault injected"}
+    caught = {e["mid"]: e.get("task") for e in h.of("hop_sent")
+              if e["dst"] in h.kills and e["ts"] < h.kills[e["dst"]]}
+    hit = {caught[e["mid"]] for e in h.of("hop_failed", "hop_held")
+           if e.get("mid") in caught and e["ts"] >= h.fault}
+    ends = sorted(t.ended for t in h.tasks if t.task_id in hit and t.status == "answered"
+                  and t.ended is not None)
+    if not hit:
+        return {"value": None, "tasks": 0, "reason": "no hop was outstanding on a victim"}
+    if not ends:
+        return {"value": None, "tasks": len(hit), "reason": "none of those tasks was answered"}
+    return {"value": ms(ends[0] - h.fault), "tasks": len(hit), "answered": len(ends)}
 
 
 def steady_state(h: History) -> dict[str, Any]:

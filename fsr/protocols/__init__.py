@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 from fsr.protocols.base import Heartbeat, LocalInfo, MalformedFrame, Message, ProtocolAdapter
+from fsr.protocols.failure import FailureDesign, baseline
 
 # protocol name -> "module:Class"; imported on first use so a run loads only its own framing.
 REGISTRY: dict[str, str] = {
@@ -23,5 +24,15 @@ def adapter_class(name: str) -> type[ProtocolAdapter]:
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Heartbeat", "LocalInfo", "MalformedFrame", "Message", "ProtocolAdapter", "REGISTRY",
-           "adapter_class"]
+def design_for(protocol: str, mode: str, scale: float, hb_interval: float, hb_liveness: int,
+               hop_timeout: float) -> FailureDesign:
+    """The failure-handling design a run uses: the protocol's own (``native``, its times scaled
+    by `scale`) or json's baseline for every protocol (``uniform``)."""
+    own = adapter_class(protocol).DESIGN
+    if mode == "uniform" or own is None:
+        return baseline(hb_interval, hb_liveness, hop_timeout)
+    return own.scaled(scale)
+
+
+__all__ = ["FailureDesign", "Heartbeat", "LocalInfo", "MalformedFrame", "Message",
+           "ProtocolAdapter", "REGISTRY", "adapter_class", "design_for"]

@@ -21,12 +21,19 @@ membership facts in a capability extension); then ``tasks/resubscribe`` for ever
 held by that peer. The peer answers -32001 TaskNotFoundError for a task it never heard of (a
 restarted process) -> `hop_lost`, so the agent re-publishes the hop at once.
 
+Failure handling (`DESIGN`, each default with its source): a peer is lost when the stream of an
+open request closes (the transport drops the connection) or a request gets no event for the
+client's 5 s read timeout; an open task on a lost peer is resubscribed with backoff (0.5 s,
+doubling, 4 tries) — a restarted peer answers TaskNotFound and the hop is sent again (to any
+live agent of the role), and one that never answers is given up and re-published.
+
 Heartbeat: a JSON-RPC notification ``{"jsonrpc":"2.0","method":"fsr/heartbeat","params":{...}}``.
 
 Deliberate differences from the spec, and why:
 * transport: JSON-RPC objects travel as ZeroMQ frames, not HTTP POST + Server-Sent Events (the
   bus is the benchmark's constant); the stream id is the JSON-RPC id, as in the SSE binding;
-* A2A has no heartbeat; liveness is fsr's Heartbeat Monitor, so the notification method is ours;
+* A2A has no heartbeat; the notification on fsr's membership channel is ours (a2a's own design
+  does not use it for liveness: see `DESIGN`);
 * the AgentCard carries the node's incarnation and shard version in a capability extension
   (``urn:fsr:membership:v1``): A2A has no field for them and the agent needs them in peer_ready;
 * the card is fetched with the authenticated-extended-card call, without authentication (there is
@@ -60,6 +67,7 @@ from fsr.protocols.common import (
     parse_json,
     splice,
 )
+from fsr.protocols.failure import Backoff, FailureDesign
 
 PROTOCOL_VERSION = "0.3.0"
 MEMBERSHIP_EXT = "urn:fsr:membership:v1"
@@ -73,6 +81,24 @@ def _rpc(rid: str | None, **fields: Any) -> dict[str, Any]:
 
 class A2AAdapter(ReattachingAdapter):
     name = "a2a"
+    DESIGN = FailureDesign(
+        liveness=frozenset({"stream"}), request_timeout=5.0, on_lost="resubscribe",
+        backoff=Backoff(0.5, 2.0, 4),
+        reconnect="agent card, then tasks/resubscribe per open task; TaskNotFound (-32001) -> "
+                  "send again",
+        sources={
+            "liveness": "A2A spec v0.3.0 defines no heartbeat: a client sees a crashed server "
+                        "when the SSE stream of its open message/stream closes (§3.3.1)",
+            "request_timeout": "a2a-python v0.3.26: client_factory.py:79 builds "
+                               "httpx.AsyncClient() (httpx default timeout 5 s); "
+                               "transports/jsonrpc.py:162 uses its read timeout for "
+                               "message/stream (v0.3.7+)",
+            "on_lost": "a2a-python v0.3.26 base_client.py:239-272: resubscribe() only when the "
+                       "caller asks; the schedule (0.5 s, doubling, 4 tries) is fsr's: the SDK "
+                       "has none",
+            "reconnect": "a2a-python v0.3.26 default_request_handler.py:508-544 (unknown task "
+                         "-> TaskNotFoundError -32001) and inmemory_task_store.py:15 (tasks are "
+                         "lost when the server process stops)"})
 
     def __init__(self, transport: Any, local: Any) -> None:
         super().__init__(transport, local)
@@ -230,7 +256,7 @@ class A2AAdapter(ReattachingAdapter):
                 return self.reattach_failed(rid, f"{err.get('code')} {err.get('message')}")
             p = self.outstanding.pop(rid)
             return [self.hop_lost(p)] if p is not None else []
-        self.reattaching.pop(rid, None)  # a resubscription answered with events: it took
+        self.reattached(rid)  # a resubscription answered with events: it took
         result = env["result"]
         kind = result["kind"]
         if kind == "status-update":

@@ -56,6 +56,7 @@ from fsr.protocols.common import (
     new_id,
     parse_json,
 )
+from fsr.protocols.failure import FailureDesign
 
 JSON = ("Content-Type", "application/json")
 
@@ -67,6 +68,20 @@ def _part(kind: str, content: bytes) -> dict[str, Any]:
 
 class AcpAdapter(ReattachingAdapter):
     name = "acp"
+    DESIGN = FailureDesign(
+        liveness=frozenset({"stream"}), request_timeout=None, on_lost="republish",
+        reconnect="GET /agents/{name} -> AgentManifest; runs still open with that peer are "
+                  "resumed by id (unknown -> re-posted)",
+        sources={
+            "liveness": "acp-sdk 1.0.3: the client never pings by itself (client/client.py:143 "
+                        "ping() on demand); a stream-mode run fails when its SSE connection "
+                        "drops (client.py:180, 237 aconnect_sse)",
+            "request_timeout": "acp-sdk 1.0.3 client/client.py:58: Client(timeout=None)",
+            "on_lost": "acp-sdk 1.0.3 client has no retries (the retry helper in "
+                       "server/utils.py:49-76 is for platform registration only): the run "
+                       "fails and the caller posts it again, to any live agent of the role",
+            "reconnect": "acp-sdk 1.0.3 server/app.py: GET /agents/{name}; GET /runs/{id} -> "
+                         "404 for an unknown run (MemoryStore, app.py:122)"})
     # Payload bytes per message.part event: a typical reply (0.1-1 KB) streams in 1-4 parts.
     PART_SIZE = 256
 

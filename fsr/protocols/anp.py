@@ -27,6 +27,11 @@ initiator's nonce) -> ``didAuth`` (the initiator's signed answer) -> ``didAuthOk
 responder's role, shard version and incarnation). Each side verifies the other's secp256k1
 signature against the public key in the DID document it was sent (`fsr.protocols.did_wba`).
 
+Failure handling (`DESIGN`, each default with its source): liveness is the SDK WebSocket
+client's ping — a type-0 ``heartbeat`` frame with ``message: ping`` every 3 s to each peer in
+use, answered ``pong``; 3 unanswered in a row and the peer is lost. No message is acknowledged,
+so nothing times a request out: the hops held by a lost peer are re-published.
+
 Heartbeat: a type-0 frame ``{"type":"heartbeat","sourceDid","incarnation"}`` whose sequence field
 is the heartbeat number; CRC-checked like any frame (a damaged one is dropped: PUB has no NACK).
 
@@ -57,6 +62,7 @@ from fsr.protocols.base import Heartbeat, MalformedFrame, Message, ProtocolAdapt
 from fsr.protocols.base import canonical as canonical_body
 from fsr.protocols.common import PAYLOAD, Bounded, compact, info_of, iso_now, parse_json, splice
 from fsr.protocols.did_wba import DidIdentity, authority_of, did_for, node_of, verify
+from fsr.protocols.failure import FailureDesign
 
 PT_META, PT_APP, PT_VERIFY = 0, 1, 3
 _HEAD = struct.Struct("!BII")  # protocol type << 6, sender epoch, sequence number
@@ -76,6 +82,21 @@ class Link:
 
 class AnpAdapter(ProtocolAdapter):
     name = "anp"
+    DESIGN = FailureDesign(
+        liveness=frozenset({"ping"}), ping_interval=3.0, ping_misses=3, request_timeout=None,
+        on_lost="republish",
+        reconnect="DID-WBA mutual authentication (didHello -> didChallenge -> didAuth -> "
+                  "didAuthOk) with the restarted peer's new DID document",
+        sources={
+            "liveness": "anp 0.9.2 e2e_encryption/wss_message_client.py:104-106 (as AgentConnect "
+                        "0.3.5): a JSON ping every 3 s, reconnect after 3 missed pongs",
+            "request_timeout": "ANP message service has no message-level acknowledgement "
+                               "(spec message/05 §6.5): nothing times a request out",
+            "on_lost": "messages on a lost WebSocket are gone (no acks, no replay): the caller "
+                       "sends again, to any live agent of the role",
+            "reconnect": "anp did_wba_verifier.py: a restarted server no longer knows the "
+                         "bearer token (401) and the client authenticates again "
+                         "(anp_crawler/anp_client.py:191-243)"})
     KEEP = 256  # frames kept per peer for re-requests
     NACK_RTO = 0.2  # s before a NACK is repeated
     NACK_TRIES = 4
@@ -166,6 +187,14 @@ class AnpAdapter(ProtocolAdapter):
         if pt == PT_META and kind == "nack":
             self._retransmit(sender, int(body["epoch"]), [int(s) for s in body["seqs"]])
             return []
+        if pt == PT_META and kind == "heartbeat":  # the WSS client's ping, and its answer
+            seq = int(body["seq"])
+            if body["message"] == "ping":
+                self._send_meta(sender, "heartbeat", "anp.pong", message="pong", seq=seq)
+                return []
+            if body["message"] == "pong":
+                return [Message("pong", {"seq": seq}, sender=sender)]
+            raise MalformedFrame(f"anp: heartbeat message {str(body['message'])[:20]!r}")
         if pt == PT_VERIFY:
             return self._on_auth(sender, kind, body)
         raise MalformedFrame(f"anp: unknown frame type {pt}/{kind!r}")
@@ -215,6 +244,15 @@ class AnpAdapter(ProtocolAdapter):
     def _nack(self, peer: str, epoch: int, seqs: list[int]) -> None:
         body = self._body(peer, "nack", epoch=epoch, seqs=seqs)
         self.send_frames(peer, [self._frame(peer, PT_META, body, None, "task", "anp.nack")])
+
+    def _send_meta(self, peer: str, frame_type: str, kind: str, **fields: Any) -> bool:
+        body = self._body(peer, frame_type, **fields)
+        return self.send_frames(peer, [self._frame(peer, PT_META, body, None, "heartbeat",
+                                                   kind)])
+
+    def send_ping(self, peer: str, seq: int) -> bool:
+        """The ANP WSS client's keep-alive ``{"type":"heartbeat","message":"ping"}``."""
+        return self._send_meta(peer, "heartbeat", "anp.ping", message="ping", seq=seq)
 
     def _retransmit(self, peer: str, epoch: int, seqs: list[int]) -> None:
         if epoch != self.epoch:  # addressed to a previous process of ours

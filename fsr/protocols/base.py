@@ -15,8 +15,12 @@ from __future__ import annotations
 import json
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from fsr.protocols.failure import Backoff, FailureDesign
 
 # Which byte category each application message kind is counted under.
 CATEGORY_OF_KIND = {
@@ -30,7 +34,8 @@ CATEGORY_OF_KIND = {
 #   peer_ready: a handshake this node started with `peer` has completed (body: peer, role,
 #               shard_version, incarnation).
 #   hop_lost:   the peer reports it no longer knows a request we sent it (body: reply_to).
-LOCAL_KINDS = ("peer_ready", "hop_lost")
+#   pong:       the peer answered one of our liveness pings (body: seq).
+LOCAL_KINDS = ("peer_ready", "hop_lost", "pong")
 
 
 class MalformedFrame(ValueError):
@@ -89,6 +94,12 @@ class Transport(Protocol):
     def record(self, event: str, **fields: Any) -> None:
         """Append an event to the run's log."""
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run `fn` on the node's loop in `delay` seconds."""
+
+    def hop_lost(self, msg_id: str, reason: str) -> None:
+        """The adapter gives up on request `msg_id` (e.g. its resubscriptions ran out)."""
+
 
 def canonical(body: Any) -> bytes:
     """The application payload as compact JSON: the unit `payload_len` is measured in."""
@@ -97,6 +108,8 @@ def canonical(body: Any) -> bytes:
 
 class ProtocolAdapter(ABC):
     name: ClassVar[str]
+    # The protocol's own failure handling (`fsr.protocols.failure`); None: json's baseline.
+    DESIGN: ClassVar[FailureDesign | None] = None
 
     def __init__(self, transport: Transport, local: LocalInfo) -> None:
         self.transport = transport
@@ -140,6 +153,24 @@ class ProtocolAdapter(ABC):
 
     def tick(self, now: float) -> None:  # noqa: B027 - optional hook
         """Called every loop turn: retransmits, protocol-internal timeouts."""
+
+    # -- failure handling: the hooks a `FailureDesign` needs ----------------------------------
+    def open_requests(self, peer: str) -> bool:
+        """Whether a request to `peer` awaits its answer on an open stream (``stream``)."""
+        return False
+
+    def send_ping(self, peer: str, seq: int) -> bool:
+        """Send one liveness ping (``ping``); the answer comes back as a `pong` message."""
+        raise NotImplementedError(f"{self.name} has no ping")
+
+    def recover(self, peer: str, msg_id: str, backoff: Backoff) -> bool:
+        """`peer` was lost with request `msg_id` outstanding: True if the adapter recovers it
+        itself (``on_lost: resubscribe``), asking again on the `backoff` schedule until the
+        answer arrives or it gives up with `Transport.hop_lost`."""
+        return False
+
+    def forget(self, msg_id: str) -> None:  # noqa: B027 - optional hook
+        """The agent is done with request `msg_id` (answered, failed or re-published)."""
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def send_frames(self, dest: str, frames: list[WireFrame]) -> bool:

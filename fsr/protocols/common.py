@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fsr.protocols.base import LocalInfo, MalformedFrame, Message, ProtocolAdapter, WireFrame
+from fsr.protocols.failure import Backoff
 
 # Application kinds a peer answers with a reply (`reply_to` = the request's msg_id). Any other
 # kind without `reply_to` is one-way (the runner's `document` broadcast).
@@ -186,6 +187,7 @@ class ReattachingAdapter(ProtocolAdapter):
         self.work = WorkStore()
         self.handshakes: Bounded = Bounded(256)  # handshake request id -> peer
         self.reattaching: Bounded = Bounded(1024)  # re-attach request id -> our request msg_id
+        self.recovering: dict[str, int] = {}  # request msg_id -> re-attach attempts so far
 
     @abstractmethod
     def reattach_frame(self, peer: str, pending: Pending, request_id: str) -> WireFrame:
@@ -194,16 +196,63 @@ class ReattachingAdapter(ProtocolAdapter):
     def handshake_done(self, peer: str, info: dict[str, Any]) -> list[Message]:
         reattach, lost = self.outstanding.reconnect(peer, info.get("incarnation"))
         for p in reattach:
-            rid = new_id()
-            self.reattaching[rid] = p.msg_id
-            self.transport.record("reattach", peer=peer, re=p.msg_id, remote=p.remote_id)
-            if not self.send_frames(peer, [self.reattach_frame(peer, p, rid)]):
-                self.reattaching.pop(rid, None)
+            self._reattach(p)
         return [self.peer_ready(peer, info), *(self.hop_lost(p) for p in lost)]
+
+    def _reattach(self, p: Pending) -> bool:
+        rid = new_id()
+        self.reattaching[rid] = p.msg_id
+        self.transport.record("reattach", peer=p.peer, re=p.msg_id, remote=p.remote_id)
+        if not self.send_frames(p.peer, [self.reattach_frame(p.peer, p, rid)]):
+            self.reattaching.pop(rid, None)
+            return False
+        return True
+
+    # -- failure handling ---------------------------------------------------------------------
+    def open_requests(self, peer: str) -> bool:
+        return any(p.peer == peer and not p.delivered for p in self.outstanding.by_msg.values())
+
+    def recover(self, peer: str, msg_id: str, backoff: Backoff) -> bool:
+        """Re-attach (resubscribe) to the work `peer` accepted for `msg_id`, on `backoff`; a
+        request the peer never acknowledged has nothing to re-attach to."""
+        p = self.outstanding.get(msg_id)
+        if p is None or p.remote_id is None or p.delivered:
+            return False
+        self.recovering[msg_id] = 0
+        self.transport.call_later(backoff.delay(0), lambda: self._retry(msg_id, backoff))
+        return True
+
+    def _retry(self, msg_id: str, backoff: Backoff) -> None:
+        attempt = self.recovering.get(msg_id)
+        p = self.outstanding.get(msg_id)
+        if attempt is None or p is None:  # answered, or the agent moved on
+            self.recovering.pop(msg_id, None)
+            return
+        if attempt >= backoff.tries:
+            self.forget(msg_id)
+            self.transport.record("reattach_gave_up", peer=p.peer, re=msg_id, tries=attempt)
+            self.transport.hop_lost(msg_id, "reattach_gave_up")
+            return
+        self.recovering[msg_id] = attempt + 1
+        self._reattach(p)  # a refused send is just a failed attempt: the peer may be back later
+        self.transport.call_later(backoff.delay(attempt + 1),
+                                  lambda: self._retry(msg_id, backoff))
+
+    def reattached(self, request_id: str) -> None:
+        """A re-attach was answered with the work's events: its recovery is over."""
+        mid = self.reattaching.pop(request_id, None)
+        if mid is not None:
+            self.recovering.pop(mid, None)
+
+    def forget(self, msg_id: str) -> None:
+        self.outstanding.pop(msg_id)
+        self.recovering.pop(msg_id, None)
 
     def reattach_failed(self, request_id: str, why: str) -> list[Message]:
         """The peer does not know the work a re-attach named: that hop is lost."""
         mid = self.reattaching.pop(request_id, None)
+        if mid is not None:
+            self.recovering.pop(mid, None)
         p = self.outstanding.pop(mid) if mid else None
         if p is None:
             return []

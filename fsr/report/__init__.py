@@ -82,8 +82,9 @@ def write_run_report(run_dir: str | Path) -> Path:
             f"correct, live agents, wire bytes by category. Shaded: {SHADE_MEANING}."),
         "detection.png": (
             detection_png(marks, det["missing"], title),
-            "Detection latency per (observer, victim): first peer_suspected by each surviving "
-            "agent, minus the victim's kill() call. Hatched: never detected."),
+            "Detection latency per (observer, victim): the moment each surviving agent's "
+            "protocol stopped using the victim (first peer_lost), minus the victim's kill() "
+            "call. Hatched: missed (it sent the victim something and never noticed)."),
     }
     out = run.run_dir / REPORT_DIR
     out.mkdir(exist_ok=True)

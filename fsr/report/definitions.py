@@ -28,6 +28,8 @@ HEADLINE: dict[str, tuple[Callable[..., Any], str]] = {
     "success_rate_drop": (c.success_rate_drop, "success_rate_drop"),
     "duplicate_work_ratio": (c.duplicate_work, "duplicate_work"),
     "detection_ms": (c.detection, "detection"),
+    "rejoin_ms": (c.rejoin, "rejoin"),
+    "failover_ms": (c.failover, "failover"),
 }
 # The other figures whose producer's name differs from the key.
 FIGURES: dict[str, Callable[..., Any]] = {

@@ -166,7 +166,7 @@ class Runner(MeshNode):
             self.end_task(body["task_id"], body["status"], body.get("answer", ""),
                           body.get("reason", ""), sender)
 
-    def on_peer_suspected(self, peer: str) -> None:
+    def on_peer_suspected(self, peer: str, how: str) -> None:
         self.loaded.discard(peer)
 
     # -- the fail storm -----------------------------------------------------------------------

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import events, metrics, run_fsr, write_config
+from tests.helpers import HangingEndpoint, events, metrics, run_fsr, write_config
 
 SECRET = "sk-fsr-test-SECRET-0123456789"
 
@@ -60,28 +59,10 @@ def test_refusing_endpoint(tmp_path: Path) -> None:
 
 
 def test_hanging_endpoint(tmp_path: Path) -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept_and_say_nothing() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept_and_say_nothing, daemon=True)
-    thread.start()
     out = tmp_path / "run"
-    url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
-    proc = run_fsr("run", "--config", str(llm_config(tmp_path, url)), "--out", str(out))
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with HangingEndpoint() as endpoint:
+        proc = run_fsr("run", "--config", str(llm_config(tmp_path, endpoint.url)),
+                       "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_failures_visible_and_agents_survive(out)
     assert any("timed out" in (e.get("error") or "").lower() for e in events(out)
