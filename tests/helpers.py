@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,6 @@ class HangingEndpoint:
     hangs): stages calling it stay open for as long as the test needs."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
-
         self.server = socket.create_server(("127.0.0.1", 0))
         self.server.settimeout(0.2)
         self.held: list[Any] = []

@@ -127,7 +127,7 @@ class Agent(MeshNode):
         self.ping_misses.pop(peer, None)
         if in_use:
             self.record("peer_lost", peer=peer, how=how)
-        self.hops.peer_lost(peer, how, self.design)
+        self.hops.peer_lost(peer, how)
         self.call_later(0.05, lambda: self.reconnect(peer))
 
     def hop_lost(self, msg_id: str, reason: str) -> None:
@@ -267,9 +267,8 @@ class Agent(MeshNode):
             self.record("frame_dropped", src=RUNNER_ID, reason=f"document: {exc}"[:200])
             return
         texts = {f.fid: f.text for f in doc.fragments}
-        shards = body["shards"]
-        bad = [h for h, fids in shards.items()
-               if not isinstance(fids, list) or any(f not in texts for f in fids)]
+        shards = body["shards"]  # shape checked on arrival (`fsr.agents.messages`)
+        bad = [h for h, fids in shards.items() if any(f not in texts for f in fids)]
         if bad:
             self.record("frame_dropped", src=RUNNER_ID,
                         reason=f"document: shard of {str(bad[0])[:40]!r} names unknown fragments")

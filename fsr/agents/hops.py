@@ -71,9 +71,10 @@ class HopTracker:
     def has(self, peer: str) -> bool:
         return any(h.dest == peer for h in self.pending.values())
 
-    def peer_lost(self, peer: str, how: str, design: FailureDesign) -> None:
-        """Each hop to `peer`: held if the design resubscribes and the protocol can, else
-        failed now (so its owner re-publishes it)."""
+    def peer_lost(self, peer: str, how: str) -> None:
+        """Each hop to `peer`: held if the node's design resubscribes and the protocol can,
+        else failed now (so its owner re-publishes it)."""
+        design: FailureDesign = self.node.design
         for mid, hop in [(m, h) for m, h in self.pending.items() if h.dest == peer]:
             if hop.held:
                 continue

@@ -56,4 +56,8 @@ def check(msg: Message) -> str | None:
                 return why
     if msg.kind == "lookup" and any(not isinstance(f, str) for f in body.get("fids") or []):
         return "lookup: fids must be strings"
+    if msg.kind == "document":
+        for holder, fids in body["shards"].items():
+            if not isinstance(fids, list) or any(not isinstance(f, str) for f in fids):
+                return f"document: shard of {str(holder)[:40]!r} is not a list of fragment ids"
     return None

@@ -73,7 +73,7 @@ class Document:
                 qid=str(_key(q, "qid")),
                 question=str(_key(q, "question")),
                 answer=str(_key(q, "answer")),
-                fids=tuple(str(x) for x in _key(q, "fids")),
+                fids=tuple(str(x) for x in _list(q, "fids")),
             )
             for q in _list(d, "qa")
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fsr.protocols import MalformedFrame, Message
+from fsr.protocols import MalformedFrame, Message, adapter_class
 from fsr.protocols.base import CATEGORY_OF_KIND, Heartbeat, canonical
+from fsr.protocols.failure import ON_LOST, SIGNALS
 from tests.protocols.fakebus import ALL_PROTOCOLS, FakeBus, Node, request_body
 
 REPLY_OF = {"stage_request": "stage_reply", "lookup": "lookup_reply"}
@@ -126,3 +127,22 @@ def test_malformed_frames_are_counted_and_dropped(make_bus, protocol: str) -> No
 def test_categories_follow_kinds() -> None:
     assert CATEGORY_OF_KIND["document"] == "broadcast"
     assert Message("lookup", {}).category == "task"
+
+
+@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
+def test_failure_design_is_sourced_and_backed_by_the_adapter(make_bus, protocol: str) -> None:
+    """A protocol's own design names a source for every knob, and each signal it lists has the
+    adapter hook behind it: a ping design's ping is answered with a pong on the wire."""
+    design = adapter_class(protocol).DESIGN
+    if design is None:  # json: the baseline, built from the config
+        return
+    assert design.liveness and design.liveness <= SIGNALS and design.on_lost in ON_LOST
+    assert {"liveness", "request_timeout", "on_lost", "reconnect"} <= set(design.sources)
+    assert all(len(text) > 20 for text in design.sources.values())
+    assert (design.backoff is not None) == (design.on_lost == "resubscribe")
+    if "ping" in design.liveness:
+        bus, a, b = pair(make_bus, protocol)
+        assert design.ping_interval and design.ping_misses >= 1
+        assert a.adapter.send_ping("agent_1", 7)
+        bus.pump()
+        assert [m.body for m in a.kinds("pong")] == [{"seq": 7}]
