@@ -318,9 +318,13 @@ class Agent(MeshNode):
     # -- the entry agent's side ---------------------------------------------------------------
     def task_finished(self, run: TaskRun, status: str, answer: str, reason: str) -> None:
         self.tasks.pop(run.task_id, None)
+        # the fragments search gathered from the mesh: whether the answer was *found* is
+        # graded from these (`fsr.metrics.history.Task.found`), whatever the later stages did
+        passages = [str(p.get("fid")) for p in run.state.get("passages", [])
+                    if isinstance(p, dict)]
         self.record("task_finished", task=run.task_id, status=status, reason=reason)
         self.mesh.send_control(RUNNER_ID, "task_done", task_id=run.task_id, status=status,
-                               answer=answer, reason=reason)
+                               answer=answer, reason=reason, passages=passages)
 
     def _abandon(self, run: TaskRun) -> None:
         if self.tasks.pop(run.task_id, None) is not None:

@@ -71,7 +71,8 @@ CONTROL: dict[str, Schema] = {
     "ready": {"roles": Field((list,), max_size=16)},
     "shard_loaded": {"version": INT},
     "task_done": {"task_id": ID, "status": Field((str,), choices=TASK_STATUSES),
-                  "answer": opt(TEXT), "reason": opt(TEXT)},
+                  "answer": opt(TEXT), "reason": opt(TEXT),
+                  "passages": opt(Field((list,), max_size=64))},
 }
 
 

@@ -126,10 +126,11 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
         if not isinstance(value, dict) or any(k not in PROTOCOLS for k in value):
             raise bad("must map protocol names (" + ", ".join(PROTOCOLS) + ") to overrides")
         return value
-    if rule.endswith("|never"):
-        if value in ("never", None):
-            return None
-        rule = rule[: -len("|never")]
+    for word in ("never", "auto"):
+        if rule.endswith("|" + word):
+            if value in (word, None):
+                return None
+            rule = rule[: -len(word) - 1]
     number = _number(value, integer)
     if number is None:
         kind = "an integer" if integer else "a number"

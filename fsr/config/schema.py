@@ -71,9 +71,13 @@ class Workload:
 @dataclass
 class MetricsCfg:
     reconnect_window: float = _f(30.0, ">0", "seconds after the fault counted in bytes_reconnect")
-    steady_window: float = _f(10.0, ">0", "rolling window (s) for the steady-state check")
+    steady_window: float | None = _f(
+        None, ">0|auto", "rolling window (s) of the steady-state check; auto: 20 pre-fault "
+        "task ends, at most a third of the post-fault period")
     steady_step: float = _f(1.0, ">0", "grid step (s) of the steady-state check")
     steady_band: float = _f(0.1, "0..1", "allowed relative deviation from the pre-fault baseline")
+    success: str = _f("correct", "one_of:correct,found,answered",
+                      "what success_rate_drop and the steady state count as success")
 
 
 @dataclass

@@ -44,3 +44,12 @@ def token_f1(pred: str, gold: str) -> float:
     precision = same / len(pred_toks)
     recall = same / len(gold_toks)
     return 2 * precision * recall / (precision + recall)
+
+
+def answer_found(gold: str, passages: list[str]) -> bool:
+    """True when the normalised gold answer occurs, on word boundaries, in the normalised text
+    of `passages` (each passage apart: an answer never spans two fragments)."""
+    needle = normalize_answer(gold)
+    if not needle:
+        return False
+    return any(f" {needle} " in f" {normalize_answer(p)} " for p in passages)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fsr.metrics.grading import exact_match, token_f1
+from fsr.metrics.grading import answer_found, exact_match, token_f1
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Task:
     ended: float | None = None
     status: str = "unended"  # answered | failed | timed_out | unended (log cut off)
     answer: str = ""
+    found: bool = False  # the gold answer is in the passages search gathered from the mesh
 
     @property
     def correct(self) -> bool:
@@ -60,7 +61,7 @@ def build_history(events: list[dict[str, Any]]) -> History:
     sc = cfg["scenario"]
     broadcast = next((e["ts"] for e in events
                       if e["event"] == "phase" and e.get("name") == "broadcast"), None)
-    notes = []
+    notes = list(start.get("doc_notes", []))
     if broadcast is None:
         notes.append("the run never reached its broadcast (t = 0)")
     t0 = broadcast if broadcast is not None else start["ts"]
@@ -73,6 +74,8 @@ def build_history(events: list[dict[str, Any]]) -> History:
     if partial:
         notes.append("no run_end event: the run was cut off; metrics are partial")
 
+    fragments: dict[str, str] = next((e["fragments"] for e in events
+                                      if e["event"] == "document"), {})
     ends = {}
     for e in events:
         if e["event"] == "task_end" and e["task"] not in ends:
@@ -82,9 +85,10 @@ def build_history(events: list[dict[str, Any]]) -> History:
         if e["event"] != "task_submit":
             continue
         end = ends.get(e["task"])
+        texts = [fragments.get(f, "") for f in (end or {}).get("passages", [])]
         tasks.append(Task(e["task"], e["ts"], e["gold"], e.get("entry"),
                           end["ts"] if end else None, end["status"] if end else "unended",
-                          end.get("answer", "") if end else ""))
+                          end.get("answer", "") if end else "", answer_found(e["gold"], texts)))
     return History(
         events=events, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
         fault_injected=bool(kills), victims=sorted(kills), kills=kills,

@@ -81,7 +81,7 @@ class Runner(MeshNode):
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
                                  "hb_port": a.hb_port} for a in self.plan.agents],
                         doc_id=self.doc.doc_id, fragments=len(self.doc.fragments),
-                        qa=len(self.doc.qa))
+                        qa=len(self.doc.qa), doc_notes=list(self.doc.notes))
             self.set_phase("startup")
             for node_id in self.agent_ids:
                 proc = self.supervisor.spawn(node_id)
@@ -90,6 +90,8 @@ class Runner(MeshNode):
                             time.time() + self.cfg.timeouts.ready, "agents ready")
             self.record("mesh_ready", agents=len(self.ready))
             self.t0 = time.time()
+            self.record("document", doc_id=self.doc.doc_id,
+                        fragments={f.fid: f.text for f in self.doc.fragments})
             self.set_phase("broadcast")
             for node_id in self.agent_ids:
                 self.send_document(node_id)
@@ -163,8 +165,9 @@ class Runner(MeshNode):
         elif kind == "shard_loaded":
             self.loaded.add(sender)
         elif kind == "task_done":
+            passages = [str(p)[:128] for p in body.get("passages") or []]
             self.end_task(body["task_id"], body["status"], body.get("answer", ""),
-                          body.get("reason", ""), sender)
+                          body.get("reason", ""), sender, passages)
 
     def on_peer_suspected(self, peer: str, how: str) -> None:
         self.loaded.discard(peer)
@@ -208,7 +211,8 @@ class Runner(MeshNode):
         self.call_at(deadline, lambda: self.end_task(task_id, "timed_out", "", "deadline",
                                                      RUNNER_ID))
 
-    def end_task(self, task_id: str, status: str, answer: str, reason: str, by: str) -> None:
+    def end_task(self, task_id: str, status: str, answer: str, reason: str, by: str,
+                 passages: list[str] | None = None) -> None:
         state = self.tasks.get(task_id)
         if state is None or state.ended:
             if state is not None and by != RUNNER_ID:
@@ -216,4 +220,5 @@ class Runner(MeshNode):
             return
         state.ended = True
         self.counts[status] = self.counts.get(status, 0) + 1
-        self.record("task_end", task=task_id, status=status, answer=answer, reason=reason, by=by)
+        self.record("task_end", task=task_id, status=status, answer=answer, reason=reason, by=by,
+                    passages=passages or [])

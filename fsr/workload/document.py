@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fsr.metrics.grading import answer_found
+
 DEFAULT_DOCUMENT = "gaia_default.json"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
@@ -44,6 +46,7 @@ class Document:
     title: str
     fragments: tuple[Fragment, ...]
     qa: tuple[QA, ...]
+    notes: tuple[str, ...] = ()  # what the loader could not establish (never sent on the wire)
 
     def texts(self) -> dict[str, str]:
         """fid -> fragment text, in document order."""
@@ -148,8 +151,11 @@ def _parse_json(raw: str, name: str) -> Document:
 
 
 def _parse_jsonl(raw: str, p: Path) -> Document:
-    """One QA per line; passages become fragments, split into paragraphs on blank lines."""
+    """One QA per line; passages become fragments, split into paragraphs on blank lines; a
+    question's support is looked for across its whole group."""
     frag_of_para: dict[str, str] = {}  # paragraph text -> fid (distinct paragraphs only)
+    group_fids: dict[str, list[str]] = {}  # group (or lone line) -> its fragments, in order
+    rows: list[tuple[str, QA]] = []
     group_content: dict[str, str] = {}
     group_count: dict[str, int] = {}
     qa: list[QA] = []
@@ -177,30 +183,34 @@ def _parse_jsonl(raw: str, p: Path) -> Document:
         if group is not None:
             group_content.setdefault(group, content)
         answer = _answer_text(row["answer"], where)
-        fids = []
-        for para in _paragraphs(content):
-            fid = frag_of_para.setdefault(para, f"f{len(frag_of_para) + 1:04d}")
-            fids.append(fid)
-        # Supporting fragments: the paragraphs that contain the answer, else the whole passage.
-        support = [
-            f
-            for f, para in zip(fids, _paragraphs(content), strict=True)
-            if answer.lower() in para.lower()
-        ]
+        fids = [frag_of_para.setdefault(para, f"f{len(frag_of_para) + 1:04d}")
+                for para in _paragraphs(content)]
+        key = group if group is not None else f"\0line{lineno}"  # no group: the line alone
+        group_fids.setdefault(key, []).extend(f for f in fids if f not in group_fids[key])
         if group is None:
-            qid = f"q{len(qa) + 1:04d}"
+            qid = f"q{len(rows) + 1:04d}"
         else:
             group_count[group] = group_count.get(group, 0) + 1
             qid = f"{group}#{group_count[group]}"
-        qa.append(
-            QA(qid, str(row["question"]).strip(), answer, tuple(dict.fromkeys(support or fids)))
-        )
+        rows.append((key, QA(qid, str(row["question"]).strip(), answer, ())))
+    # Supporting fragments: the paragraphs of the question's group (in the multi-hop shard
+    # format a group's supporting facts sit in its *other* lines) whose text contains the
+    # answer on word boundaries. None such (a yes/no answer, a paraphrase): unknown — left
+    # empty and said, never guessed.
+    text_of = {fid: para for para, fid in frag_of_para.items()}
+    for key, q in rows:
+        support = tuple(f for f in group_fids[key] if answer_found(q.answer, [text_of[f]]))
+        qa.append(QA(q.qid, q.question, q.answer, support))
+    unknown = sum(not q.fids for q in qa)
     if not qa:
         raise DocumentError(f"{p}:1: empty file (no QA lines)")
     if len({q.qid for q in qa}) != len(qa):
         raise DocumentError(f"{p}: duplicate question ids (group_id values clash)")
     fragments = tuple(Fragment(fid, para) for para, fid in frag_of_para.items())
-    return Document(doc_id=p.stem, title=p.name, fragments=fragments, qa=tuple(qa))
+    notes = (f"{p.name}: supporting fragments unknown for {unknown} of {len(qa)} questions "
+             f"(no paragraph of the group contains the answer)",) if unknown else ()
+    return Document(doc_id=p.stem, title=p.name, fragments=fragments, qa=tuple(qa),
+                    notes=notes)
 
 
 def _paragraphs(content: str) -> list[str]:

@@ -130,3 +130,18 @@ def test_single_agent_debug_mode(tmp_path: Path) -> None:
     evs = events(out)
     assert {e["stage"] for e in evs if e["event"] == "stage_exec"} == {
         "search", "extract", "triple", "reason"}
+
+
+def test_recovery_does_not_wait_for_a_late_restart(tmp_path: Path) -> None:
+    # Victims come back 6 s after the fault; the survivors' reaction must not wait for them:
+    # recovery_ms stays below interval x liveness + hop timeout + 1 s (0.25 x 4 + 1 + 1 = 3 s).
+    cfg = fast_config(tmp_path, scenario={"restart_delay": 6, "duration": 14})
+    out = tmp_path / "run"
+    proc = run_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = metrics(out)
+    assert 0 < m["recovery_ms"] < 3000, m["details"]["recovery"]
+    victims = m["details"]["rejoin"]["victims"]
+    assert sorted(victims) == m["fault"]["victims"]
+    assert all(v["rejoin_ms"] is not None and v["rejoin_ms"] > 0 for v in victims.values())
+    assert m["rejoin_ms"]["n"] == 2

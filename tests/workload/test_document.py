@@ -87,7 +87,26 @@ def test_plain_context_jsonl_and_answer_not_in_text(tmp_path: Path) -> None:
     doc = load_document(str(path))
     assert [q.qid for q in doc.qa] == ["q0001", "q0002"]
     assert doc.qa[0].answer == "Mira Kessel"
-    assert doc.qa[1].fids == ("f0001", "f0002")  # no paragraph holds it: the whole passage
+    # no paragraph holds "yes": the support is unknown, said so, and not invented
+    assert doc.qa[1].fids == ()
+    assert doc.notes and "unknown for 1 of 2" in doc.notes[0]
+
+
+def test_shard_format_support_is_found_in_the_groups_other_lines(tmp_path: Path) -> None:
+    # The multi-hop shard format: a line's own content need not support its question.
+    path = _write_jsonl(tmp_path / "shards.jsonl", [
+        {"group_id": "g1", "question": "Where was the founder of Orvane Labs born?",
+         "content": "Orvane Labs was founded by Ilse Brandt in 1998.", "answer": "Tallinn"},
+        {"group_id": "g1", "question": "Who founded Orvane Labs?",
+         "content": "Ilse Brandt was born in Tallinn and studied physics.",
+         "answer": "Ilse Brandt"},
+    ])
+    doc = load_document(str(path))
+    texts = {f.fid: f.text for f in doc.fragments}
+    born, founded = doc.qa
+    assert [texts[f] for f in born.fids] == ["Ilse Brandt was born in Tallinn and studied physics."]
+    assert len(founded.fids) == 2  # the name is in both lines
+    assert doc.notes == ()
 
 
 @pytest.mark.parametrize(
