@@ -39,6 +39,8 @@ def run(
     seed: Annotated[str | None, Opt(help="seed of victims, workload, documents")] = None,
     failure_handling: Annotated[str | None, Opt(
         help="native (each protocol's own design) | uniform (json's for all)")] = None,
+    fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT)")]
+    = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
@@ -50,7 +52,7 @@ def run(
         "scenario.kill_fraction": kill_fraction, "scenario.duration": duration,
         "scenario.kill_at": kill_at, "scenario.restart_delay": restart_delay,
         "scenario.task_rate": task_rate, "scenario.seed": seed,
-        "scenario.failure_handling": failure_handling,
+        "scenario.failure_handling": failure_handling, "scenario.fault": fault,
     }
     from fsr.runner.launch import launch
 
@@ -169,7 +171,7 @@ def compare(
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling")}
+    "task_rate", "seed", "failure_handling", "fault")}
 
 
 def _with_flag(message: str) -> str:

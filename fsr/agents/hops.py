@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsr.protocols import FailureDesign, Message
+
+if TYPE_CHECKING:
+    from fsr.agents.contracts import HopHost
 
 
 @dataclass
@@ -28,8 +31,8 @@ class Hop:
 
 
 class HopTracker:
-    def __init__(self, node: Any, timeout: float | None) -> None:
-        self.node = node  # an Agent: adapter, timers, log, failure design
+    def __init__(self, node: HopHost, timeout: float | None) -> None:
+        self.node = node
         self.timeout = timeout  # the design's request timeout; None: a request waits
         self.pending: dict[str, Hop] = {}
 

@@ -10,15 +10,19 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fsr.agents.hops import Hop
 from fsr.agents.plan import STAGES
 from fsr.protocols import Message
 
+if TYPE_CHECKING:
+    from fsr.agents.contracts import PipelineHost
+
 
 class TaskRun:
-    def __init__(self, agent: Any, task_id: str, question: str) -> None:
+    def __init__(self, agent: PipelineHost, task_id: str, question: str) -> None:
         self.agent, self.task_id, self.question = agent, task_id, question
         self.stage_index = 0
         self.attempt = 0
@@ -81,7 +85,7 @@ class TaskRun:
 
 
 class SearchRun:
-    def __init__(self, agent: Any, request: Message) -> None:
+    def __init__(self, agent: PipelineHost, request: Message) -> None:
         self.agent, self.request = agent, request
         self.task_id = request.body["task_id"]
         self.question = request.body["input"]["question"]
@@ -112,7 +116,8 @@ class SearchRun:
             on_reply, on_fail = self._handlers(holder, group)
             self.agent.hops.send(Hop(holder, Message("lookup", body), on_reply, on_fail, meta))
 
-    def _handlers(self, holder: str, group: list[str]) -> tuple[Any, Any]:
+    def _handlers(self, holder: str, group: list[str]
+                  ) -> tuple[Callable[[Message], None], Callable[[str], None]]:
         def on_reply(msg: Message) -> None:
             if "error" in msg.body:
                 on_fail("tool_error")

@@ -89,19 +89,23 @@ class Supervisor:
         self.procs: dict[str, BaseProcess] = {}
 
     def spawn(self, node_id: str) -> BaseProcess:
+        old = self.procs.get(node_id)
+        if old is not None:  # a restart: the killed process must be gone (ports released)
+            old.join(5.0)
         proc = _CTX.Process(target=agent_main, name=node_id, args=(
             str(self.plan_path), node_id, str(self.stderr_dir / f"{node_id}.stderr")))
         proc.start()
         self.procs[node_id] = proc
         return proc
 
-    def kill(self, node_id: str) -> tuple[int, float]:
-        """SIGKILL an agent; returns its pid and the time of the kill() call."""
+    def signal(self, node_id: str, sig: signal.Signals) -> tuple[int, float]:
+        """Send `sig` to an agent at once; returns its pid and the time of the kill() call.
+        Nothing waits for the process: a storm signals every victim before any is reaped (the
+        forkserver reaps them; `alive` polls)."""
         proc = self.procs[node_id]
         assert proc.pid is not None
         ts = time.time()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.join()
+        os.kill(proc.pid, sig)
         return proc.pid, ts
 
     def alive(self, node_id: str) -> bool:
@@ -114,6 +118,8 @@ class Supervisor:
         for proc in live:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
+                if proc.pid:  # a paused agent must run to see its SIGTERM
+                    os.kill(proc.pid, signal.SIGCONT)
         deadline = time.time() + grace
         for proc in live:
             proc.join(max(0.0, deadline - time.time()))

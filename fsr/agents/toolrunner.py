@@ -13,14 +13,18 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsr.agents.tools import ToolResult
+from fsr.agents.tools.base import StageBackend
+
+if TYPE_CHECKING:
+    from fsr.agents.contracts import WatchHost
 
 Done = Callable[[ToolResult | None, BaseException | None, float], None]
 
 
-def call_stage(backend: Any, stage: str, data: dict[str, Any]) -> ToolResult:
+def call_stage(backend: StageBackend, stage: str, data: dict[str, Any]) -> ToolResult:
     question = data["question"]
     if stage == "extract":
         return backend.extract(question, [p["text"] for p in data.get("passages", [])])
@@ -32,7 +36,7 @@ def call_stage(backend: Any, stage: str, data: dict[str, Any]) -> ToolResult:
 
 
 class ToolRunner:
-    def __init__(self, backend: Any, node: Any, workers: int) -> None:
+    def __init__(self, backend: StageBackend, node: WatchHost, workers: int) -> None:
         self.backend = backend
         self.pool: ThreadPoolExecutor | None = None
         if getattr(backend, "blocking", False):

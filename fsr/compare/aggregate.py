@@ -42,6 +42,8 @@ METRICS = (
     Figure("detection_ms_p50", ("detection_ms", "p50_ms"), 1),
     Figure("failover_ms", ("failover_ms",), 1),
     Figure("rejoin_ms_p50", ("rejoin_ms", "p50_ms"), 1),
+    Figure("found_pre", ("details", "success_rate_drop", "pre", "found", "rate"), 3),
+    Figure("found_post", ("details", "success_rate_drop", "post", "found", "rate"), 3),
 )
 
 OVERHEAD = (

@@ -39,6 +39,9 @@ class Scenario:
     seed: int = _f(42, "int", "seeds victims, workload and generated documents")
     task_rate: float = _f(4.0, ">0", "tasks submitted per second, at fixed intervals")
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
+    fault: str = _f("kill", "one_of:kill,pause",
+                    "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT")
+    pause_duration: float = _f(10.0, ">0", "seconds a paused victim stays stopped")
     failure_handling: str = _f(
         "native", "one_of:native,uniform",
         "native: each protocol's own liveness/in-flight/reconnection design; uniform: json's")

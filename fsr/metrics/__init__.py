@@ -38,7 +38,9 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "notes": h.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
                             if unreadable_lines else []),
         "fault": {"injected": h.fault_injected, "t_s": c.r3(h.fault - h.t0),
-                  "victims": h.victims, "restart_delay_s": sc["restart_delay"],
+                  "victims": h.victims, "kind": sc.get("fault", "kill"),
+                  "restart_delay_s": sc["restart_delay"],
+                  "pause_s": sc.get("pause_duration") if sc.get("fault") == "pause" else None,
                   "failure_handling": sc.get("failure_handling", "native"),
                   "failure_scale": sc.get("failure_scale", 1.0)},
         # the five metrics of the spec

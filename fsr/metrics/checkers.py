@@ -104,9 +104,11 @@ def throughput(h: History) -> dict[str, Any]:
     """Tasks answered (and answered correctly) that ended in [t0, t0 + duration], per second."""
     span = h.end_submit - h.t0
     done = [t for t in h.tasks if t.ended is not None and h.t0 <= t.ended <= h.end_submit]
+    answered, correct = sum(t.status == "answered" for t in done), sum(t.correct for t in done)
     return {
-        "answered_per_s": r3(sum(t.status == "answered" for t in done) / span),
-        "correct_per_s": r3(sum(t.correct for t in done) / span),
+        "answered_per_s": r3(answered / span),
+        "correct_per_s": r3(correct / span),
+        "n_answered": answered, "n_correct": correct,
         "window_s": r3(span),
     }
 
@@ -237,15 +239,11 @@ def recovery(h: History) -> dict[str, Any]:
 
 
 def rejoin(h: History) -> dict[str, Any]:
-    """Per victim restarted after its kill: `rejoin_ms` — from its new process's start
-    (`agent_started`) to its first completed handshake with a survivor (`handshake_done`,
-    either side) — and `first_task_ms` — from that start to the first stage it executed for a
-    task that was then answered. p50 and max over victims."""
-    starts: dict[str, float] = {}
-    for e in h.of("agent_started"):
-        v = e["node"]
-        if v in h.kills and e["ts"] > h.kills[v]:
-            starts.setdefault(v, e["ts"])
+    """Per victim that came back — restarted after its kill (`agent_started`), or continued
+    after its pause (`resume`): `rejoin_ms` — from that return to its first completed handshake
+    with a survivor (`handshake_done`, either side) — and `first_task_ms` — from the return to
+    the first stage it executed for a task that was then answered. p50 and max over victims."""
+    starts = h.returns
     survivors = set(h.agents) - set(h.kills)
     answered = {t.task_id for t in h.tasks if t.status == "answered"}
     per: dict[str, dict[str, float | None]] = {}
@@ -385,6 +383,7 @@ def timeline(h: History) -> list[dict[str, Any]]:
         if r := row(e["ts"]):
             r["bytes"][e["cat"]] += e["wire"]
     changes = sorted([(e["ts"], 1) for e in h.of("agent_started")]
+                     + [(ts, 1) for ts in h.resumes()]
                      + [(k, -1) for k in h.kills.values()])
     live, i = 0, 0
     for r in rows:

@@ -42,12 +42,17 @@ class History:
     fault: float  # first kill() call, or the nominal split when no kill happened
     fault_injected: bool
     victims: list[str]
-    kills: dict[str, float]  # victim -> time of its kill() call
+    kills: dict[str, float]  # victim -> time of its kill() call (SIGKILL or SIGSTOP)
+    returns: dict[str, float]  # victim -> when it came back (new process start, or SIGCONT)
     agents: list[str]
     tasks: list[Task]
     partial: bool
     end: float  # last event
     notes: list[str] = field(default_factory=list)
+
+    def resumes(self) -> list[float]:
+        """When paused victims were continued (they come back without a new process)."""
+        return [e["ts"] for e in self.of("resume")]
 
     def of(self, *names: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] in names]
@@ -65,7 +70,13 @@ def build_history(events: list[dict[str, Any]]) -> History:
     if broadcast is None:
         notes.append("the run never reached its broadcast (t = 0)")
     t0 = broadcast if broadcast is not None else start["ts"]
-    kills = {e["victim"]: e["kill_ts"] for e in events if e["event"] == "kill"}
+    # the fault per victim: its SIGKILL, or its SIGSTOP (a pause storm)
+    kills = {e["victim"]: e["kill_ts"] for e in events if e["event"] in ("kill", "pause")}
+    returns: dict[str, float] = {}  # victim -> its new process's start, or its SIGCONT
+    for e in events:
+        v = e.get("node") if e["event"] == "agent_started" else e.get("victim")
+        if e["event"] in ("agent_started", "resume") and v in kills and e["ts"] > kills[v]:
+            returns.setdefault(v, e["ts"])
     # Without a kill, windowed metrics split at the nominal kill time — or at the middle of the
     # work phase when kill_at lies beyond it — so a fault-free run is a baseline to compare to.
     nominal = sc["kill_at"] if sc["kill_at"] < sc["duration"] else sc["duration"] / 2
@@ -91,7 +102,7 @@ def build_history(events: list[dict[str, Any]]) -> History:
                           end.get("answer", "") if end else "", answer_found(e["gold"], texts)))
     return History(
         events=events, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
-        fault_injected=bool(kills), victims=sorted(kills), kills=kills,
+        fault_injected=bool(kills), victims=sorted(kills), kills=kills, returns=returns,
         agents=[a["id"] for a in start["agents"]], tasks=tasks, partial=partial,
         end=events[-1]["ts"], notes=notes,
     )

@@ -13,9 +13,11 @@ answered with the completed `Run`.
 
 Reconnection handshake: ``GET /agents/{name}`` -> the peer's `AgentManifest` (role as
 capabilities and tags; incarnation and shard version as extra metadata); then every run the peer
-holds for us with no answer yet is resumed — ``POST /runs/{run_id}`` (a `RunResumeRequest`, mode
-"stream"). A run the peer never heard of answers 404 (`Error` code not_found) -> `hop_lost`; a
-known run continues on the new stream (a finished one replays its output).
+holds for us with no answer yet is read back — ``GET /runs/{run_id}`` (acp-sdk 1.0.3
+``server/app.py``: the `Run`). A run the peer never heard of (a restarted process) answers 404
+(`Error` code not_found) -> `hop_lost`, and the hop is posted again; a completed run hands up
+its output as the reply (``X-Reply-ID`` names the reply's message id); one still in progress
+goes on answering on its original stream.
 
 Heartbeat: ``GET /ping`` with ``Host: <node>``, ``X-Agent-Incarnation`` and ``X-Ping-Seq``.
 
@@ -25,8 +27,8 @@ Deliberate differences from ACP, and why:
 * the SDK's stream also has run.in-progress, message.created and message.completed events, and
   repeats the whole output in run.completed; fsr sends run.created -> message.part x k ->
   run.completed with an empty ``output`` so that each payload byte crosses the wire once;
-* resuming a run is, in ACP, answering an ``awaiting`` run; here ``POST /runs/{run_id}``
-  re-attaches to a run's stream after a reconnection (the await_resume message is empty);
+* a completed run's `output` carries the reply only when read back with ``GET /runs/{id}``
+  (the stream sends each payload byte once), and ``X-Reply-ID`` is fsr's header;
 * ping is published on the heartbeat channel and never answered (ACP answers ``{}``).
 """
 
@@ -170,8 +172,8 @@ class AcpAdapter(ReattachingAdapter):
         path = req.target.strip("/").split("/")
         if req.method == "POST" and path == ["runs"]:
             return self._create_run(sender, rid, parse_json(req.body, "acp"))
-        if req.method == "POST" and len(path) == 2 and path[0] == "runs":
-            self._resume_run(sender, rid, path[1])
+        if req.method == "GET" and len(path) == 2 and path[0] == "runs":
+            self._read_run(sender, rid, path[1])
         elif req.method == "GET" and len(path) == 2 and path[0] == "agents":
             if path[1] == self.local.node_id:
                 self._respond(sender, rid, 200, self._manifest(), "handshake", "manifest")
@@ -207,20 +209,25 @@ class AcpAdapter(ReattachingAdapter):
         self.send_frames(sender, [head])
         return [got]
 
-    def _resume_run(self, sender: str, rid: str, run_id: str) -> None:
+    def _read_run(self, sender: str, rid: str, run_id: str) -> None:
+        """``GET /runs/{run_id}``: the run as it stands, with its output once completed (the
+        reply's message id in ``X-Reply-ID``); 404 for a run this process never held."""
         work = self.work.get(run_id)
         if work is None:
             self._respond(sender, rid, 404, {"code": "not_found", "message":
                                              f"Run {run_id} not found"}, "handshake", "error")
             return
-        work.stream_id, work.client = rid, sender
+        run = self._run(work, work.state)
+        headers = [JSON, ("X-Request-ID", rid)]
+        payload = b""
+        if work.reply is not None:
+            payload = canonical(work.reply.body)
+            run["output"] = [{"role": "agent", "parts": [_part(work.reply.kind, payload)]}]
+            headers.append(("X-Reply-ID", work.reply.msg_id))
+        data = http1.response(200, headers, compact(run))
         category = CATEGORY_OF_KIND.get(work.kind, "task")
-        frames = [self._stream_head(sender, work, {"type": "run.in-progress",
-                                                   "run": self._run(work, "in-progress")},
-                                    category)]
-        if work.reply is not None:  # finished while we were apart: replay its output
-            frames += self._reply_frames(work, work.reply, rid)
-        self.send_frames(sender, frames)
+        self.send_frames(sender, [WireFrame(data, len(payload), category, "acp.200 run",
+                                            work.request_id)])
 
     def _on_response(self, sender: str, resp: http1.Http1) -> list[Message]:
         rid = resp.headers["x-request-id"]
@@ -230,18 +237,35 @@ class AcpAdapter(ReattachingAdapter):
                 self.transport.record("handshake_refused", peer=peer, status=resp.status)
                 return []
             return self.handshake_done(sender, _manifest_info(parse_json(resp.body, "acp")))
+        if rid in self.reattaching:
+            if resp.status != 200:
+                return self.reattach_failed(
+                    rid, f"{resp.status} {resp.body[:100].decode(errors='replace')}")
+            return self._run_read(sender, rid, resp)
         if resp.status == 200:
             return []  # a sync run's result: nothing to hand up
-        why = f"{resp.status} {resp.body[:100].decode(errors='replace')}"
-        if rid in self.reattaching:
-            return self.reattach_failed(rid, why)
         p = self.outstanding.pop(rid)
         return [self.hop_lost(p)] if p is not None else []
 
+    def _run_read(self, sender: str, rid: str, resp: http1.Http1) -> list[Message]:
+        """The answer to a re-attach: a completed run hands up its output as the reply; one
+        still in progress goes on answering on its stream."""
+        mid = self.reattaching.get(rid)
+        self.reattached(rid)
+        run = parse_json(resp.body, "acp")
+        if run["status"] != "completed" or not run["output"] or mid is None:
+            return []
+        part = run["output"][0]["parts"][0]
+        body = parse_json(str(part["content"]).encode(), "acp")
+        if not isinstance(body, dict):
+            raise MalformedFrame("acp: run output is not a JSON object")
+        self.partial.pop(mid, None)
+        self.outstanding.pop(mid)
+        return [Message(str(part["name"]), body, resp.headers["x-reply-id"], mid, sender)]
+
     def _on_chunk(self, sender: str, stream: str, data: bytes) -> list[Message]:
-        mid = self.reattaching.get(stream) or stream
+        mid = stream
         if not data:  # the stream's last chunk
-            self.reattaching.pop(stream, None)
             return []
         out = []
         for event_id, raw in http1.sse_events(data):
@@ -283,12 +307,9 @@ class AcpAdapter(ReattachingAdapter):
         return self.send_frames(peer, [WireFrame(data, 0, "handshake", "acp.GET /agents")])
 
     def reattach_frame(self, peer: str, pending: Pending, request_id: str) -> WireFrame:
-        resume = {"await_resume": {"type": "message", "message": {"role": "user", "parts": []}},
-                  "mode": "stream"}
-        data = http1.request("POST", f"/runs/{pending.remote_id}", [
-            ("Host", peer), JSON, ("Accept", "text/event-stream"),
-            ("X-Request-ID", request_id)], compact(resume))
-        return WireFrame(data, 0, "handshake", "acp.POST /runs/{id}", pending.msg_id)
+        data = http1.request("GET", f"/runs/{pending.remote_id}", [
+            ("Host", peer), ("Accept", JSON[1]), ("X-Request-ID", request_id)])
+        return WireFrame(data, 0, "handshake", "acp.GET /runs/{id}", pending.msg_id)
 
     def _manifest(self) -> dict[str, Any]:
         info, roles = info_of(self.local), self.local.role.split("+")

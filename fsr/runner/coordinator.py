@@ -57,7 +57,8 @@ class Runner(MeshNode):
         self.mesh.control_senders = set(self.agent_ids)
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.storm = FailStorm(self.supervisor, self.record, self.call_later,
-                               cfg.scenario.restart_delay)
+                               cfg.scenario.restart_delay, cfg.scenario.fault,
+                               cfg.scenario.pause_duration)
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,

@@ -6,7 +6,7 @@ in-memory bus; then every frame it produced is read back with the SDK's own mode
 * a2a — `a2a-sdk` (its A2A v0.3 pydantic types: `a2a.compat.v0_3.types` in a2a-sdk 1.x,
   `a2a.types` in 0.3.x) and the `json-rpc` package for the heartbeat notification;
 * acp — `h11` parses the HTTP/1.1 text, `httpx-sse` the event stream, `acp-sdk` models the
-  bodies (RunCreateRequest, RunResumeRequest, Run, Event, AgentManifest, Error);
+  bodies (RunCreateRequest, Run, Event, AgentManifest, Error);
 * anp — the `anp` SDK (AgentConnect) verifies the DID-WBA proofs exchanged in the handshake
   against the DID documents sent with them, and fsr verifies proofs the SDK makes.
 
@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 from collections import defaultdict
 from types import ModuleType
 from typing import Any
@@ -25,6 +28,7 @@ import pytest
 
 from fsr.protocols import Message
 from fsr.protocols.base import Heartbeat, WireFrame
+from fsr.protocols.common import Pending
 from fsr.protocols.did_wba import DidIdentity, authority_of, did_for, verify
 from tests.protocols.fakebus import FakeBus, Node, request_body
 
@@ -187,10 +191,9 @@ def test_acp_frames_parse_with_acp_sdk_h11_and_httpx_sse() -> None:
                 run = schemas.RunCreateRequest.model_validate_json(body)
                 assert run.input[0].parts[0].content_type == "application/json"
                 json.loads(run.input[0].parts[0].content)
-            elif frame.kind == "acp.POST /runs/{id}":
-                schemas.RunResumeRequest.model_validate_json(body)
             else:
-                assert frame.kind in ("acp.GET /agents", "acp.ping") and body == b""
+                assert frame.kind in ("acp.GET /agents", "acp.GET /runs/{id}", "acp.ping")
+                assert body == b""
     assert len(heads) >= 4 and "gone" in streams  # (a bare reply has no stream head)
     for rid in heads:  # each stream: one chunked HTTP response of SSE events
         resp, body, ended = h11_response(bytes(streams[rid]))
@@ -204,7 +207,7 @@ def test_acp_frames_parse_with_acp_sdk_h11_and_httpx_sse() -> None:
         assert types[0] in ("run.created", "run.in-progress")
         if ended:
             assert types[-1] == "run.completed" and "message.part" in types
-    assert seen >= {"acp.POST /runs", "acp.POST /runs/{id}", "acp.GET /agents", "acp.ping",
+    assert seen >= {"acp.POST /runs", "acp.GET /runs/{id}", "acp.GET /agents", "acp.ping",
                     "acp.200 manifest", "acp.200 run", "acp.404 error", "acp.message.part"}
 
 
@@ -253,3 +256,67 @@ def test_anp_sdk_proofs_verify_with_fsr() -> None:
     auth = json.loads(did_wba.generate_auth_json(me.document, "127.0.0.1:9001", sign))
     assert verify(auth, me.document, auth["nonce"], "127.0.0.1:9001") is None
     assert verify(auth, me.document, auth["nonce"], "127.0.0.1:9002") == "bad signature"
+
+
+def test_acp_sdk_server_answers_fsr_run_requests_and_reattach() -> None:
+    """A real acp-sdk 1.0.3 server, over real TCP, takes fsr's own request bytes: a sync
+    ``POST /runs``, then the re-attach ``GET /runs/{id}`` (200 with the `Run`) and the same for
+    a run it never held (404 `Error`)."""
+    uvicorn = need("uvicorn")
+    h11 = need("h11")
+    if not hasattr(uvicorn.config, "LoopSetupType"):
+        # acp-sdk 1.0.3's server.py annotates with a type newer uvicorn releases dropped
+        uvicorn.config.LoopSetupType = str
+    app_mod = need("acp_sdk.server.app")
+    agent_mod = need("acp_sdk.server.agent")
+    models = need("acp_sdk.models")
+
+    @agent_mod.agent(name="agent_1")
+    def echo(input: list[Any], context: Any) -> Any:  # noqa: A002 - the SDK's parameter name
+        return input[-1]
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app_mod.create_app(echo), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started:
+            assert time.time() < deadline, "acp-sdk server did not start"
+            time.sleep(0.05)
+
+        def exchange(data: bytes) -> tuple[Any, bytes]:
+            conn = h11.Connection(h11.CLIENT)
+            conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+            conn.send(h11.EndOfMessage())
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(data)
+                events: list[Any] = []
+                while not events or not isinstance(events[-1], h11.EndOfMessage):
+                    chunk = sock.recv(65536)
+                    assert chunk, "connection closed before the response ended"
+                    events += h11_events(conn, chunk)
+            return events[0], b"".join(bytes(e.data) for e in events if isinstance(e, h11.Data))
+
+        client = FakeBus("acp").add("agent_0", "search")
+        # a one-way message is a sync POST /runs: the SDK runs the agent and returns the Run
+        [post] = client.adapter.encode("agent_1", Message("document", {"document": {"x": 1}}))
+        resp, body = exchange(post.data)
+        assert resp.status_code == 200, body
+        run = models.Run.model_validate_json(body)
+        assert run.status == "completed"
+        for run_id, status, model in ((str(run.run_id), 200, models.Run),
+                                      ("7b3d0000-0000-4000-8000-000000000000", 404,
+                                       models.Error)):
+            pending = Pending("m1", "agent_1", None, remote_id=run_id)
+            frame = client.adapter.reattach_frame("agent_1", pending, "rid-1")
+            assert frame.kind == "acp.GET /runs/{id}"
+            resp, body = exchange(frame.data)
+            assert resp.status_code == status, body
+            model.model_validate_json(body)
+    finally:
+        server.should_exit = True
+        thread.join(10)

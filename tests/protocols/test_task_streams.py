@@ -83,7 +83,7 @@ def test_reattach_to_restarted_peer_reports_hop_lost(make_bus, protocol: str) ->
     bus.pump()
     assert [m.kind for m in a.got] == ["peer_ready", "hop_lost"]
     assert a.got[1].body == {"reply_to": req.msg_id} and a.got[1].sender == "agent_1"
-    reattach = {"a2a": "a2a.tasks/resubscribe", "acp": "acp.POST /runs/{id}"}[protocol]
+    reattach = {"a2a": "a2a.tasks/resubscribe", "acp": "acp.GET /runs/{id}"}[protocol]
     assert reattach in kinds_sent(a, "agent_1")  # asked on the wire, not guessed
     assert a.transport.logged("reattach_failed")
 

@@ -48,6 +48,11 @@ def test_victims_really_killed(storm: tuple[Path, dict[int, bool]]) -> None:
     kills = [e for e in events(out) if e["event"] == "kill"]
     assert len(kills) == 2 and len({k["victim"] for k in kills}) == 2
     assert len(gone) == 2 and all(gone.values())
+    # the storm strikes at once: every victim signalled before any is reaped
+    spread = [e for e in events(out) if e["event"] == "strike_spread"]
+    first, last = min(k["kill_ts"] for k in kills), max(k["kill_ts"] for k in kills)
+    assert len(spread) == 1 and abs(spread[0]["ms"] - (last - first) * 1000) < 0.01
+    assert spread[0]["ms"] < 50
 
 
 def test_every_survivor_detects_every_victim_in_time(storm: tuple[Path, dict]) -> None:

@@ -1,0 +1,70 @@
+"""The seams inside an agent, as `typing.Protocol`s: what each part needs of the agent it runs
+in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smaller stand-in.
+
+* `HopHost` — what `hops.HopTracker` needs: the adapter, timers, the log, the failure design,
+  and the agent's reactions to a refused send and to a request timeout;
+* `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: routing (executors, set cover
+  of shard holders), the hop tracker, shard lookups, replies and task ends;
+* `WatchHost` — what `toolrunner.ToolRunner` needs: a file descriptor watched by the loop;
+* `ProcessControl` — what `fsr.injector.FailStorm` needs of the supervisor.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fsr.protocols import FailureDesign, Message, ProtocolAdapter
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from fsr.agents.hops import HopTracker
+    from fsr.agents.pipeline import TaskRun
+
+
+class Recorder(Protocol):
+    def record(self, event: str, **fields: Any) -> None: ...
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None: ...
+
+
+class HopHost(Recorder, Protocol):
+    adapter: ProtocolAdapter
+    design: FailureDesign
+
+    def unreachable(self, peer: str) -> None: ...
+
+    def request_timed_out(self, peer: str) -> None: ...
+
+
+class PipelineHost(Recorder, Protocol):
+    hops: HopTracker
+    max_attempts: int
+    top_k: int
+
+    def executors(self, role: str) -> list[str]: ...
+
+    def task_finished(self, run: TaskRun, status: str, answer: str, reason: str) -> None: ...
+
+    def split_own_fragments(self) -> tuple[list[str], list[str]]: ...
+
+    def lookup_local(self, question: str, fids: list[str]) -> list[dict[str, Any]]: ...
+
+    def cover(self, fids: list[str], exclude: set[str], salt: str
+              ) -> tuple[dict[str, list[str]], list[str]]: ...
+
+    def merge(self, hit_lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]: ...
+
+    def reply(self, request: Message, body: dict[str, Any]) -> None: ...
+
+
+class WatchHost(Protocol):
+    def watch(self, fd: Any, callback: Callable[[], None]) -> None: ...
+
+
+class ProcessControl(Protocol):
+    def signal(self, node_id: str, sig: signal.Signals) -> tuple[int, float]: ...
+
+    def spawn(self, node_id: str) -> BaseProcess: ...
