@@ -97,7 +97,8 @@ def report_cmd(
 ) -> None:
     """Render RUN_DIR/report/ (timeline.png, detection.png, report.html) from the event log;
     for a comparison folder, comparison.html from comparison.json."""
-    from fsr.report import COMPARISON_JSON, ReportError, write_comparison_report, write_run_report
+    from fsr.compare.html import write_comparison_report
+    from fsr.report import COMPARISON_JSON, ReportError, write_run_report
 
     write = write_comparison_report if (run_dir / COMPARISON_JSON).is_file() else write_run_report
     try:

@@ -13,9 +13,9 @@ from pathlib import Path
 from rich.console import Console
 
 from fsr.compare.aggregate import aggregate, load_runs
+from fsr.compare.html import write_comparison_report
 from fsr.compare.report import print_tables, write_reports
 from fsr.compare.run import Comparison, Launch, execute, stderr_line
-from fsr.report import write_comparison_report
 
 
 def report(folder: Path, console: Console) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsr.events import CATALOGUE
 from fsr.metrics.grading import answer_found, exact_match, token_f1
 
 
@@ -55,6 +56,11 @@ class History:
         return [e["ts"] for e in self.of("resume")]
 
     def of(self, *names: str) -> list[dict[str, Any]]:
+        """The events of these names, in time order; names outside `fsr.events.CATALOGUE` are
+        a checker's bug and raise."""
+        unknown = [n for n in names if n not in CATALOGUE]
+        if unknown:
+            raise KeyError(f"not an event of the catalogue: {unknown}")
         return [e for e in self.events if e["event"] in names]
 
 

@@ -11,7 +11,6 @@ them: docs/reading-the-report.md.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,24 +98,6 @@ def write_run_report(run_dir: str | Path) -> Path:
     return html_path
 
 
-def write_comparison_report(compare_dir: str | Path) -> Path:
-    """Render ``COMPARE_DIR/comparison.html`` from the ``comparison.json`` that `fsr compare`
-    wrote there; returns its path."""
-    # Imported here: fsr.compare may call this, and a top-level import would be circular.
-    from fsr.compare.aggregate import SCHEMA as COMPARISON_SCHEMA
-    from fsr.report.comparison import write_comparison_html
-
-    folder = Path(compare_dir)
-    source = folder / COMPARISON_JSON
-    try:
-        cmp = json.loads(source.read_text())
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{source}: not a readable comparison ({exc})") from exc
-    if cmp.get("schema") != COMPARISON_SCHEMA:
-        raise ReportError(f"{source}: schema {cmp.get('schema')!r}, expected {COMPARISON_SCHEMA!r}")
-    return write_comparison_html(folder, cmp)
-
-
 def _write(path: Path, data: bytes) -> None:
     """Atomic, like the metrics file: a viewer never sees half an image."""
     tmp = path.with_name(path.name + ".tmp")
@@ -125,4 +106,4 @@ def _write(path: Path, data: bytes) -> None:
 
 
 __all__ = ["COMPARISON_JSON", "REPORT_DIR", "ReportError", "Run", "load_run",
-           "write_comparison_report", "write_run_report"]
+           "write_run_report"]

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from fsr.compare.aggregate import RunRecord, aggregate
+from fsr.compare.html import write_comparison_report
 from fsr.compare.report import metric_table, overhead_table, write_reports
 from fsr.eventlog import read_events
 from fsr.metrics import compute_metrics
-from fsr.report import REPORT_DIR, write_comparison_report, write_run_report
+from fsr.report import REPORT_DIR, write_run_report
 from fsr.report.definitions import HEADLINE, definition
 from fsr.report.marks import Detection, StormMarks
 from fsr.report.plots import detection_png

@@ -18,8 +18,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from fsr.compare.aggregate import METRICS, OVERHEAD
+from fsr.compare.aggregate import SCHEMA as COMPARISON_SCHEMA
 from fsr.compare.report import metric_table, notes, overhead_table
-from fsr.report import COMPARISON_JSON
+from fsr.report import COMPARISON_JSON, ReportError
 from fsr.report.definitions import definition
 from fsr.report.html import Raw, esc, img, page, prose, table
 from fsr.report.plots import png
@@ -152,3 +153,17 @@ def write_comparison_html(folder: Path, cmp: dict[str, Any]) -> Path:
     tmp.write_text(comparison_page(cmp, folder))
     tmp.replace(path)
     return path
+
+
+def write_comparison_report(compare_dir: str | Path) -> Path:
+    """Render ``COMPARE_DIR/comparison.html`` from the ``comparison.json`` that `fsr compare`
+    wrote there; returns its path."""
+    folder = Path(compare_dir)
+    source = folder / COMPARISON_JSON
+    try:
+        cmp = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{source}: not a readable comparison ({exc})") from exc
+    if cmp.get("schema") != COMPARISON_SCHEMA:
+        raise ReportError(f"{source}: schema {cmp.get('schema')!r}, expected {COMPARISON_SCHEMA!r}")
+    return write_comparison_html(folder, cmp)

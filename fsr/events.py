@@ -1,0 +1,80 @@
+"""The catalogue of event names in a run's log, with the fields each carries.
+
+Every event a process writes (`EventLog.log`, `MeshNode.record`, `Transport.record`) is named
+here, and the checkers read the log only by these names (`History.of` refuses any other), so a
+writer and a reader can never drift apart silently. `tests/test_events.py` checks every name the
+code writes against this table. Every event also has ``ts`` (unix seconds) and ``node``.
+"""
+
+from __future__ import annotations
+
+CATALOGUE: dict[str, str] = {
+    # -- the run (runner) ----------------------------------------------------------------
+    "run_start": "run_id, config, agents [{id, roles, port, hb_port}], doc_id, fragments, qa, "
+                 "doc_notes",
+    "run_end": "reason, counts",
+    "phase": "name: startup | broadcast | work | fault | drain | stop",
+    "document": "doc_id, fragments {fid: text} (logged once, so `found` is graded from the log)",
+    "agent_spawned": "agent, pid",
+    "agent_hello": "agent, pid, incarnation",
+    "mesh_ready": "agents",
+    "task_submit": "task, qid, question, gold, entry",
+    "task_end": "task, status, answer, reason, by, passages [fid]",
+    "task_late": "task, status, by",
+    # -- the injector (runner) -----------------------------------------------------------
+    "storm_start": "victims, fault, restart_delay, pause_duration",
+    "kill": "victim, pid, kill_ts, signal (SIGKILL)",
+    "pause": "victim, pid, kill_ts, signal (SIGSTOP)",
+    "resume": "victim, pid, resume_ts (SIGCONT)",
+    "restart": "victim, pid",
+    "strike_spread": "ms (first to last kill() call), victims",
+    # -- an agent's life and work --------------------------------------------------------
+    "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "
+                     "ping_interval, ping_misses, on_lost}",
+    "agent_stopped": "pid",
+    "shard_loaded": "fragments, version",
+    "task_parked": "task, stage",
+    "task_finished": "task, status, reason",
+    "task_abandoned": "task, stage",
+    "stage_exec": "task, stage, attempt, src",
+    "stage_done": "task, stage, ok, ms, llm [calls], error",
+    "lookup_exec": "task, src",
+    "hop_sent": "dst, kind, mid, task, stage, attempt, retry",
+    "hop_failed": "dst, mid, reason, task, stage, attempt, retry",
+    "hop_held": "dst, mid, how, task, stage, attempt, retry",
+    "hop_republished": "task, stage, attempt, reason",
+    "reply_lost": "dst, re",
+    "stale_reply": "src, kind, re",
+    # -- membership and the failure-handling design --------------------------------------
+    "peer_joined": "peer, how, incarnation",
+    "peer_returned": "peer, how: restarted | resumed, incarnation",
+    "peer_suspected": "peer, how: heartbeat_timeout | socket_disconnect | new_incarnation, "
+                      "silent_ms (the membership view)",
+    "peer_lost": "peer, how (the protocol's design stopped using the peer)",
+    "handshake_start": "peer, sent",
+    "handshake_done": "peer, role, incarnation",
+    "handshake_refused": "peer, error | status",
+    "reattach": "peer, re, remote",
+    "reattach_failed": "peer, re, why",
+    "reattach_gave_up": "peer, re, tries",
+    # -- the bus: bytes and frames -------------------------------------------------------
+    "send": "dst, cat, kind, mid, wire, pay, env",
+    "send_failed": "dst, cat, kind, mid, reason",
+    "deliver": "src, kind, mid",
+    "hb_sent": "seq, frame",
+    "hb_seen": "src, seq, cat, wire",
+    "zmtp_connect": "peer, sock, cat, wire",
+    "zmtp_disconnect": "peer, sock",
+    "frame_dropped": "src, reason, wire | kind, mid",
+    # -- anp's integrity and DID-WBA ------------------------------------------------------
+    "crc_fail": "src, seq, claimed_seq, wire | channel",
+    "anp_duplicate": "src, seq",
+    "anp_gap": "src, first, n",
+    "anp_recovered": "src, seq",
+    "anp_unrecovered": "src, seq",
+    "anp_nack_stale": "src, seqs",
+    "anp_nack_unknown": "src, seq",
+    "did_auth_failed": "peer, side, why",
+    "did_auth_stale": "peer",
+    "did_auth_refused": "peer, why",
+}
