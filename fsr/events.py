@@ -77,4 +77,6 @@ CATALOGUE: dict[str, str] = {
     "did_auth_failed": "peer, side, why",
     "did_auth_stale": "peer",
     "did_auth_refused": "peer, why",
+    "anp_reauth": "peer, re (a 401: our bearer token is not honoured; DID-WBA again)",
+    "anp_resent": "dst, mid (a message refused with 401, sent again once authenticated)",
 }

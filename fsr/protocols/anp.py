@@ -42,8 +42,12 @@ Deliberate differences from ANP, and why:
 * hosts are the loopback IP, which the DID-WBA spec (and the SDK's document builder) forbids;
 * a sender that has not authenticated a peer (the runner's broadcast) names the destination by
   node id only, ``did:wba:127.0.0.1:agents:<node>``; receivers check the node id;
-* after authentication DID-WBA issues a bearer token carried by later requests; here the
-  authenticated ZeroMQ link stands in for it, so messages carry no token;
+* after authentication the responder issues a bearer token (``didAuthOk``: token, expires_in
+  3600 s, as anp's did_wba_verifier.py:54) that the initiator's later messages carry as
+  ``authorization``; a token this process did not issue (one from before a restart) gets
+  ``authRequired`` (the 401), and the sender authenticates again and resends the message once
+  (anp_crawler/anp_client.py:191-243 retries once). A message without a token is taken, since
+  the runner's broadcast runs no handshake (fsr's trust model is the run's, not ANP's);
 * the CRC32, sequence numbers and NACKs are the benchmark's ANP profile (SPEC: "ANP, with a CRC
   check on frames"); ANP itself relies on TLS for integrity.
 """
@@ -69,6 +73,8 @@ _HEAD = struct.Struct("!BII")  # protocol type << 6, sender epoch, sequence numb
 _CRC = struct.Struct("!I")
 MIN_FRAME = _HEAD.size + 2 + _CRC.size  # header, "{}", CRC
 MAX_GAP = 64  # never NACK more than this many frames at once
+# DID-WBA token lifetime, s: anp did_wba_verifier.py:54 (60 min)
+TOKEN_TTL = 3600
 
 
 @dataclass
@@ -86,7 +92,8 @@ class AnpAdapter(ProtocolAdapter):
         liveness=frozenset({"ping"}), ping_interval=3.0, ping_misses=3, request_timeout=None,
         on_lost="republish",
         reconnect="DID-WBA mutual authentication (didHello -> didChallenge -> didAuth -> "
-                  "didAuthOk) with the restarted peer's new DID document",
+                  "didAuthOk + bearer token); a restarted peer answers 401 to the old token "
+                  "and the sender authenticates again and resends",
         sources={
             "liveness": "anp 0.9.2 e2e_encryption/wss_message_client.py:104-106 (as AgentConnect "
                         "0.3.5): a JSON ping every 3 s, reconnect after 3 missed pongs",
@@ -115,6 +122,12 @@ class AnpAdapter(ProtocolAdapter):
         # may run two handshakes at once
         self.challenged: Bounded = Bounded(256)
         self._next_check = 0.0
+        # DID-WBA bearer tokens: the ones peers issued us (we send them) and the ones we issued
+        # (we honour only these; a restarted process has none, so its peers re-authenticate)
+        self.tokens: dict[str, str] = {}
+        self.issued: dict[str, str] = {}
+        self.outbox: Bounded = Bounded(512)  # msg_id -> (dest, Message), for a resend after 401
+        self.resend: dict[str, list[str]] = {}  # peer -> msg_ids refused with 401
 
     # -- framing ------------------------------------------------------------------------------
     def _frame(self, dest: str, pt: int, body: dict[str, Any], payload: bytes | None,
@@ -144,8 +157,10 @@ class AnpAdapter(ProtocolAdapter):
 
     def encode(self, dest: str, message: Message) -> list[WireFrame]:
         payload = canonical_body(message.body)
+        auth = {"authorization": f"Bearer {self.tokens[dest]}"} if dest in self.tokens else {}
+        self.outbox[message.msg_id] = (dest, message)
         body = self._body(dest, "message", messageId=message.msg_id, timestamp=iso_now(),
-                          kind=message.kind, replyTo=message.reply_to, content=PAYLOAD)
+                          kind=message.kind, replyTo=message.reply_to, **auth, content=PAYLOAD)
         return [self._frame(dest, PT_APP, body, payload, message.category, "anp.message",
                             message.msg_id)]
 
@@ -178,6 +193,7 @@ class AnpAdapter(ProtocolAdapter):
     def _dispatch(self, sender: str, pt: int, body: dict[str, Any]) -> list[Message]:
         kind = body["type"]
         if pt == PT_APP and kind == "message":
+            self._check_token(sender, body)
             reply_to = body["replyTo"]
             content = body["content"]
             if not isinstance(content, dict):
@@ -327,18 +343,45 @@ class AnpAdapter(ProtocolAdapter):
                 self.transport.record("did_auth_failed", peer=sender, side="responder", why=why)
                 self._send_auth(sender, "didAuthFailed", error=why)
             else:
-                self._send_auth(sender, "didAuthOk", agent=info_of(self.local))
+                token = self.issued[sender] = secrets.token_hex(16)
+                self._send_auth(sender, "didAuthOk", agent=info_of(self.local),
+                                token=token, expires_in=TOKEN_TTL)
         elif kind == "didAuthOk":
             if sender not in self.initiated.values():
                 return []
             for nonce in [n for n, p in self.initiated.items() if p == sender]:
                 del self.initiated[nonce]
+            self.tokens[sender] = str(body["token"])
+            for mid in self.resend.pop(sender, []):  # refused with 401: once more, authorised
+                dest, message = self.outbox.get(mid, (None, None))
+                if dest == sender and message is not None:
+                    self.transport.record("anp_resent", dst=sender, mid=mid)
+                    self.send_frames(sender, self.encode(sender, message))
             return [self.peer_ready(sender, body["agent"])]
+        elif kind == "authRequired":  # our token is not honoured (the peer restarted)
+            self.tokens.pop(sender, None)
+            mid = str(body["messageId"])
+            self.transport.record("anp_reauth", peer=sender, re=mid)
+            first = sender not in self.resend
+            self.resend.setdefault(sender, []).append(mid)
+            if first:
+                self.start_handshake(sender)
         elif kind == "didAuthFailed":
             self.transport.record("did_auth_refused", peer=sender, why=str(body.get("error")))
         else:
             raise MalformedFrame(f"anp: unknown verification message {kind!r}")
         return []
+
+    def _check_token(self, sender: str, body: dict[str, Any]) -> None:
+        """A bearer token this process did not issue — one from before a restart — is refused
+        with 401, and the sender authenticates again and resends. A message without a token is
+        taken: the runner's broadcast is not authenticated (it runs no handshake)."""
+        given = body.get("authorization")
+        if given is None or given == f"Bearer {self.issued.get(sender)}":
+            return
+        self._send_auth(sender, "authRequired", messageId=str(body.get("messageId"))[:64],
+                        error="401 Invalid token")
+        raise MalformedFrame(f"anp: 401 from {sender[:40]!r}: bearer token not issued here")
 
     def _document_of(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         doc = body["didDocument"]

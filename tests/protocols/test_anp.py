@@ -205,3 +205,24 @@ def test_two_handshakes_at_once_both_authenticate(make_bus) -> None:
     assert [m.kind for m in a.got] == ["peer_ready"]
     assert b.transport.logged("did_auth_failed") == []
     assert [f.kind for f in b.frames_to("agent_0")].count("anp.didAuthOk") == 2
+
+
+def test_restarted_peer_refuses_the_old_token_and_the_sender_reauthenticates(make_bus) -> None:
+    """DID-WBA after a restart: the new process never issued the bearer token the sender holds,
+    so it answers 401 (authRequired); the sender runs DID-WBA again and resends the message,
+    which then arrives once."""
+    bus, a, _ = setup(make_bus)
+    a.adapter.start_handshake("agent_1")
+    bus.pump()
+    assert [m.kind for m in a.got] == ["peer_ready"] and "agent_1" in a.adapter.tokens
+    b = bus.restart("agent_1")
+    msg = Message("lookup", {"question": "q"})
+    assert a.adapter.send_message("agent_1", msg)
+    bus.pump()
+    assert [m.msg_id for m in b.got] == [msg.msg_id]  # delivered once, after re-authenticating
+    assert [e["reason"] for e in b.transport.logged("frame_dropped")] == [
+        "anp: 401 from 'agent_0': bearer token not issued here"]
+    assert [e["re"] for e in a.transport.logged("anp_reauth")] == [msg.msg_id]
+    assert [e["mid"] for e in a.transport.logged("anp_resent")] == [msg.msg_id]
+    assert [m.kind for m in a.got] == ["peer_ready", "peer_ready"]  # the second DID-WBA
+    assert a.adapter.tokens["agent_1"] == b.adapter.issued["agent_0"]
