@@ -41,6 +41,8 @@ def run(
         help="native (each protocol's own design) | uniform (json's for all)")] = None,
     fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT)")]
     = None,
+    security: Annotated[str | None, Opt(help="curve (CurveZMQ, per-run keys; default) | none "
+                                             "(trusts every local process)")] = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
@@ -53,6 +55,7 @@ def run(
         "scenario.kill_at": kill_at, "scenario.restart_delay": restart_delay,
         "scenario.task_rate": task_rate, "scenario.seed": seed,
         "scenario.failure_handling": failure_handling, "scenario.fault": fault,
+        "scenario.security": security,
     }
     from fsr.runner.launch import launch
 
@@ -138,6 +141,7 @@ def compare(
     failure_handling: Annotated[str | None, Opt(
         help="native | uniform | both (each protocol under both designs, side by side)")]
     = None,
+    security: Annotated[str | None, Opt(help="curve (default) | none")] = None,
     from_: Annotated[Path | None, Opt("--from", help="re-aggregate this comparison folder; "
                                                      "runs nothing")] = None,
 ) -> None:
@@ -151,7 +155,7 @@ def compare(
     if from_ is not None:
         given = {"--protocols": protocols, "--repeats": repeats, "--quick": quick or None,
                  "--config": config, "--out": out, "--seed": seed, "--agent-count": agent_count,
-                 "--failure-handling": failure_handling}
+                 "--failure-handling": failure_handling, "--security": security}
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
             fail(f"--from: re-aggregates an existing comparison; {extra[0]} cannot be used with it")
@@ -162,7 +166,8 @@ def compare(
         except (OSError, ValueError, KeyError, TypeError) as exc:
             fail(f"--from: {from_} is not a readable comparison folder ({exc})")
         raise typer.Exit(0)
-    overrides = {"scenario.seed": seed, "scenario.agent_count": agent_count}
+    overrides = {"scenario.seed": seed, "scenario.agent_count": agent_count,
+                 "scenario.security": security}
     try:
         planned = plan(protocols, repeats, config, quick, overrides, out, failure_handling)
     except ConfigError as exc:
@@ -172,7 +177,7 @@ def compare(
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling", "fault")}
+    "task_rate", "seed", "failure_handling", "fault", "security")}
 
 
 def _with_flag(message: str) -> str:

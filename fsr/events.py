@@ -58,12 +58,14 @@ CATALOGUE: dict[str, str] = {
     "reattach_failed": "peer, re, why",
     "reattach_gave_up": "peer, re, tries",
     # -- the bus: bytes and frames -------------------------------------------------------
-    "send": "dst, cat, kind, mid, wire, pay, env",
+    "send": "dst, cat, kind, mid, wire, pay, env, sec (under CURVE: the bytes CURVE adds)",
     "send_failed": "dst, cat, kind, mid, reason",
     "deliver": "src, kind, mid",
     "hb_sent": "seq, frame",
-    "hb_seen": "src, seq, cat, wire",
-    "zmtp_connect": "peer, sock, cat, wire",
+    "hb_seen": "src, seq, cat, wire, sec",
+    "zmtp_connect": "peer, sock, cat, wire, sec",
+    "handshake_failed": "sock (router | pub), how: auth (ZAP refused) | protocol | no_detail, "
+                        "value, why (a listening socket refused a connection)",
     "zmtp_disconnect": "peer, sock",
     "frame_dropped": "src, reason, wire | kind, mid",
     # -- anp's integrity and DID-WBA ------------------------------------------------------

@@ -37,7 +37,7 @@ class Agent(MeshNode):
             log=EventLog(plan.log_path, node_id), data_port=spec.data_port,
             hb_port=spec.hb_port, role="+".join(spec.roles), incarnation=uuid.uuid4().hex[:12],
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
-            fast_path=cfg.heartbeat.fast_path,
+            fast_path=cfg.heartbeat.fast_path, keys=plan.keys(),
         )
         self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles

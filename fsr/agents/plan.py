@@ -49,6 +49,14 @@ class RunPlan:
     agents: list[AgentSpec]
     config: dict[str, Any]
 
+    def keys(self) -> dict[str, tuple[bytes, bytes]] | None:
+        """The run's CURVE keys (`fsr.bus.security`), or None under security "none"."""
+        if self.config["scenario"].get("security", "none") != "curve":
+            return None
+        from fsr.bus.security import key_path, read_run_keys
+
+        return read_run_keys(key_path(self.run_dir))
+
     def agent(self, node_id: str) -> AgentSpec:
         return next(a for a in self.agents if a.node_id == node_id)
 

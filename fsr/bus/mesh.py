@@ -16,16 +16,24 @@ Two planes share the DEALER/ROUTER pair: protocol frames (one ZeroMQ frame, prod
 protocol adapter) and the runner's control plane (two frames: empty delimiter + msgpack), which
 is the same for every protocol so it cannot bias a comparison.
 
+Security (`fsr.bus.security`): under CURVE every bound socket is a CURVE server behind the run's
+ZAP handler, every connecting socket pins its peer's key, and each inbox message's routing id must
+be the node id its key was admitted under; handshakes a listening socket refuses are logged
+(``handshake_failed``).
+
 Counting: every send is logged as a ``send`` event with its wire bytes (`fsr.bus.wire`), split
-into payload, envelope and ZMTP framing, and its category. Heartbeat copies are counted where
-they land (``hb_seen``), since a PUB writes one copy per live subscriber. Connection handshakes
-are logged by the connecting side when ZeroMQ reports them complete (``zmtp_connect``).
+into payload, envelope, CURVE (``sec``, under CURVE only) and ZMTP framing, and its category.
+Heartbeat copies are counted where they land (``hb_seen``), since a PUB writes one copy per live
+subscriber. Connection handshakes are logged by the connecting side when ZeroMQ reports them
+complete (``zmtp_connect``).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import os
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -33,6 +41,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from fsr.bus.schema import check_control
+from fsr.bus.security import Curve
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols.base import WireFrame
@@ -40,6 +49,22 @@ from fsr.protocols.base import WireFrame
 HOST = "127.0.0.1"
 _MAX_CONTROL = 1 << 20  # bytes of one control body (a task's question is far smaller)
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+# what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
+_REFUSALS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth", zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+             "protocol", zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no_detail"}
+
+
+_PROTOCOL_ERRORS = {int(getattr(zmq, n)): n.removeprefix("PROTOCOL_ERROR_") for n in dir(zmq)
+                    if n.startswith("PROTOCOL_ERROR_")}
+
+
+def refusal_reason(how: str, value: int) -> str:
+    """What a HANDSHAKE_FAILED_* monitor event's value means."""
+    if how == "auth":
+        return f"ZAP status {value}"  # 400: the run's ZAP handler does not know the key
+    if how == "protocol":
+        return _PROTOCOL_ERRORS.get(value, str(value))  # e.g. ZMTP_MECHANISM_MISMATCH
+    return os.strerror(value)
 
 
 def endpoint(port: int) -> str:
@@ -48,31 +73,37 @@ def endpoint(port: int) -> str:
 
 class Mesh:
     def __init__(self, ctx: zmq.Context, node_id: str, log: EventLog, data_port: int,
-                 hb_port: int | None = None) -> None:
-        self.ctx, self.node_id, self.log = ctx, node_id, log
+                 hb_port: int | None = None, curve: Curve | None = None) -> None:
+        self.ctx, self.node_id, self.log, self.curve = ctx, node_id, log, curve
         self.identity = node_id.encode()
+        # monitor socket -> (peer, kind of connection), to log handshakes and disconnects
+        self.monitors: dict[zmq.Socket, tuple[str, str]] = {}
+        self.monitored: list[zmq.Socket] = []  # sockets whose events feed a monitor
         self.router = ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self.router.setsockopt(zmq.LINGER, 0)
-        self.router.bind(endpoint(data_port))
+        self._listen(self.router, data_port, "router")
         self.pub: zmq.Socket | None = None
         if hb_port is not None:
             self.pub = ctx.socket(zmq.PUB)
             self.pub.setsockopt(zmq.LINGER, 0)
-            self.pub.bind(endpoint(hb_port))
+            self._listen(self.pub, hb_port, "pub")
         self.sub = ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.setsockopt(zmq.LINGER, 0)
         self.dealers: dict[str, zmq.Socket] = {}
-        # monitor socket -> (peer, kind of connection), to log handshakes and disconnects
-        self.monitors: dict[zmq.Socket, tuple[str, str]] = {}
-        self.monitored: list[zmq.Socket] = []  # sockets whose events feed a monitor
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
         self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
         self.control_senders: set[str] | None = None
         self._add_monitor(self.sub, "", "sub")
+
+    def _listen(self, sock: zmq.Socket, port: int, kind: str) -> None:
+        if self.curve is not None:
+            self.curve.serve(sock)
+        self._add_monitor(sock, "", kind, sum(_REFUSALS))
+        sock.bind(endpoint(port))
 
     # -- wiring -------------------------------------------------------------------------------
     def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> zmq.Socket:
@@ -83,15 +114,22 @@ class Mesh:
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.RECONNECT_IVL, 50)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
-        dealer.connect(endpoint(data_port))
+        self._connect(dealer, peer, endpoint(data_port))
         self.dealers[peer] = dealer
         if hb_port is not None:
             self.sub_peers[endpoint(hb_port)] = peer
-            self.sub.connect(endpoint(hb_port))
+            self._connect(self.sub, peer, endpoint(hb_port))
         return self._add_monitor(dealer, peer, "dealer")
 
-    def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str) -> zmq.Socket:
-        mon = sock.get_monitor_socket(_MONITORED)
+    def _connect(self, sock: zmq.Socket, peer: str, where: str) -> None:
+        if self.curve is not None:
+            self.curve.connect(sock, peer, where)
+        else:
+            sock.connect(where)
+
+    def _add_monitor(self, sock: zmq.Socket, peer: str, kind: str,
+                     events: int = _MONITORED) -> zmq.Socket:
+        mon = sock.get_monitor_socket(events)
         self.monitors[mon] = (peer, kind)
         self.monitored.append(sock)
         return mon
@@ -105,9 +143,17 @@ class Mesh:
         ok = self._send(dest, [frame.data], frame.category, frame.kind, frame.msg_id)
         if ok:
             self.log.log("send", dst=dest, cat=frame.category, kind=frame.kind, mid=frame.msg_id,
-                         wire=frame_bytes(len(frame.data)), pay=frame.payload_len,
-                         env=len(frame.data) - frame.payload_len)
+                         pay=frame.payload_len, env=len(frame.data) - frame.payload_len,
+                         **self.wire(frame_bytes, len(frame.data)))
         return ok
+
+    def wire(self, formula: Callable[..., int], *args: Any) -> dict[str, int]:
+        """``wire``: the bytes a formula of `fsr.bus.wire` gives under this mesh's security;
+        ``sec``, under CURVE: how many of them CURVE adds to what NULL security would cost."""
+        if self.curve is None:
+            return {"wire": formula(*args)}
+        wire = formula(*args, curve=True)
+        return {"wire": wire, "sec": wire - formula(*args)}
 
     def send_control(self, dest: str, kind: str, **body: Any) -> bool:
         """The control plane: runner <-> agent bookkeeping, identical for every protocol."""
@@ -115,7 +161,7 @@ class Mesh:
         ok = self._send(dest, [b"", packed], "control", "ctl." + kind, "")
         if ok:
             self.log.log("send", dst=dest, cat="control", kind="ctl." + kind, mid="",
-                         wire=message_bytes([0, len(packed)]), pay=len(packed), env=0)
+                         pay=len(packed), env=0, **self.wire(message_bytes, [0, len(packed)]))
         return ok
 
     def _send(self, dest: str, frames: list[bytes], cat: str, kind: str, mid: str) -> bool:
@@ -136,16 +182,25 @@ class Mesh:
             self.pub.send(frame.data, zmq.NOBLOCK)
         except zmq.Again:  # PUB never blocks; kept for symmetry with the DEALER path
             return
-        self.log.log("hb_sent", seq=seq, frame=frame_bytes(len(frame.data)))
+        self.log.log("hb_sent", seq=seq, frame=self.wire(frame_bytes, len(frame.data))["wire"])
 
     # -- receiving ----------------------------------------------------------------------------
     def recv_frame(self) -> tuple[str, bytes] | None:
         """Next protocol frame from the inbox; control messages are set aside in control_inbox."""
         try:
-            parts = self.router.recv_multipart(zmq.NOBLOCK)
+            if self.curve is None:
+                parts = self.router.recv_multipart(zmq.NOBLOCK)
+            else:
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+                parts = [f.bytes for f in frames]
         except zmq.Again:
             return None
         sender = parts[0].decode(errors="replace")
+        if self.curve is not None and (key_of := frames[-1].get("User-Id")) != sender:
+            # a routing id is bound to the key its connection was admitted under
+            self.log.log("frame_dropped", src=sender[:40], reason=f"routing id {sender[:40]!r} "
+                         f"is not its key's ({key_of})", wire=sum(len(p) for p in parts[1:]))
+            return None
         if len(parts) == 3 and parts[1] == b"":
             why = None
             if self.control_senders is not None and sender not in self.control_senders:
@@ -182,14 +237,20 @@ class Mesh:
         """Handle one socket event; returns (peer, "disconnected") for the fast path."""
         msg = recv_monitor_message(mon, zmq.NOBLOCK)
         peer, kind = self.monitors[mon]
+        if msg["event"] in _REFUSALS:
+            how, value = _REFUSALS[msg["event"]], int(msg["value"])
+            self.log.log("handshake_failed", sock=kind, how=how, value=value,
+                         why=refusal_reason(how, value))
+            return None
         if kind == "sub":
             peer = self.sub_peers.get(msg["endpoint"].decode(), "?")
         if msg["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             if kind == "dealer":
-                wire = handshake_bytes("DEALER", "ROUTER", self.identity)
+                wire = self.wire(handshake_bytes, "DEALER", "ROUTER", self.identity)
             else:
-                wire = handshake_bytes("SUB", "PUB") + subscribe_bytes()
-            self.log.log("zmtp_connect", peer=peer, sock=kind, cat="handshake", wire=wire)
+                wire = self.wire(lambda curve=False: handshake_bytes("SUB", "PUB", curve=curve)
+                                 + subscribe_bytes(curve=curve))
+            self.log.log("zmtp_connect", peer=peer, sock=kind, cat="handshake", **wire)
             return None
         self.log.log("zmtp_disconnect", peer=peer, sock=kind)
         return (peer, "disconnected") if kind == "dealer" else None
@@ -206,3 +267,5 @@ class Mesh:
             sock.close(linger=0)
         if self.pub is not None:
             self.pub.close(linger=0)
+        if self.curve is not None:
+            self.curve.close()

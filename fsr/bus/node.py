@@ -17,6 +17,7 @@ import zmq
 
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.mesh import Mesh
+from fsr.bus.security import Curve
 from fsr.bus.wire import frame_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class
@@ -26,13 +27,16 @@ from fsr.protocols.base import Heartbeat
 class MeshNode:
     def __init__(self, *, node_id: str, protocol: str, log: EventLog, data_port: int,
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
-                 hb_liveness: int, fast_path: bool = False) -> None:
+                 hb_liveness: int, fast_path: bool = False,
+                 keys: dict[str, tuple[bytes, bytes]] | None = None) -> None:
         self.node_id = node_id
         self.log = log
         # A context of its own, not the process-wide instance: one node's sockets can never
         # hold up another's I/O thread (tests run several nodes in one process).
         self.ctx = zmq.Context()
-        self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port)
+        # keys: the run's CURVE keys (`fsr.bus.security`); None is security "none"
+        curve = Curve(self.ctx, node_id, keys) if keys is not None else None
+        self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port, curve)
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
         self.monitor = HeartbeatMonitor(hb_interval, hb_liveness)
@@ -124,8 +128,8 @@ class MeshNode:
                 continue
             if hb.node_id == self.node_id:
                 continue
-            wire = frame_bytes(len(data))
-            self.log.log("hb_seen", src=hb.node_id, seq=hb.seq, cat="heartbeat", wire=wire)
+            self.log.log("hb_seen", src=hb.node_id, seq=hb.seq, cat="heartbeat",
+                         **self.mesh.wire(frame_bytes, len(data)))
             prev = self.monitor.peers.get(hb.node_id)
             was_alive, last_seen = prev is not None and not prev.suspected, prev and prev.last_seen
             now = time.time()

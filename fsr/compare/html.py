@@ -27,7 +27,8 @@ from fsr.report.plots import png
 
 COMPARISON_HTML = "comparison.html"
 # the per-answered-task split of task wire bytes, stacked bottom to top (names from OVERHEAD)
-TASK_SPLIT = ("task_payload_per_answer", "task_envelope_per_answer", "task_zmtp_per_answer")
+TASK_SPLIT = ("task_payload_per_answer", "task_envelope_per_answer",
+              "task_security_per_answer", "task_zmtp_per_answer")
 TASK_TOTAL = "task_wire_per_answer"
 
 
@@ -71,7 +72,8 @@ def metrics_png(cmp: dict[str, Any]) -> bytes:
 
 
 def overhead_png(cmp: dict[str, Any]) -> bytes:
-    """Left: task wire bytes per answered task split into payload, envelope and ZMTP framing.
+    """Left: task wire bytes per answered task split into payload, envelope, CURVE and ZMTP
+    framing.
     Right: wire bytes per run of each plane (the overhead figures counted in bytes)."""
     names = list(cmp["protocols"])
     ov = {p: cmp["protocols"][p]["overhead"] for p in names}
@@ -81,7 +83,7 @@ def overhead_png(cmp: dict[str, Any]) -> bytes:
     x = np.arange(len(names))
     bottom = np.zeros(len(names))
     # greys: the protocols own the colour cycle in every other chart of the page
-    for shade, name in zip((0.75, 0.5, 0.25), TASK_SPLIT, strict=True):
+    for shade, name in zip((0.8, 0.6, 0.4, 0.2), TASK_SPLIT, strict=True):
         heights = np.array([ov[p][name]["mean"] or 0.0 for p in names])
         left.bar(x, heights, bottom=bottom, label=labels[name], width=0.6,
                  color=colormaps["Greys"](shade))

@@ -45,6 +45,10 @@ class Scenario:
     failure_handling: str = _f(
         "native", "one_of:native,uniform",
         "native: each protocol's own liveness/in-flight/reconnection design; uniform: json's")
+    security: str = _f(
+        "curve", "one_of:curve,none",
+        "curve: CurveZMQ with per-run keys on every socket; none: no authentication (trusts "
+        "every local process)")
     failure_scale: float = _f(
         1.0, ">0", "factor on every time of a native design (--quick compresses them alike)")
 

@@ -140,7 +140,7 @@ def bytes_by_category(events: list[dict[str, Any]]) -> dict[str, int]:
 
 def bytes_summary(h: History) -> dict[str, Any]:
     """Wire bytes of the whole run by category; sends split into application payload, protocol
-    envelope and ZMTP framing."""
+    envelope, CURVE (under security "curve") and ZMTP framing."""
     wire = wire_events(h)
     sends = [e for e in wire if e["event"] == "send"]
     by_cat = bytes_by_category(wire)
@@ -149,7 +149,11 @@ def bytes_summary(h: History) -> dict[str, Any]:
         "by_category": by_cat,
         "sends": {"payload": sum(e["pay"] for e in sends),
                   "envelope": sum(e["env"] for e in sends),
-                  "zmtp_framing": sum(e["wire"] - e["pay"] - e["env"] for e in sends)},
+                  "security": sum(e.get("sec", 0) for e in sends),
+                  "zmtp_framing": sum(e["wire"] - e["pay"] - e["env"] - e.get("sec", 0)
+                                      for e in sends)},
+        # every byte CURVE added: frames, heartbeat copies and connection handshakes
+        "security": sum(e.get("sec", 0) for e in wire),
     }
 
 

@@ -2,10 +2,12 @@
 
 A pure function over a `History`, like the checkers. Its inputs are the three events that carry
 wire bytes (`fsr.bus.mesh`): ``send`` (one per frame put on a socket: ``wire`` bytes, of which
-``pay`` is the application payload, ``env`` the protocol's envelope, and the rest ZMTP framing),
-``hb_seen`` (one heartbeat copy that reached a subscriber: ``wire`` only) and ``zmtp_connect`` (one
-ZeroMQ connection handshake, both directions: ``wire`` only). ``handshake_done`` events count the
-protocol handshakes that completed. Definitions are in docs/compare.md ("Overhead figures").
+``pay`` is the application payload, ``env`` the protocol's envelope, ``sec`` what CURVE adds (under
+``security: curve`` only), and the rest ZMTP framing), ``hb_seen`` (one heartbeat copy that reached
+a subscriber: ``wire``, ``sec``) and ``zmtp_connect`` (one ZeroMQ connection handshake, both
+directions: ``wire``, ``sec``). CURVE's share is kept apart from each protocol's envelope so that
+protocol comparisons read the same under either security setting. ``handshake_done`` events
+count the protocol handshakes that completed. Definitions: docs/compare.md ("Overhead figures").
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from fsr.metrics.history import History
 
 # the categories sent as frames by `Mesh.send_frame` / `send_control`
 SEND_CATEGORIES = ("task", "handshake", "control", "broadcast")
-SPLIT = ("wire", "payload", "envelope", "zmtp_framing")
+SPLIT = ("wire", "payload", "envelope", "security", "zmtp_framing")
+
+
+def security_bytes(events: list[dict[str, Any]]) -> int:
+    """The bytes CURVE added to these events' wire bytes (0 under security "none")."""
+    return sum(e.get("sec", 0) for e in events)
 
 
 def split(sends: list[dict[str, Any]]) -> dict[str, int]:
-    """Frames and wire bytes of `send` events, split into payload, envelope and ZMTP framing."""
+    """Frames and wire bytes of `send` events, split into payload, envelope, CURVE and ZMTP
+    framing."""
     wire = sum(e["wire"] for e in sends)
     payload = sum(e["pay"] for e in sends)
     envelope = sum(e["env"] for e in sends)
+    security = security_bytes(sends)
     return {"frames": len(sends), "wire": wire, "payload": payload, "envelope": envelope,
-            "zmtp_framing": wire - payload - envelope}
+            "security": security, "zmtp_framing": wire - payload - envelope - security}
 
 
 def per(total: float, count: float) -> float | None:
@@ -44,9 +53,10 @@ def overhead(h: History) -> dict[str, Any]:
     per_task = {"answered": answered, "frames": per(task["frames"], answered),
                 **{k: per(task[k], answered) for k in SPLIT}}
 
-    beats = [e["wire"] for e in h.of("hb_seen")]
+    seen = h.of("hb_seen")
+    beats = [e["wire"] for e in seen]
     heartbeat = {"copies": len(beats), "bytes_per_heartbeat": per(sum(beats), len(beats)),
-                 "total": sum(beats)}
+                 "total": sum(beats), "security": security_bytes(seen)}
 
     zmtp = h.of("zmtp_connect")
     sockets = sorted({e.get("sock", "?") for e in zmtp})
@@ -58,7 +68,8 @@ def overhead(h: History) -> dict[str, Any]:
     completed = len(h.of("handshake_done"))
     handshake = {
         "protocol": proto,
-        "zmtp": {"connections": len(zmtp), "wire": zmtp_wire, "by_socket": by_socket},
+        "zmtp": {"connections": len(zmtp), "wire": zmtp_wire, "security": security_bytes(zmtp),
+                 "by_socket": by_socket},
         "total": proto["wire"] + zmtp_wire,
         "completed": completed,
         "frames_per_completed": per(proto["frames"], completed),
@@ -69,6 +80,7 @@ def overhead(h: History) -> dict[str, Any]:
     return {
         "per_answered_task": per_task,
         # share of task wire bytes that is not payload: the protocol's cost per byte of work
+        # (envelope + ZMTP framing; CURVE's bytes are the security setting's, not the protocol's)
         "task": {**task, "overhead_share": per(task["envelope"] + task["zmtp_framing"],
                                                task["wire"])},
         "heartbeat": heartbeat,
@@ -79,4 +91,4 @@ def overhead(h: History) -> dict[str, Any]:
     }
 
 
-__all__ = ["overhead", "split"]
+__all__ = ["overhead", "security_bytes", "split"]

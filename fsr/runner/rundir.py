@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fsr.agents.plan import RunPlan, allocate_ports, build_agents
+from fsr.agents.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
+from fsr.bus.security import write_run_keys
 from fsr.config import Config, ConfigError, to_dict
 
 METRICS_FILE = "failstorm_metrics.json"
@@ -35,6 +36,8 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
     )
     plan_path = run_dir / "plan.json"
     plan.save(plan_path)
+    if sc.security == "curve":  # the keys live in their own 0600 file, never in the plan
+        write_run_keys(run_dir, [RUNNER_ID, *(a.node_id for a in plan.agents)])
     return plan, plan_path
 
 

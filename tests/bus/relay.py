@@ -53,14 +53,18 @@ class CountingRelay:
                     sel.register(server, selectors.EVENT_READ)
                     continue
                 assert isinstance(sock, socket.socket)
+                if sock not in pairs:  # closed earlier in this batch, with its other end
+                    continue
                 try:
                     data = sock.recv(65536)
                 except OSError:
                     data = b""
                 other, up, state = pairs[sock]
-                if not data:
-                    sel.unregister(sock)
-                    sock.close()
+                if not data:  # one side closed: close the other too, as a TCP path would
+                    for end in (sock, other):
+                        if pairs.pop(end, None) is not None:
+                            sel.unregister(end)
+                            end.close()
                     continue
                 other.sendall(self.forward(data, up, state))
         for sock in [self.listener, *pairs]:

@@ -57,14 +57,17 @@ def test_hand_written_log_gives_exact_figures() -> None:
     # task: wire 229+432+1300 = 1961, payload 1529, envelope 412, framing 1961-1529-412 = 20;
     # answered tasks: t1 and t2 (a wrong answer is still an answer), not the failed t3
     assert o["task"] == {"frames": 3, "wire": 1961, "payload": 1529, "envelope": 412,
-                         "zmtp_framing": 20, "overhead_share": round(432 / 1961, 3)}
+                         "security": 0, "zmtp_framing": 20,
+                         "overhead_share": round(432 / 1961, 3)}
     assert o["per_answered_task"] == {"answered": 2, "frames": 1.5, "wire": 980.5,
-                                      "payload": 764.5, "envelope": 206.0, "zmtp_framing": 10.0}
-    assert o["heartbeat"] == {"copies": 2, "bytes_per_heartbeat": 75.0, "total": 150}
+                                      "payload": 764.5, "envelope": 206.0, "security": 0.0,
+                                      "zmtp_framing": 10.0}
+    assert o["heartbeat"] == {"copies": 2, "bytes_per_heartbeat": 75.0, "total": 150,
+                              "security": 0}
     hs = o["handshake"]
     assert hs["protocol"] == {"frames": 3, "wire": 550, "payload": 252, "envelope": 292,
-                              "zmtp_framing": 6}
-    assert hs["zmtp"] == {"connections": 2, "wire": 394,
+                              "security": 0, "zmtp_framing": 6}
+    assert hs["zmtp"] == {"connections": 2, "wire": 394, "security": 0,
                           "by_socket": {"dealer": {"connections": 1, "wire": 200},
                                         "sub": {"connections": 1, "wire": 194}}}
     assert hs["completed"] == 1
@@ -73,10 +76,29 @@ def test_hand_written_log_gives_exact_figures() -> None:
     assert hs["bytes_per_completed_with_zmtp"] == 944.0
     assert hs["total"] == 944
     assert o["control"] == {"frames": 1, "wire": 50, "payload": 46, "envelope": 0,
-                            "zmtp_framing": 4}
+                            "security": 0, "zmtp_framing": 4}
     assert o["broadcast"] == {"frames": 1, "wire": 1009, "payload": 900, "envelope": 100,
-                              "zmtp_framing": 9}
+                              "security": 0, "zmtp_framing": 9}
     assert o["total"] == 1961 + 150 + 944 + 50 + 1009
+
+
+def test_curve_bytes_are_split_out_of_the_framing() -> None:
+    # the same log as if under CURVE: each wire-carrying event costs `sec` more, and says so
+    extra = {"send": 33, "hb_seen": 33, "zmtp_connect": 654}
+    log = [{**e, "wire": e["wire"] + extra[e["event"]], "sec": extra[e["event"]]}
+           if e["event"] in extra else e for e in hand_log()]
+    o = overhead(build_history(log))
+    assert o["task"] == {"frames": 3, "wire": 1961 + 99, "payload": 1529, "envelope": 412,
+                         "security": 99, "zmtp_framing": 20,
+                         "overhead_share": round(432 / 2060, 3)}  # CURVE is not the protocol's
+    assert o["per_answered_task"]["security"] == 49.5
+    assert o["heartbeat"]["security"] == 66
+    assert o["handshake"]["zmtp"]["security"] == 2 * 654
+    m = compute_metrics(log)
+    assert m["bytes"]["security"] == 8 * 33 + 2 * 33 + 2 * 654  # 8 sends, 2 copies, 2 connects
+    assert m["bytes"]["sends"] == {"payload": 1529 + 252 + 900 + 46,
+                                   "envelope": 412 + 292 + 100, "security": 8 * 33,
+                                   "zmtp_framing": 20 + 6 + 9 + 4}
 
 
 def test_nothing_to_divide_by_gives_none() -> None:
@@ -127,7 +149,11 @@ def test_real_run_figures_are_sums_of_the_log(real_run: tuple[dict[str, Any], li
     assert o["per_answered_task"]["wire"] == round(cat_sum("task", "wire") / answered, 3)
     assert o["per_answered_task"]["payload"] == round(cat_sum("task", "pay") / answered, 3)
     assert o["per_answered_task"]["envelope"] == round(cat_sum("task", "env") / answered, 3)
-    framing = cat_sum("task", "wire") - cat_sum("task", "pay") - cat_sum("task", "env")
+    # the run is under CURVE (the default): `sec` is its own figure, apart from the framing
+    assert cat_sum("task", "sec") > 0
+    assert o["per_answered_task"]["security"] == round(cat_sum("task", "sec") / answered, 3)
+    framing = (cat_sum("task", "wire") - cat_sum("task", "pay") - cat_sum("task", "env")
+               - cat_sum("task", "sec"))
     assert o["per_answered_task"]["zmtp_framing"] == round(framing / answered, 3)
 
     beats = [e["wire"] for e in events if e["event"] == "hb_seen"]

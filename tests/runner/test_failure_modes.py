@@ -95,7 +95,7 @@ def test_interrupted_run_stops_agents(tmp_path: Path) -> None:
 def test_malformed_frames_are_counted_and_dropped(tmp_path: Path, zmq_ctx: zmq.Context) -> None:
     out = tmp_path / "run"
     proc = start_fsr("run", "--config", str(fast_config(tmp_path)), "--kill-fraction", "0",
-                     "--out", str(out))
+                     "--security", "none", "--out", str(out))
     wait_for_event(out, lambda e: e["event"] == "phase" and e["name"] == "work")
     port = next(e["port"] for e in events(out) if e["event"] == "agent_started"
                 and e["node"] == "agent_2")
