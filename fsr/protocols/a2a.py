@@ -68,6 +68,7 @@ from fsr.protocols.common import (
     splice,
 )
 from fsr.protocols.failure import Backoff, FailureDesign
+from fsr.protocols.fields import Fields
 
 PROTOCOL_VERSION = "0.3.0"
 MEMBERSHIP_EXT = "urn:fsr:membership:v1"
@@ -185,36 +186,31 @@ class A2AAdapter(ReattachingAdapter):
 
     # -- receiving ----------------------------------------------------------------------------
     def decode(self, sender: str, data: bytes) -> list[Message]:
-        env = parse_json(data, "a2a")
-        if not isinstance(env, dict) or env.get("jsonrpc") != "2.0":
+        env = Fields(parse_json(data, "a2a"), "a2a")
+        if env.raw("jsonrpc") != "2.0":
             raise MalformedFrame("a2a: not a JSON-RPC 2.0 object")
-        try:
-            if isinstance(env.get("method"), str):
-                return self._on_request(sender, env)
-            if "result" in env or "error" in env:
-                return self._on_response(sender, env)
-        except MalformedFrame:
-            raise
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise MalformedFrame(f"a2a: bad {env.get('method') or 'response'}: {exc!r}") from exc
+        if isinstance(env.raw("method"), str):
+            return self._on_request(sender, env)
+        if env.has("result") or env.has("error"):
+            return self._on_response(sender, env)
         raise MalformedFrame("a2a: neither request nor response")
 
-    def _on_request(self, sender: str, env: dict[str, Any]) -> list[Message]:
-        method, rid = env["method"], env.get("id")
+    def _on_request(self, sender: str, env: Fields) -> list[Message]:
+        method, rid = env.text("method"), env.raw("id")
         if method in ("message/stream", "message/send"):
-            msg = env["params"]["message"]
-            kind, mid = str(msg["metadata"]["fsr/kind"]), str(msg["messageId"])
-            got = Message(kind, _data_part(msg["parts"]), mid, None, sender)
+            msg = env.obj("params").obj("message")
+            kind, mid = msg.obj("metadata").text("fsr/kind"), msg.text("messageId")
+            got = Message(kind, _data_part(msg), mid, None, sender)
             category = got.category
+            context = msg.opt_text("contextId") or mid
             if method == "message/send":
-                task = {"kind": "task", "id": new_id(), "contextId": msg.get("contextId") or mid,
+                task = {"kind": "task", "id": new_id(), "contextId": context,
                         "status": {"state": "completed", "timestamp": iso_now()}}
                 self._answer(sender, rid, category, "task.completed", mid, result=task)
                 return [got]
             if self.work.for_request(mid) is not None:
                 return []  # the same request twice: its task already runs
-            work = self.work.open(sender, mid, kind, str(msg.get("contextId") or mid),
-                                  "working")
+            work = self.work.open(sender, mid, kind, context, "working")
             work.stream_id = str(rid)
             self._enqueue_status(work, "submitted", False, mid)
             self._enqueue_status(work, "working", False, mid)
@@ -223,10 +219,10 @@ class A2AAdapter(ReattachingAdapter):
         if method == "agent/getAuthenticatedExtendedCard":
             self._answer(sender, rid, "handshake", "agent-card", result=self._card())
         elif method == "tasks/resubscribe":
-            self._resubscribe(sender, rid, str(env["params"]["id"]))
+            self._resubscribe(sender, rid, env.obj("params").text("id"))
         elif rid is not None:
             self._answer(sender, rid, "task", "error", error={
-                "code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"})
+                "code": METHOD_NOT_FOUND, "message": f"Method not found: {method[:100]}"})
         return []
 
     def _resubscribe(self, sender: str, rid: Any, task_id: str) -> None:
@@ -242,48 +238,56 @@ class A2AAdapter(ReattachingAdapter):
             work.stream_id, work.client = str(rid), sender
             self.send_frames(sender, self._drain(work))
 
-    def _on_response(self, sender: str, env: dict[str, Any]) -> list[Message]:
-        rid = str(env.get("id"))
+    def _on_response(self, sender: str, env: Fields) -> list[Message]:
+        rid = str(env.raw("id"))
         if rid in self.handshakes:
-            peer = self.handshakes.pop(rid)
-            if "error" in env:
-                self.transport.record("handshake_refused", peer=peer, error=env["error"])
+            if env.has("error"):
+                peer = self.handshakes.pop(rid)
+                self.transport.record("handshake_refused", peer=peer,
+                                      error=str(env.raw("error"))[:200])
                 return []
-            return self.handshake_done(sender, _card_info(env["result"]))
-        if "error" in env:
-            err = env["error"]
+            info = _card_info(env.obj("result"))
+            self.handshakes.pop(rid)
+            return self.handshake_done(sender, info)
+        if env.has("error"):
+            err = env.obj("error")
             if rid in self.reattaching:
-                return self.reattach_failed(rid, f"{err.get('code')} {err.get('message')}")
+                return self.reattach_failed(
+                    rid, f"{err.raw('code')} {str(err.raw('message'))[:100]}")
             p = self.outstanding.pop(rid)
             return [self.hop_lost(p)] if p is not None else []
-        self.reattached(rid)  # a resubscription answered with events: it took
-        result = env["result"]
-        kind = result["kind"]
+        result = env.obj("result")
+        kind = result.text("kind")
         if kind == "status-update":
-            return self._on_status(rid, result)
+            task_id, final = result.text("taskId"), result.flag("final")
+            state = result.obj("status").text("state")
+            self.reattached(rid)  # a resubscription answered with events: it took
+            return self._on_status(rid, task_id, final, state)
         if kind == "artifact-update":
-            art = result["artifact"]
-            p = self.outstanding.find(str(result["taskId"])) or self.outstanding.get(rid)
+            art, task_id = result.obj("artifact"), result.text("taskId")
+            name, body, art_id = art.text("name"), _data_part(art), art.text("artifactId")
+            self.reattached(rid)
+            p = self.outstanding.find(task_id) or self.outstanding.get(rid)
             if p is not None:
                 p.delivered = True
-            reply_to = p.msg_id if p is not None else rid
-            return [Message(str(art["name"]), _data_part(art["parts"]), str(art["artifactId"]),
-                            reply_to, sender)]
+            return [Message(name, body, art_id, p.msg_id if p is not None else rid, sender)]
         if kind == "message":  # a bare reply (the task was gone on the answering side)
+            reply = Message(result.obj("metadata").text("fsr/kind"), _data_part(result),
+                            result.text("messageId"), rid, sender)
+            self.reattached(rid)
             self.outstanding.pop(rid)
-            return [Message(str(result["metadata"]["fsr/kind"]), _data_part(result["parts"]),
-                            str(result["messageId"]), rid, sender)]
+            return [reply]
         if kind == "task":  # the answer to a one-way message/send
+            self.reattached(rid)
             return []
-        raise MalformedFrame(f"a2a: unknown result kind {kind!r}")
+        raise MalformedFrame(f"a2a: unknown result kind {kind[:40]!r}")
 
-    def _on_status(self, rid: str, event: dict[str, Any]) -> list[Message]:
-        task_id = str(event["taskId"])
+    def _on_status(self, rid: str, task_id: str, final: bool, state: str) -> list[Message]:
         p = self.outstanding.find(task_id) or self.outstanding.bind(rid, task_id)
-        if p is None or not event["final"]:
+        if p is None or not final:
             return []
         self.outstanding.pop(p.msg_id)
-        if event["status"]["state"] == "completed" and p.delivered:
+        if state == "completed" and p.delivered:
             return []
         return [self.hop_lost(p)]  # ended without an answer
 
@@ -323,28 +327,27 @@ class A2AAdapter(ReattachingAdapter):
         return WireFrame(compact(note), 0, "heartbeat", "a2a.heartbeat")
 
     def decode_heartbeat(self, data: bytes) -> Heartbeat:
-        env = parse_json(data, "a2a")
-        try:
-            if env["method"] != "fsr/heartbeat" or "id" in env:
-                raise MalformedFrame("a2a: not a heartbeat notification")
-            p = env["params"]
-            return Heartbeat(str(p["agent"]), str(p["incarnation"]), int(p["seq"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedFrame(f"a2a: bad heartbeat: {exc!r}") from exc
+        env = Fields(parse_json(data, "a2a"), "a2a heartbeat")
+        if env.raw("method") != "fsr/heartbeat" or env.has("id"):
+            raise MalformedFrame("a2a: not a heartbeat notification")
+        p = env.obj("params")
+        return Heartbeat(p.text("agent"), p.text("incarnation"), p.number("seq"))
 
 
-def _data_part(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    for part in parts:
-        if part.get("kind") == "data" and isinstance(part.get("data"), dict):
-            return part["data"]
+def _data_part(holder: Fields) -> dict[str, Any]:
+    """The object of the first DataPart in `holder`'s parts."""
+    for part in holder.objs("parts"):
+        if part.raw("kind") == "data" and isinstance(part.raw("data"), dict):
+            return part.obj("data").data
     raise MalformedFrame("a2a: no DataPart")
 
 
-def _card_info(card: dict[str, Any]) -> dict[str, Any]:
-    ext = next((e for e in card["capabilities"].get("extensions") or []
-                if e.get("uri") == MEMBERSHIP_EXT), None)
+def _card_info(card: Fields) -> dict[str, Any]:
+    ext = next((e for e in card.obj("capabilities").objs("extensions")
+                if e.raw("uri") == MEMBERSHIP_EXT), None)
     if ext is None:
         raise MalformedFrame("a2a: AgentCard lacks the membership extension")
-    return {"role": "+".join(s["id"] for s in card["skills"]),
-            "shard_version": ext["params"]["shard_version"],
-            "incarnation": ext["params"]["incarnation"]}
+    params = ext.obj("params")
+    return {"role": "+".join(s.text("id") for s in card.objs("skills")),
+            "shard_version": params.number("shard_version"),
+            "incarnation": params.text("incarnation")}

@@ -34,7 +34,6 @@ Deliberate differences from ACP, and why:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fsr.protocols import http1
@@ -59,6 +58,7 @@ from fsr.protocols.common import (
     parse_json,
 )
 from fsr.protocols.failure import FailureDesign
+from fsr.protocols.fields import Fields
 
 JSON = ("Content-Type", "application/json")
 
@@ -153,25 +153,20 @@ class AcpAdapter(ReattachingAdapter):
             msg = http1.parse(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedFrame(f"acp: not HTTP/1.1: {exc}") from exc
-        try:
-            if msg.kind == "request":
-                return self._on_request(sender, msg)
-            out = []
-            if msg.kind == "response" and not msg.chunks:
-                out += self._on_response(sender, msg)
-            for stream, chunk in msg.chunks:
-                out += self._on_chunk(sender, stream, chunk)
-            return out
-        except MalformedFrame:
-            raise
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise MalformedFrame(f"acp: bad {msg.kind}: {exc!r}") from exc
+        if msg.kind == "request":
+            return self._on_request(sender, msg)
+        out = []
+        if msg.kind == "response" and not msg.chunks:
+            out += self._on_response(sender, msg)
+        for stream, chunk in msg.chunks:
+            out += self._on_chunk(sender, stream, chunk)
+        return out
 
     def _on_request(self, sender: str, req: http1.Http1) -> list[Message]:
-        rid = req.headers["x-request-id"]
+        rid = _request_id(req)
         path = req.target.strip("/").split("/")
         if req.method == "POST" and path == ["runs"]:
-            return self._create_run(sender, rid, parse_json(req.body, "acp"))
+            return self._create_run(sender, rid, Fields(parse_json(req.body, "acp"), "acp run"))
         if req.method == "GET" and len(path) == 2 and path[0] == "runs":
             self._read_run(sender, rid, path[1])
         elif req.method == "GET" and len(path) == 2 and path[0] == "agents":
@@ -186,18 +181,15 @@ class AcpAdapter(ReattachingAdapter):
                           "task", "error")
         return []
 
-    def _create_run(self, sender: str, rid: str, run: dict[str, Any]) -> list[Message]:
-        if run["agent_name"] != self.local.node_id:
+    def _create_run(self, sender: str, rid: str, run: Fields) -> list[Message]:
+        agent = run.text("agent_name")
+        if agent != self.local.node_id:
             self._respond(sender, rid, 404, {"code": "not_found", "message":
-                                             f"Agent {run['agent_name']} not found"}, "task",
-                          "error")
+                                             f"Agent {agent[:64]} not found"}, "task", "error")
             return []
-        part = run["input"][0]["parts"][0]
-        body = parse_json(str(part["content"]).encode(), "acp")
-        if not isinstance(body, dict):
-            raise MalformedFrame("acp: input part is not a JSON object")
-        got = Message(str(part["name"]), body, rid, None, sender)
-        if run.get("mode") != "stream":  # sync: the run is over once the message is taken
+        part = run.first("input").first("parts")
+        got = Message(part.text("name"), _part_body(part), rid, None, sender)
+        if run.raw("mode") != "stream":  # sync: the run is over once the message is taken
             self._respond(sender, rid, 200, self._run(None, "completed"), got.category,
                           "run", rid)
             return [got]
@@ -230,13 +222,15 @@ class AcpAdapter(ReattachingAdapter):
                                             work.request_id)])
 
     def _on_response(self, sender: str, resp: http1.Http1) -> list[Message]:
-        rid = resp.headers["x-request-id"]
+        rid = _request_id(resp)
         if rid in self.handshakes:
-            peer = self.handshakes.pop(rid)
             if resp.status != 200:
+                peer = self.handshakes.pop(rid)
                 self.transport.record("handshake_refused", peer=peer, status=resp.status)
                 return []
-            return self.handshake_done(sender, _manifest_info(parse_json(resp.body, "acp")))
+            info = _manifest_info(Fields(parse_json(resp.body, "acp"), "acp manifest"))
+            self.handshakes.pop(rid)
+            return self.handshake_done(sender, info)
         if rid in self.reattaching:
             if resp.status != 200:
                 return self.reattach_failed(
@@ -251,17 +245,20 @@ class AcpAdapter(ReattachingAdapter):
         """The answer to a re-attach: a completed run hands up its output as the reply; one
         still in progress goes on answering on its stream."""
         mid = self.reattaching.get(rid)
+        run = Fields(parse_json(resp.body, "acp"), "acp run")
+        status = run.text("status")
+        output = run.items("output") if status == "completed" else []
+        reply = None
+        if output and mid is not None:
+            part = run.first("output").first("parts")
+            reply = Message(part.text("name"), _part_body(part), _header(resp, "x-reply-id"),
+                            mid, sender)
         self.reattached(rid)
-        run = parse_json(resp.body, "acp")
-        if run["status"] != "completed" or not run["output"] or mid is None:
+        if reply is None:
             return []
-        part = run["output"][0]["parts"][0]
-        body = parse_json(str(part["content"]).encode(), "acp")
-        if not isinstance(body, dict):
-            raise MalformedFrame("acp: run output is not a JSON object")
-        self.partial.pop(mid, None)
-        self.outstanding.pop(mid)
-        return [Message(str(part["name"]), body, resp.headers["x-reply-id"], mid, sender)]
+        self.partial.pop(reply.reply_to, None)
+        self.outstanding.pop(reply.reply_to)
+        return [reply]
 
     def _on_chunk(self, sender: str, stream: str, data: bytes) -> list[Message]:
         mid = stream
@@ -269,17 +266,18 @@ class AcpAdapter(ReattachingAdapter):
             return []
         out = []
         for event_id, raw in http1.sse_events(data):
-            event = parse_json(raw, "acp")
-            kind = event["type"]
+            event = Fields(parse_json(raw, "acp"), "acp event")
+            kind = event.text("type")
             if kind in ("run.created", "run.in-progress"):
-                self.outstanding.bind(mid, str(event["run"]["run_id"]))
+                self.outstanding.bind(mid, event.obj("run").text("run_id"))
                 self.partial.pop(mid, None)  # a resumed stream replays the output from its start
             elif kind == "message.part":
-                part = event["part"]
+                part = event.obj("part")
+                name, content = part.text("name"), part.text("content")
                 acc = self.partial.get(mid)
                 if acc is None:
-                    acc = self.partial[mid] = {"id": event_id, "kind": part["name"], "text": []}
-                acc["text"].append(str(part["content"]))
+                    acc = self.partial[mid] = {"id": event_id, "kind": name, "text": []}
+                acc["text"].append(content)
             elif kind == "run.completed":
                 out += self._completed(sender, mid)
             elif kind in ("run.failed", "run.cancelled", "error"):
@@ -293,7 +291,7 @@ class AcpAdapter(ReattachingAdapter):
         p = self.outstanding.pop(mid)
         if acc is None:  # ended without output
             return [self.hop_lost(p)] if p is not None and not p.delivered else []
-        body = json.loads("".join(acc["text"]))
+        body = parse_json("".join(acc["text"]).encode(), "acp")
         if not isinstance(body, dict) or not acc["id"]:
             raise MalformedFrame("acp: reply is not a JSON object with an id")
         return [Message(str(acc["kind"]), body, str(acc["id"]), mid, sender)]
@@ -339,7 +337,27 @@ class AcpAdapter(ReattachingAdapter):
             raise MalformedFrame(f"acp: bad ping: {exc!r}") from exc
 
 
-def _manifest_info(manifest: dict[str, Any]) -> dict[str, Any]:
-    meta = manifest["metadata"]
-    return {"role": "+".join(c["name"] for c in meta["capabilities"]),
-            "shard_version": meta["shard_version"], "incarnation": meta["incarnation"]}
+def _manifest_info(manifest: Fields) -> dict[str, Any]:
+    meta = manifest.obj("metadata")
+    return {"role": "+".join(c.text("name") for c in meta.objs("capabilities")),
+            "shard_version": meta.number("shard_version"),
+            "incarnation": meta.text("incarnation")}
+
+
+def _header(msg: http1.Http1, name: str) -> str:
+    value = msg.headers.get(name)
+    if value is None:
+        raise MalformedFrame(f"acp: no {name} header")
+    return value
+
+
+def _request_id(msg: http1.Http1) -> str:
+    return _header(msg, "x-request-id")
+
+
+def _part_body(part: Fields) -> dict[str, Any]:
+    """The JSON object an ACP MessagePart's ``content`` carries."""
+    body = parse_json(part.text("content").encode(), "acp")
+    if not isinstance(body, dict):
+        raise MalformedFrame("acp: message part is not a JSON object")
+    return body

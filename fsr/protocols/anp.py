@@ -67,6 +67,7 @@ from fsr.protocols.base import canonical as canonical_body
 from fsr.protocols.common import PAYLOAD, Bounded, compact, info_of, iso_now, parse_json, splice
 from fsr.protocols.did_wba import DidIdentity, authority_of, did_for, node_of, verify
 from fsr.protocols.failure import FailureDesign
+from fsr.protocols.fields import Fields
 
 PT_META, PT_APP, PT_VERIFY = 0, 1, 3
 _HEAD = struct.Struct("!BII")  # protocol type << 6, sender epoch, sequence number
@@ -75,6 +76,13 @@ MIN_FRAME = _HEAD.size + 2 + _CRC.size  # header, "{}", CRC
 MAX_GAP = 64  # never NACK more than this many frames at once
 # DID-WBA token lifetime, s: anp did_wba_verifier.py:54 (60 min)
 TOKEN_TTL = 3600
+
+
+def _node_of(did: str) -> str:
+    try:
+        return node_of(did)
+    except ValueError as exc:
+        raise MalformedFrame(f"anp: {exc}") from exc
 
 
 @dataclass
@@ -176,41 +184,34 @@ class AnpAdapter(ProtocolAdapter):
         if not self._accept(sender, epoch, seq):
             self.transport.record("anp_duplicate", src=sender, seq=seq)
             return []
-        body = parse_json(raw[_HEAD.size:], "anp")
-        if not isinstance(body, dict):
-            raise MalformedFrame("anp: body is not an object")
-        try:
-            if node_of(str(body["sourceDid"])) != sender:
-                raise MalformedFrame("anp: sourceDid is not the sending node")
-            if node_of(str(body["destinationDid"])) != self.local.node_id:
-                raise MalformedFrame("anp: misaddressed frame")
-            return self._dispatch(sender, pt_byte >> 6, body)
-        except MalformedFrame:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedFrame(f"anp: bad {body.get('type')!r}: {exc!r}") from exc
+        body = Fields(parse_json(raw[_HEAD.size:], "anp"), "anp")
+        if _node_of(body.text("sourceDid")) != sender:
+            raise MalformedFrame("anp: sourceDid is not the sending node")
+        if _node_of(body.text("destinationDid")) != self.local.node_id:
+            raise MalformedFrame("anp: misaddressed frame")
+        return self._dispatch(sender, pt_byte >> 6, body)
 
-    def _dispatch(self, sender: str, pt: int, body: dict[str, Any]) -> list[Message]:
-        kind = body["type"]
+    def _dispatch(self, sender: str, pt: int, body: Fields) -> list[Message]:
+        kind = body.text("type")
         if pt == PT_APP and kind == "message":
+            got = Message(body.text("kind"), body.obj("content").data, body.text("messageId"),
+                          body.opt_text("replyTo"), sender)
             self._check_token(sender, body)
-            reply_to = body["replyTo"]
-            content = body["content"]
-            if not isinstance(content, dict):
-                raise MalformedFrame("anp: content is not an object")
-            return [Message(str(body["kind"]), content, str(body["messageId"]),
-                            None if reply_to is None else str(reply_to), sender)]
+            return [got]
         if pt == PT_META and kind == "nack":
-            self._retransmit(sender, int(body["epoch"]), [int(s) for s in body["seqs"]])
+            seqs = body.items("seqs")
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in seqs):
+                raise MalformedFrame("anp: nack seqs are not integers")
+            self._retransmit(sender, body.number("epoch"), seqs)
             return []
         if pt == PT_META and kind == "heartbeat":  # the WSS client's ping, and its answer
-            seq = int(body["seq"])
-            if body["message"] == "ping":
+            seq, message = body.number("seq"), body.text("message")
+            if message == "ping":
                 self._send_meta(sender, "heartbeat", "anp.pong", message="pong", seq=seq)
                 return []
-            if body["message"] == "pong":
+            if message == "pong":
                 return [Message("pong", {"seq": seq}, sender=sender)]
-            raise MalformedFrame(f"anp: heartbeat message {str(body['message'])[:20]!r}")
+            raise MalformedFrame(f"anp: heartbeat message {message[:20]!r}")
         if pt == PT_VERIFY:
             return self._on_auth(sender, kind, body)
         raise MalformedFrame(f"anp: unknown frame type {pt}/{kind!r}")
@@ -315,30 +316,32 @@ class AnpAdapter(ProtocolAdapter):
         self.send_frames(peer, [self._frame(peer, PT_VERIFY, body, None, "handshake",
                                             f"anp.{kind}")])
 
-    def _on_auth(self, sender: str, kind: str, body: dict[str, Any]) -> list[Message]:
+    def _on_auth(self, sender: str, kind: str, body: Fields) -> list[Message]:
         if kind == "didHello":  # responder: learn the initiator, challenge it, prove ourselves
+            their_nonce = body.text("nonce")
             doc = self._document_of(sender, body)
             nonce = secrets.token_hex(16)
             self.challenged[nonce] = (sender, doc)
             self._send_auth(sender, "didChallenge", didDocument=self.me.document, nonce=nonce,
-                            proof=self.me.prove(str(body["nonce"]), authority_of(doc["id"])))
+                            proof=self.me.prove(their_nonce, authority_of(doc["id"])))
         elif kind == "didChallenge":  # initiator: check the responder, answer its challenge
-            proof = body["proof"]
-            if self.initiated.get(str(proof.get("nonce"))) != sender:
+            proof, their_nonce = body.obj("proof"), body.text("nonce")
+            if self.initiated.get(str(proof.raw("nonce"))) != sender:
                 self.transport.record("did_auth_stale", peer=sender)
                 return []
             doc = self._document_of(sender, body)
-            why = verify(proof, doc, str(proof["nonce"]), authority_of(self.me.did))
+            why = verify(proof.data, doc, proof.text("nonce"), authority_of(self.me.did))
             if why is not None:
                 self.transport.record("did_auth_failed", peer=sender, side="initiator", why=why)
                 return []
             self._send_auth(sender, "didAuth",
-                            proof=self.me.prove(str(body["nonce"]), authority_of(doc["id"])))
+                            proof=self.me.prove(their_nonce, authority_of(doc["id"])))
         elif kind == "didAuth":  # responder: check the answer to our challenge
-            nonce = str(body["proof"].get("nonce"))
+            proof = body.obj("proof")
+            nonce = str(proof.raw("nonce"))
             peer, doc = self.challenged.pop(nonce, (None, None))
-            why = "no such challenge pending" if peer != sender else verify(
-                body["proof"], doc, nonce, authority_of(self.me.did))
+            why = "no such challenge pending" if peer != sender or doc is None else verify(
+                proof.data, doc, nonce, authority_of(self.me.did))
             if why is not None:
                 self.transport.record("did_auth_failed", peer=sender, side="responder", why=why)
                 self._send_auth(sender, "didAuthFailed", error=why)
@@ -349,46 +352,48 @@ class AnpAdapter(ProtocolAdapter):
         elif kind == "didAuthOk":
             if sender not in self.initiated.values():
                 return []
+            token, agent = body.text("token"), body.obj("agent").data
             for nonce in [n for n, p in self.initiated.items() if p == sender]:
                 del self.initiated[nonce]
-            self.tokens[sender] = str(body["token"])
+            self.tokens[sender] = token
             for mid in self.resend.pop(sender, []):  # refused with 401: once more, authorised
                 dest, message = self.outbox.get(mid, (None, None))
                 if dest == sender and message is not None:
                     self.transport.record("anp_resent", dst=sender, mid=mid)
                     self.send_frames(sender, self.encode(sender, message))
-            return [self.peer_ready(sender, body["agent"])]
+            return [self.peer_ready(sender, agent)]
         elif kind == "authRequired":  # our token is not honoured (the peer restarted)
+            mid = body.text("messageId")
             self.tokens.pop(sender, None)
-            mid = str(body["messageId"])
             self.transport.record("anp_reauth", peer=sender, re=mid)
             first = sender not in self.resend
             self.resend.setdefault(sender, []).append(mid)
             if first:
                 self.start_handshake(sender)
         elif kind == "didAuthFailed":
-            self.transport.record("did_auth_refused", peer=sender, why=str(body.get("error")))
+            self.transport.record("did_auth_refused", peer=sender,
+                                  why=str(body.raw("error"))[:200])
         else:
-            raise MalformedFrame(f"anp: unknown verification message {kind!r}")
+            raise MalformedFrame(f"anp: unknown verification message {kind[:40]!r}")
         return []
 
-    def _check_token(self, sender: str, body: dict[str, Any]) -> None:
+    def _check_token(self, sender: str, body: Fields) -> None:
         """A bearer token this process did not issue — one from before a restart — is refused
         with 401, and the sender authenticates again and resends. A message without a token is
         taken: the runner's broadcast is not authenticated (it runs no handshake)."""
-        given = body.get("authorization")
+        given = body.raw("authorization")
         if given is None or given == f"Bearer {self.issued.get(sender)}":
             return
-        self._send_auth(sender, "authRequired", messageId=str(body.get("messageId"))[:64],
+        self._send_auth(sender, "authRequired", messageId=body.text("messageId")[:64],
                         error="401 Invalid token")
         raise MalformedFrame(f"anp: 401 from {sender[:40]!r}: bearer token not issued here")
 
-    def _document_of(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        doc = body["didDocument"]
-        if not isinstance(doc, dict) or doc.get("id") != body["sourceDid"]:
+    def _document_of(self, sender: str, body: Fields) -> dict[str, Any]:
+        doc = body.obj("didDocument")
+        if doc.raw("id") != body.text("sourceDid"):
             raise MalformedFrame("anp: DID document is not the sender's")
-        self.peer_dids[sender] = str(doc["id"])
-        return doc
+        self.peer_dids[sender] = doc.text("id")
+        return doc.data
 
     # -- heartbeat ----------------------------------------------------------------------------
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:
@@ -405,10 +410,7 @@ class AnpAdapter(ProtocolAdapter):
             self.transport.record("crc_fail", src="?", channel="heartbeat", wire=len(data))
             raise MalformedFrame("anp: CRC32 mismatch on a heartbeat")
         seq = _HEAD.unpack_from(raw)[2]
-        body = parse_json(raw[_HEAD.size:], "anp")
-        try:
-            if body["type"] != "heartbeat":
-                raise MalformedFrame("anp: not a heartbeat")
-            return Heartbeat(node_of(str(body["sourceDid"])), str(body["incarnation"]), seq)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedFrame(f"anp: bad heartbeat: {exc!r}") from exc
+        body = Fields(parse_json(raw[_HEAD.size:], "anp"), "anp heartbeat")
+        if body.raw("type") != "heartbeat":
+            raise MalformedFrame("anp: not a heartbeat")
+        return Heartbeat(_node_of(body.text("sourceDid")), body.text("incarnation"), seq)

@@ -21,6 +21,7 @@ from fsr.protocols.base import (
     WireFrame,
     canonical,
 )
+from fsr.protocols.fields import Fields
 
 
 def _head(fields: dict[str, Any]) -> bytes:
@@ -56,8 +57,9 @@ class JsonAdapter(ProtocolAdapter):
             return []
         if kind == "hello_ack":
             return [self.peer_ready(sender, body)]
-        return [Message(kind=kind, body=body, msg_id=str(env.get("id", "")),
-                        reply_to=env.get("re"), sender=sender)]
+        fields = Fields(env, "json")
+        return [Message(kind=kind, body=body, msg_id=fields.opt_text("id") or "",
+                        reply_to=fields.opt_text("re"), sender=sender)]
 
     def start_handshake(self, peer: str) -> bool:
         hello = Message(kind="hello", body=self._info())
@@ -70,11 +72,8 @@ class JsonAdapter(ProtocolAdapter):
         return WireFrame(data, 0, "heartbeat", "json.heartbeat")
 
     def decode_heartbeat(self, data: bytes) -> Heartbeat:
-        env = _parse(data)
-        try:
-            return Heartbeat(str(env["from"]), str(env["inc"]), int(env["seq"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedFrame(f"json: bad heartbeat: {exc}") from exc
+        env = Fields(_parse(data), "json heartbeat")
+        return Heartbeat(env.text("from"), env.text("inc"), env.number("seq"))
 
     def _info(self) -> dict[str, Any]:
         loc = self.local
