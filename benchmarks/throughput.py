@@ -1,11 +1,13 @@
-"""Throughput of the json-framed mesh against raw pyzmq DEALER/ROUTER echo, in one run.
+"""Throughput of the mesh, per protocol, against raw pyzmq DEALER/ROUTER echo, in one run.
 
-Both sides use two OS processes on loopback, the same payload and the same window of messages in
-flight. Raw: a DEALER sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange
-`stage_request` / `stage_reply` Messages through the json adapter — every frame counted, framed,
-logged (the event log goes to a temp file) and decoded, exactly as in a run.
+Both sides use two OS processes on loopback, the same payload, the same window of messages in
+flight and the same security setting (CurveZMQ with the same key set-up, or none). Raw: a DEALER
+sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request` /
+`stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
+log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
 
     python benchmarks/throughput.py [--messages 20000] [--payload 200] [--window 64]
+                                    [--protocols json,a2a,anp,acp] [--security both|curve|none]
 """
 
 from __future__ import annotations
@@ -20,23 +22,33 @@ import zmq
 
 from fsr.agents.plan import allocate_ports
 from fsr.bus.node import MeshNode
+from fsr.bus.security import Curve
 from fsr.eventlog import EventLog
-from fsr.protocols import Message
+from fsr.protocols import REGISTRY, Message
+
+Keys = dict[str, tuple[bytes, bytes]] | None
 
 
-def raw_server(port: int, count: int) -> None:
+def raw_server(port: int, count: int, keys: Keys) -> None:
     ctx = zmq.Context()
+    curve = Curve(ctx, "b", keys) if keys else None
     router = ctx.socket(zmq.ROUTER)
+    if curve:
+        curve.serve(router)
     router.bind(f"tcp://127.0.0.1:{port}")
     for _ in range(count):
         router.send_multipart(router.recv_multipart())
     time.sleep(0.2)
 
 
-def raw_client(port: int, count: int, payload: bytes, window: int) -> float:
+def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -> float:
     ctx = zmq.Context()
     dealer = ctx.socket(zmq.DEALER)
-    dealer.connect(f"tcp://127.0.0.1:{port}")
+    where = f"tcp://127.0.0.1:{port}"
+    if keys:
+        Curve(ctx, "a", keys).connect(dealer, "b", where)
+    else:
+        dealer.connect(where)
     dealer.send(payload)  # warm-up: wait for the connection
     dealer.recv()
     start = time.perf_counter()
@@ -64,26 +76,41 @@ class ClientNode(MeshNode):
         self.received += 1
 
 
-def node(name: str, ports: dict[str, int], log: Path, cls: type[MeshNode]) -> MeshNode:
-    n = cls(node_id=name, protocol="json", log=EventLog(log, name), data_port=ports[name],
-            hb_port=None, role=name, incarnation=name, hb_interval=1.0, hb_liveness=3)
+def node(name: str, ports: dict[str, int], log: Path, cls: type[MeshNode], protocol: str,
+         keys: Keys) -> MeshNode:
+    n = cls(node_id=name, protocol=protocol, log=EventLog(log, name), data_port=ports[name],
+            hb_port=None, role=name, incarnation=name, hb_interval=1.0, hb_liveness=3, keys=keys)
     other = "b" if name == "a" else "a"
     n.add_peer(other, ports[other], None)
     return n
 
 
-def mesh_server(ports: dict[str, int], log: Path, seconds: float) -> None:
-    server = node("b", ports, log, EchoNode)
+def mesh_server(ports: dict[str, int], log: Path, seconds: float, protocol: str,
+                keys: Keys) -> None:
+    server = node("b", ports, log, EchoNode, protocol, keys)
     deadline = time.time() + seconds
     while time.time() < deadline:
         server.step(0.01)
     server.close()
 
 
-def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window: int) -> float:
-    client = node("a", ports, log, ClientNode)
-    while not client.adapter.send_message("b", Message("stage_request", body)):
-        client.step(0.01)  # not connected yet
+class HandshakingClient(ClientNode):
+    ready = False
+
+    def on_peer_ready(self, peer: str, info: dict) -> None:
+        self.ready = True
+
+
+def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window: int,
+                protocol: str, keys: Keys) -> float:
+    client = node("a", ports, log, HandshakingClient, protocol, keys)
+    # the protocol's handshake first (anp's DID-WBA, acp's manifest, a2a's card), as in a run
+    while not client.ready:
+        client.adapter.start_handshake("b")
+        deadline = time.time() + 0.5
+        while not client.ready and time.time() < deadline:
+            client.step(0.01)
+    client.adapter.send_message("b", Message("stage_request", body))
     while client.received < 1:
         client.step(0.01)
     client.received = 0
@@ -99,35 +126,52 @@ def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window
     return rate
 
 
+def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[float, int]:
+    """Round trips/s of two mesh nodes speaking `protocol`, and the log lines they wrote."""
+    ctx = mp.get_context("fork")
+    first = allocate_ports(9400, 2)
+    ports = {"a": first, "b": first + 1}
+    body = {"task_id": "t0", "stage": "extract", "attempt": 1,
+            "input": {"question": "x" * args.payload}}
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "bench.jsonl"
+        server = ctx.Process(target=mesh_server, args=(ports, log, 300.0, protocol, keys))
+        server.start()
+        rate = mesh_client(ports, log, args.messages, body, args.window, protocol, keys)
+        server.kill()
+        server.join()
+        lines = sum(1 for _ in log.open())
+    return rate, lines
+
+
+def raw(keys: Keys, args: argparse.Namespace) -> float:
+    ctx = mp.get_context("fork")
+    port = allocate_ports(9400, 1)
+    server = ctx.Process(target=raw_server, args=(port, args.messages + 1, keys))
+    server.start()
+    rate = raw_client(port, args.messages + 1, b"x" * args.payload, args.window, keys)
+    server.join()
+    return rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--payload", type=int, default=200, help="bytes of application payload")
     ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--protocols", default=",".join(REGISTRY))
+    ap.add_argument("--security", default="both", choices=("both", "curve", "none"))
     args = ap.parse_args()
-    ctx = mp.get_context("fork")
-
-    port = allocate_ports(9400, 1)
-    server = ctx.Process(target=raw_server, args=(port, args.messages + 1))
-    server.start()
-    raw = raw_client(port, args.messages + 1, b"x" * args.payload, args.window)
-    server.join()
-
-    first = allocate_ports(9400, 2)
-    ports = {"a": first, "b": first + 1}
-    body = {"task_id": "t0", "stage": "extract", "input": {"text": "x" * args.payload}}
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "bench.jsonl"
-        server = ctx.Process(target=mesh_server, args=(ports, log, 120.0))
-        server.start()
-        mesh = mesh_client(ports, log, args.messages, body, args.window)
-        server.kill()
-        server.join()
-        lines = sum(1 for _ in log.open())
+    settings = ["curve", "none"] if args.security == "both" else [args.security]
     print(f"payload {args.payload} B, window {args.window}, {args.messages} round trips")
-    print(f"raw pyzmq DEALER/ROUTER echo : {raw:10.0f} round trips/s")
-    print(f"fsr json mesh (logged)       : {mesh:10.0f} round trips/s  ({lines} log lines)")
-    print(f"ratio mesh / raw             : {mesh / raw:10.2f}")
+    for security in settings:
+        keys = {n: zmq.curve_keypair() for n in ("a", "b")} if security == "curve" else None
+        base = raw(keys, args)
+        print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base:10.0f} round trips/s")
+        for protocol in args.protocols.split(","):
+            rate, lines = measure(protocol, keys, args)
+            print(f"  {protocol:5s} mesh (logged) {rate:10.0f} round trips/s  "
+                  f"ratio {rate / base:5.2f}  ({lines} log lines)")
 
 
 if __name__ == "__main__":
