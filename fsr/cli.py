@@ -39,8 +39,12 @@ def run(
     seed: Annotated[str | None, Opt(help="seed of victims, workload, documents")] = None,
     failure_handling: Annotated[str | None, Opt(
         help="native (each protocol's own design) | uniform (json's for all)")] = None,
-    fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT)")]
+    fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT) | "
+                                          "partition | loss (network faults, in a namespace)")]
     = None,
+    storms: Annotated[str | None, Opt(help="storms of that fault, the first at --kill-at")]
+    = None,
+    storm_every: Annotated[str | None, Opt(help="seconds between storms")] = None,
     security: Annotated[str | None, Opt(help="curve (CurveZMQ, per-run keys; default) | none "
                                              "(trusts every local process)")] = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
@@ -55,7 +59,8 @@ def run(
         "scenario.kill_at": kill_at, "scenario.restart_delay": restart_delay,
         "scenario.task_rate": task_rate, "scenario.seed": seed,
         "scenario.failure_handling": failure_handling, "scenario.fault": fault,
-        "scenario.security": security,
+        "scenario.security": security, "scenario.storms": storms,
+        "scenario.storm_every": storm_every,
     }
     from fsr.runner.launch import launch
 
@@ -177,7 +182,7 @@ def compare(
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling", "fault", "security")}
+    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every")}
 
 
 def _with_flag(message: str) -> str:

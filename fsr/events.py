@@ -22,12 +22,14 @@ CATALOGUE: dict[str, str] = {
     "task_end": "task, status, answer, reason, by, passages [fid]",
     "task_late": "task, status, by",
     # -- the injector (runner) -----------------------------------------------------------
-    "storm_start": "victims, fault, restart_delay, pause_duration",
-    "kill": "victim, pid, kill_ts, signal (SIGKILL)",
-    "pause": "victim, pid, kill_ts, signal (SIGSTOP)",
-    "resume": "victim, pid, resume_ts (SIGCONT)",
-    "restart": "victim, pid",
-    "strike_spread": "ms (first to last kill() call), victims",
+    "storm_start": "storm, fault, victims, at, duration, percent, targets",
+    "kill": "storm, victim, pid, kill_ts, signal (SIGKILL)",
+    "pause": "storm, victim, pid, kill_ts, signal (SIGSTOP)",
+    "net_fault": "storm, fault (partition | loss), victims, kill_ts, percent (rules in place)",
+    "resume": "storm, victim, pid, resume_ts (SIGCONT)",
+    "restart": "storm, victim, pid",
+    "storm_end": "storm, fault, victims (restarted, continued or healed)",
+    "strike_spread": "storm, ms (first to last kill() call), victims",
     # -- an agent's life and work --------------------------------------------------------
     "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "
                      "ping_interval, ping_misses, on_lost}",

@@ -47,7 +47,19 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         merged = to_dict(cfg)
         _deep_merge(merged, profile, "protocols." + cfg.scenario.protocol)
         cfg = from_dict(merged)
+    check_schedule(cfg)
     return cfg
+
+
+def check_schedule(cfg: Config) -> None:
+    """The fault schedule, checked against the scenario (agents, durations) before any run."""
+    from fsr.injector.schedule import ScheduleError, storms_of
+
+    agents = [f"agent_{i}" for i in range(cfg.scenario.agent_count)]
+    try:
+        storms_of(to_dict(cfg), agents)
+    except ScheduleError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
@@ -121,6 +133,10 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
             return None
         if not isinstance(value, str) or not os.path.isfile(value):
             raise bad("must be an existing file")
+        return value
+    if rule == "faults":
+        if not isinstance(value, list):
+            raise bad("must be a list of faults")
         return value
     if rule == "profiles":
         if not isinstance(value, dict) or any(k not in PROTOCOLS for k in value):

@@ -39,9 +39,13 @@ class Scenario:
     seed: int = _f(42, "int", "seeds victims, workload and generated documents")
     task_rate: float = _f(4.0, ">0", "tasks submitted per second, at fixed intervals")
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
-    fault: str = _f("kill", "one_of:kill,pause",
-                    "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT")
-    pause_duration: float = _f(10.0, ">0", "seconds a paused victim stays stopped")
+    fault: str = _f("kill", "one_of:kill,pause,partition,loss,delay,corrupt",
+                    "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT; "
+                    "partition: cut off from the other agents; loss: loss_percent of packets")
+    fault_duration: float = _f(10.0, ">0", "seconds a pause, partition or loss lasts")
+    loss_percent: float = _f(20.0, "0..100", "share of the victims' packets a loss fault drops")
+    storms: int = _f(1, "1..1000", "storms of the scenario's fault, the first at kill_at")
+    storm_every: float = _f(30.0, ">0", "seconds between storms when storms > 1")
     failure_handling: str = _f(
         "native", "one_of:native,uniform",
         "native: each protocol's own liveness/in-flight/reconnection design; uniform: json's")
@@ -114,3 +118,5 @@ class Config:
     # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so
     # that every protocol runs with the same heartbeat design unless a profile says otherwise.
     protocols: dict[str, Any] = _f({}, "profiles", "per-protocol config overrides")
+    # The fault schedule (`fsr.injector.schedule`); empty: the scenario's storm(s).
+    faults: list[Any] = _f([], "faults", "fault schedule: [{kind, at, duration, targets, ...}]")

@@ -1,70 +1,131 @@
-"""The fail storm: at `kill_at`, SIGKILL (or SIGSTOP) round(kill_fraction x N) agents at once;
-restart (or continue) them.
+"""The fail storms: each storm of the schedule (`fsr.injector.schedule`) strikes its victims at
+once and ends after its duration.
 
-Victims are drawn by ``random.Random(seed)`` so a seed names a storm. Each kill is logged with the
-victim's id, pid and the time of the ``kill()`` call — the fault time every recovery metric is
-measured from. A restart starts a fresh process of the same agent on the same ports; it then
-re-registers with the runner and gets its shard back like any agent at start-up.
+* ``kill``: SIGKILL; a fresh process of the same agent on the same ports after the duration
+  (restart_delay; never: stays dead). It re-registers with the runner and gets its shard back.
+* ``pause``: SIGSTOP, SIGCONT after the duration: a hung process that keeps its TCP connections
+  open, which only a liveness design finds.
+* ``partition`` / ``loss``: netfilter rules in the run's own network namespace
+  (`fsr.injector.network`), removed after the duration.
+
+Victims are drawn with the seeded RNG (storm 0 with ``random.Random(seed)``, storm i with
+``Random(f"{seed}/{i}")``), so a seed names a schedule. Every storm is logged: ``storm_start``
+(index, kind, targets, parameters, victims), one event per victim at its signal (``kill`` /
+``pause``, with the time of the ``kill()`` call that every recovery metric is measured from) or
+one ``net_fault`` for the rule set, and ``storm_end`` when the fault is lifted.
 """
 
 from __future__ import annotations
 
 import random
 import signal
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from fsr.injector.schedule import Storm, Targets
 
 if TYPE_CHECKING:
     from fsr.agents.contracts import ProcessControl
 
 
-def choose_victims(agent_ids: list[str], fraction: float, seed: int) -> list[str]:
+class NetworkControl(Protocol):
+    """What the storms need of `fsr.injector.network.NetworkFaults`."""
+
+    def partition(self, targets: list[int]) -> str: ...
+    def loss(self, targets: list[int], percent: float) -> str: ...
+    def clear(self, handle: str) -> None: ...
+
+
+def choose_victims(agent_ids: list[str], fraction: float, seed: int | str) -> list[str]:
     count = round(fraction * len(agent_ids))
     return sorted(random.Random(seed).sample(sorted(agent_ids), count))
 
 
-class FailStorm:
-    """One storm of `kind` kill (SIGKILL, then a restart after `restart_delay` unless never) or
-    pause (SIGSTOP, then SIGCONT after `pause_duration`: a hung process that keeps its TCP
-    connections open, which only a liveness design finds)."""
+def resolve_targets(targets: Targets, storm: int, agents: list[str], free: list[str],
+                    roles: dict[str, list[str]], holders: dict[str, list[str]],
+                    seed: int) -> list[str]:
+    """The agents a storm strikes, among `free` (those no other fault holds now). A fraction
+    is of the whole mesh, drawn among the free agents."""
+    if targets.fraction is not None:
+        count = min(round(targets.fraction * len(agents)), len(free))
+        rng = random.Random(seed if storm == 0 else f"{seed}/{storm}")
+        return sorted(rng.sample(sorted(free), count))
+    if targets.ids:
+        chosen = set(targets.ids)
+    elif targets.role is not None:
+        chosen = {a for a in agents if targets.role in roles.get(a, [])}
+    else:
+        chosen = set(holders.get(targets.holders_of or "", []))
+    return sorted(chosen & set(free))
 
+
+class FailStorm:
     def __init__(self, supervisor: ProcessControl, record: Callable[..., None],
                  call_later: Callable[[float, Callable[[], None]], None],
-                 restart_delay: float | None, kind: str = "kill",
-                 pause_duration: float = 10.0) -> None:
+                 network: NetworkControl | None = None,
+                 index_of: dict[str, int] | None = None) -> None:
         self.supervisor = supervisor
         self.record = record
         self.call_later = call_later
-        self.restart_delay = restart_delay
-        self.kind = kind
-        self.pause_duration = pause_duration
-        self.victims: list[str] = []
+        self.network = network
+        self.index_of = index_of or {}
+        self.held: set[str] = set()  # agents a fault holds now (down, stopped, cut off)
 
-    def strike(self, victims: list[str]) -> None:
-        self.victims = victims
-        sig = signal.SIGSTOP if self.kind == "pause" else signal.SIGKILL
-        self.record("storm_start", victims=victims, fault=self.kind,
-                    restart_delay=self.restart_delay if self.kind == "kill" else None,
-                    pause_duration=self.pause_duration if self.kind == "pause" else None)
+    def strike(self, storm: Storm, victims: list[str]) -> None:
+        self.held |= set(victims)
+        self.record("storm_start", storm=storm.index, fault=storm.kind, victims=victims,
+                    at=storm.at, duration=storm.duration, percent=storm.percent,
+                    targets=storm.targets.describe())
+        if storm.network:
+            self._net_strike(storm, victims)
+            return
+        sig = signal.SIGSTOP if storm.kind == "pause" else signal.SIGKILL
         # Signal every victim first, log after: "30 % at once" is one burst of kill() calls.
         hits = [(node_id, *self.supervisor.signal(node_id, sig)) for node_id in victims]
         for node_id, pid, ts in hits:
-            self.record(self.kind, victim=node_id, pid=pid, kill_ts=round(ts, 6),
-                        signal=sig.name)
+            self.record(storm.kind, storm=storm.index, victim=node_id, pid=pid,
+                        kill_ts=round(ts, 6), signal=sig.name)
         if len(hits) > 1:
-            self.record("strike_spread", ms=round((hits[-1][2] - hits[0][2]) * 1000, 3),
-                        victims=len(hits))
-        if self.kind == "pause":
-            self.call_later(self.pause_duration, self.resume)
-        elif self.restart_delay is not None:
-            self.call_later(self.restart_delay, self.restart)
+            self.record("strike_spread", storm=storm.index, victims=len(hits),
+                        ms=round((hits[-1][2] - hits[0][2]) * 1000, 3))
+        if storm.kind == "pause":
+            assert storm.duration is not None
+            self.call_later(storm.duration, lambda: self.resume(storm, victims))
+        elif storm.duration is not None:
+            self.call_later(storm.duration, lambda: self.restart(storm, victims))
 
-    def restart(self) -> None:
-        for node_id in self.victims:
+    def _net_strike(self, storm: Storm, victims: list[str]) -> None:
+        assert self.network is not None and storm.duration is not None
+        indexes = [self.index_of[v] for v in victims]
+        ts = time.time()
+        if storm.kind == "partition":
+            handle = self.network.partition(indexes)
+        else:
+            assert storm.percent is not None
+            handle = self.network.loss(indexes, storm.percent)
+        self.record("net_fault", storm=storm.index, fault=storm.kind, victims=victims,
+                    kill_ts=round(ts, 6), percent=storm.percent)
+
+        def heal() -> None:
+            self.network.clear(handle)  # type: ignore[union-attr]
+            self._end(storm, victims)
+
+        self.call_later(storm.duration, heal)
+
+    def restart(self, storm: Storm, victims: list[str]) -> None:
+        for node_id in victims:
             proc = self.supervisor.spawn(node_id)
-            self.record("restart", victim=node_id, pid=proc.pid)
+            self.record("restart", storm=storm.index, victim=node_id, pid=proc.pid)
+        self._end(storm, victims)
 
-    def resume(self) -> None:
-        for node_id in self.victims:
+    def resume(self, storm: Storm, victims: list[str]) -> None:
+        for node_id in victims:
             pid, ts = self.supervisor.signal(node_id, signal.SIGCONT)
-            self.record("resume", victim=node_id, pid=pid, resume_ts=round(ts, 6))
+            self.record("resume", storm=storm.index, victim=node_id, pid=pid,
+                        resume_ts=round(ts, 6))
+        self._end(storm, victims)
+
+    def _end(self, storm: Storm, victims: list[str]) -> None:
+        self.held -= set(victims)
+        self.record("storm_end", storm=storm.index, fault=storm.kind, victims=victims)

@@ -10,23 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from fsr.metrics import checkers as c
-from fsr.metrics.history import History, build_history
+from fsr.metrics.history import History, build_history, storm_view
 from fsr.metrics.llm import llm_usage
 from fsr.metrics.overhead import overhead
+from fsr.metrics.storms import overall, storm_metrics
 
 SCHEMA = "fsr.failstorm_metrics/1"
 
 
 def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> dict[str, Any]:
-    h = build_history(events)
+    whole = build_history(events)
+    # the headline storm figures are the first storm's, cut where the next one strikes
+    h = storm_view(whole, 0) if whole.storms else whole
     sc = h.config["scenario"]
     drop = c.success_rate_drop(h)
     rec = c.recovery(h)
     steady = c.steady_state(h)
     recon = c.bytes_reconnect(h)
-    dup = c.duplicate_work(h)
+    dup = c.duplicate_work(whole)
     det = {**c.detection(h), "membership": c.membership(h)}
     rejoin = c.rejoin(h)
+    storms = storm_metrics(whole)
     fail = c.failover(h)
     return {
         "schema": SCHEMA,
@@ -34,15 +38,20 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "protocol": sc["protocol"],
         "agent_count": sc["agent_count"],
         "seed": sc["seed"],
-        "partial": h.partial or unreadable_lines > 0,
-        "notes": h.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
+        "partial": whole.partial or unreadable_lines > 0,
+        "notes": whole.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
                             if unreadable_lines else []),
         "fault": {"injected": h.fault_injected, "t_s": c.r3(h.fault - h.t0),
-                  "victims": h.victims, "kind": sc.get("fault", "kill"),
+                  "victims": h.victims,
+                  "kind": h.storms[0].kind if h.storms else sc.get("fault", "kill"),
+                  "storms": len(h.storms),
                   "restart_delay_s": sc["restart_delay"],
-                  "pause_s": sc.get("pause_duration") if sc.get("fault") == "pause" else None,
                   "failure_handling": sc.get("failure_handling", "native"),
-                  "failure_scale": sc.get("failure_scale", 1.0)},
+                  "failure_scale": sc.get("failure_scale", 1.0),
+                  "security": sc.get("security", "none")},
+        # the headline figures above and below are the first storm's; each storm's are here
+        "storms": storms,
+        "storms_overall": overall(storms),
         # the five metrics of the spec
         "recovery_ms": rec["value"],
         "steady_state_ms": steady["value"],
@@ -58,13 +67,14 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
             "success_rate_drop": drop, "duplicate_work": dup, "detection": det,
             "rejoin": rejoin, "failover": fail,
         },
-        "tasks": summary(h),
-        "throughput": c.throughput(h),
-        "hop_latency": c.hop_latency(h),
-        "llm": llm_usage(h),
-        "bytes": c.bytes_summary(h),
-        "overhead": overhead(h),
-        "timeline": c.timeline(h),
+        # whole-run figures
+        "tasks": summary(whole),
+        "throughput": c.throughput(whole),
+        "hop_latency": c.hop_latency(whole),
+        "llm": llm_usage(whole),
+        "bytes": c.bytes_summary(whole),
+        "overhead": overhead(whole),
+        "timeline": c.timeline(whole),
     }
 
 

@@ -85,9 +85,10 @@ def task_window(tasks: list[Task], start: float, end: float,
 def success_rate_drop(h: History) -> dict[str, Any]:
     """(pre − post) / pre of the success rate (the share of tasks that succeeded by
     `metrics.success`: correct, found or answered) of the tasks *submitted* before the fault, in
-    [t0, fault), and after it, in [fault, t0 + duration)."""
+    [t0, fault), and after it, in [fault, t0 + duration). For storm i of several, post is
+    [its fault, the next storm) and pre stays the run's pre-fault period [t0, first fault)."""
     measure = h.config["metrics"].get("success", "correct")
-    pre = task_window(h.tasks, h.t0, h.fault, measure)
+    pre = task_window(h.tasks, h.t0, h.baseline_end, measure)
     post = task_window(h.tasks, h.fault, h.end_submit, measure)
     out = {"value": None, "pre": pre, "post": post,
            "windows": "pre = tasks submitted in [t0, fault); post = [fault, t0 + duration)"}
@@ -321,9 +322,9 @@ def steady_state(h: History) -> dict[str, Any]:
         success = sum(succeeded(t, measure) for t in inside) / len(inside) if inside else None
         return answered / (b - a), success, len(inside)
 
-    if h.fault - h.t0 <= 0:
+    if h.baseline_end - h.t0 <= 0:
         return {"value": None, "reason": "no pre-fault period to take a baseline from"}
-    base_tp, base_ok, base_n = window(h.t0, h.fault)
+    base_tp, base_ok, base_n = window(h.t0, h.baseline_end)
     if not base_tp or base_ok is None:
         return {"value": None, "reason": "no task ended before the fault"}
     width = steady_window(h, base_tp)
@@ -388,7 +389,8 @@ def timeline(h: History) -> list[dict[str, Any]]:
             r["bytes"][e["cat"]] += e["wire"]
     changes = sorted([(e["ts"], 1) for e in h.of("agent_started")]
                      + [(ts, 1) for ts in h.resumes()]
-                     + [(k, -1) for k in h.kills.values()])
+                     + [(k, -1) for s in h.storms if s.kind in ("kill", "pause")
+                        for k in s.kills.values()])
     live, i = 0, 0
     for r in rows:
         while i < len(changes) and changes[i][0] < h.t0 + r["t"] + 1:

@@ -7,7 +7,7 @@ rebuilds exactly what the run saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fsr.events import CATALOGUE
@@ -34,6 +34,18 @@ class Task:
         return token_f1(self.answer, self.gold) if self.status == "answered" else 0.0
 
 
+@dataclass(frozen=True)
+class StormFacts:
+    """One storm as the log recorded it: its kind, when it struck (the first kill() call or
+    rule set), each victim's fault time and return (new process, SIGCONT, or healed link)."""
+
+    index: int
+    kind: str
+    start: float
+    kills: dict[str, float]
+    returns: dict[str, float]
+
+
 @dataclass
 class History:
     events: list[dict[str, Any]]
@@ -50,6 +62,10 @@ class History:
     partial: bool
     end: float  # last event
     notes: list[str] = field(default_factory=list)
+    storms: list[StormFacts] = field(default_factory=list)
+    # end of the undisturbed baseline: the first storm (or the nominal split); a storm's view
+    # keeps it, so each storm is compared with the same pre-fault period
+    baseline_end: float = 0.0
 
     def resumes(self) -> list[float]:
         """When paused victims were continued (they come back without a new process)."""
@@ -76,13 +92,9 @@ def build_history(events: list[dict[str, Any]]) -> History:
     if broadcast is None:
         notes.append("the run never reached its broadcast (t = 0)")
     t0 = broadcast if broadcast is not None else start["ts"]
-    # the fault per victim: its SIGKILL, or its SIGSTOP (a pause storm)
-    kills = {e["victim"]: e["kill_ts"] for e in events if e["event"] in ("kill", "pause")}
-    returns: dict[str, float] = {}  # victim -> its new process's start, or its SIGCONT
-    for e in events:
-        v = e.get("node") if e["event"] == "agent_started" else e.get("victim")
-        if e["event"] in ("agent_started", "resume") and v in kills and e["ts"] > kills[v]:
-            returns.setdefault(v, e["ts"])
+    storms = storm_facts(events)
+    kills = storms[0].kills if storms else {}
+    returns = storms[0].returns if storms else {}
     # Without a kill, windowed metrics split at the nominal kill time — or at the middle of the
     # work phase when kill_at lies beyond it — so a fault-free run is a baseline to compare to.
     nominal = sc["kill_at"] if sc["kill_at"] < sc["duration"] else sc["duration"] / 2
@@ -110,5 +122,46 @@ def build_history(events: list[dict[str, Any]]) -> History:
         events=events, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
         fault_injected=bool(kills), victims=sorted(kills), kills=kills, returns=returns,
         agents=[a["id"] for a in start["agents"]], tasks=tasks, partial=partial,
-        end=events[-1]["ts"], notes=notes,
+        end=events[-1]["ts"], notes=notes, storms=storms, baseline_end=fault,
     )
+
+
+def storm_facts(events: list[dict[str, Any]]) -> list[StormFacts]:
+    """Each storm's victims, fault times and returns (logs without storm numbers: storm 0)."""
+    kinds = {e.get("storm", 0): e.get("fault", "kill") for e in events
+             if e["event"] == "storm_start"}
+    kills: dict[int, dict[str, float]] = {}
+    for e in events:
+        if e["event"] in ("kill", "pause"):
+            kills.setdefault(e.get("storm", 0), {})[e["victim"]] = e["kill_ts"]
+        elif e["event"] == "net_fault":
+            kills.setdefault(e["storm"], {}).update(dict.fromkeys(e["victims"], e["kill_ts"]))
+    out = []
+    for index in sorted(kills):
+        hit = kills[index]
+        returns: dict[str, float] = {}  # a new process's start, its SIGCONT, or the heal
+        for e in events:
+            if e["event"] == "storm_end" and e["storm"] == index:
+                for v in e["victims"]:
+                    if kinds.get(index) in ("partition", "loss"):
+                        returns.setdefault(v, e["ts"])
+                continue
+            v = e.get("node") if e["event"] == "agent_started" else e.get("victim")
+            if e["event"] in ("agent_started", "resume") and v in hit and e["ts"] > hit[v]:
+                returns.setdefault(v, e["ts"])
+        out.append(StormFacts(index, kinds.get(index, "kill"), min(hit.values()), hit,
+                              returns))
+    return out
+
+
+def storm_view(h: History, i: int) -> History:
+    """The history as storm i's checkers see it: its fault time, victims and returns, and the
+    log cut where the next storm strikes (so one storm's reactions are not the next one's).
+    Tasks keep their outcomes; the baseline stays the pre-fault period of the whole run."""
+    s = h.storms[i]
+    until = h.storms[i + 1].start if i + 1 < len(h.storms) else None
+    events = h.events if until is None else [e for e in h.events if e["ts"] < until]
+    return replace(h, events=events, fault=s.start, fault_injected=True,
+                   victims=sorted(s.kills), kills=s.kills, returns=s.returns,
+                   end_submit=h.end_submit if until is None else min(h.end_submit, until),
+                   end=h.end if until is None else min(h.end, until))

@@ -18,6 +18,7 @@ from typing import Any
 from fsr.config.schema import Config
 from fsr.metrics import checkers as c
 from fsr.metrics.llm import llm_usage
+from fsr.metrics.storms import overall, storm_metrics
 
 # The five metrics of the spec and detection: top-level key -> (the checker that computes it,
 # the key of its breakdown under "details").
@@ -36,6 +37,8 @@ FIGURES: dict[str, Callable[..., Any]] = {
     "tasks": c.task_window,
     "bytes": c.bytes_summary,
     "llm": llm_usage,
+    "storms": storm_metrics,
+    "storms_overall": overall,
 }
 _TICKED = re.compile(r"`(\w+)`")
 _SECRET = re.compile(r"key|secret|token|password", re.I)

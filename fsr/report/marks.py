@@ -33,6 +33,8 @@ class StormMarks:
     window: tuple[float, float] | None  # the bytes_reconnect window, as the checker clamped it
     steady: float | None  # fault + steady_state_ms, when the run settled
     end_submit: float  # t0 + duration: submissions stop here
+    # every storm: (strike, last victim back — restarted, continued, healed — or strike, kind)
+    faults: tuple[tuple[float, float, str], ...] = ()
 
 
 def natural(name: str) -> list[Any]:
@@ -71,4 +73,6 @@ def storm_marks(h: History, metrics: dict[str, Any]) -> StormMarks:
         detections=detections, restarts=restarts, rejoins=rejoins, fault=fault, window=window,
         steady=fault + steady_ms / 1000 if fault is not None and steady_ms is not None else None,
         end_submit=rel(h.end_submit),
+        faults=tuple((rel(st.start), rel(max(st.returns.values(), default=st.start)), st.kind)
+                     for st in h.storms),
     )

@@ -28,8 +28,11 @@ CLIP_FACTOR = 4.0
 MAX_ANNOTATED_CELLS = 400
 
 KILL, DETECT, UP, REJOIN, STEADY = "tab:red", "tab:orange", "tab:gray", "tab:green", "tab:blue"
-SHADE = dict(color="tab:red", alpha=0.10, lw=0)
+SHADE = dict(color="tab:gray", alpha=0.15, lw=0)
 SHADE_MEANING = "fault window [fault, fault + reconnect_window]: what bytes_reconnect counts"
+# each storm, from its strike until its last victim is back, shaded by the fault's kind
+FAULT_COLOURS = {"kill": "tab:red", "pause": "tab:purple", "partition": "tab:brown",
+                 "loss": "tab:olive"}
 
 
 def png(fig: Figure) -> bytes:
@@ -51,6 +54,9 @@ def _storm_overlay(ax: Any, m: StormMarks, lines: bool = True) -> None:
     """The fault window, steady state and end of work on one panel; kill/rejoin lines optional."""
     if m.window:
         ax.axvspan(*m.window, **SHADE)
+    for start, back, kind in m.faults:
+        ax.axvspan(start, max(back, start + 0.2), color=FAULT_COLOURS.get(kind, "tab:gray"),
+                   alpha=0.18, lw=0)
     if m.steady is not None:
         ax.axvline(m.steady, color=STEADY, ls=":", lw=1.5)
     ax.axvline(m.end_submit, color="black", ls=(0, (1, 3)), lw=1)
@@ -168,6 +174,9 @@ def _key(m: StormMarks) -> list[Any]:
                label="steady state reached" if m.steady is not None else "steady state: never"),
         Line2D([], [], color="black", ls=(0, (1, 3)), lw=1, label="end of work (duration)"),
     ]
+    for kind in dict.fromkeys(k for _, _, k in m.faults):
+        handles.append(Patch(color=FAULT_COLOURS.get(kind, "tab:gray"), alpha=0.18, lw=0,
+                             label=f"{kind} storm: strike until every victim is back"))
     return handles
 
 

@@ -25,7 +25,9 @@ from fsr.agents.supervisor import Supervisor
 from fsr.bus.node import MeshNode
 from fsr.config import Config
 from fsr.eventlog import EventLog
-from fsr.injector import FailStorm, choose_victims
+from fsr.injector import FailStorm, resolve_targets
+from fsr.injector.schedule import PROCESS_KINDS, Storm, storms_of
+from fsr.injector.storm import NetworkControl
 from fsr.protocols import Message
 from fsr.workload import Document, assign_shards
 
@@ -45,7 +47,7 @@ class TaskState:
 
 class Runner(MeshNode):
     def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
-                 progress: Any = None) -> None:
+                 progress: Any = None, network: NetworkControl | None = None) -> None:
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
@@ -57,9 +59,9 @@ class Runner(MeshNode):
         self.agent_ids = [a.node_id for a in plan.agents]
         self.mesh.control_senders = set(self.agent_ids)
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
-        self.storm = FailStorm(self.supervisor, self.record, self.call_later,
-                               cfg.scenario.restart_delay, cfg.scenario.fault,
-                               cfg.scenario.pause_duration)
+        self.storms = storms_of(plan.config, self.agent_ids)
+        self.storm = FailStorm(self.supervisor, self.record, self.call_later, network,
+                               {a.node_id: a.index for a in plan.agents})
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
@@ -104,9 +106,8 @@ class Runner(MeshNode):
                             and all(self.monitor.alive(a) for a in self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "shards loaded")
             self.set_phase("work")
-            victims = choose_victims(self.agent_ids, sc.kill_fraction, sc.seed)
-            if victims:
-                self.call_at(self.t0 + sc.kill_at, lambda: self.strike(victims))
+            for storm in self.storms:
+                self.call_at(self.t0 + storm.at, lambda s=storm: self.strike(s))
             end_submit = self.t0 + sc.duration
             self.schedule_tasks(time.time(), end_submit)
             self.wait_until(lambda: time.time() >= end_submit, None, "work")
@@ -175,11 +176,22 @@ class Runner(MeshNode):
         self.loaded.discard(peer)
 
     # -- the fail storm -----------------------------------------------------------------------
-    def strike(self, victims: list[str]) -> None:
+    def strike(self, storm: Storm) -> None:
+        holders: dict[str, list[str]] = {}
+        for agent, fids in self.shards.items():
+            for fid in fids:
+                holders.setdefault(fid, []).append(agent)
+        free = [a for a in self.agent_ids if a not in self.storm.held]
+        victims = resolve_targets(storm.targets, storm.index, self.agent_ids, free,
+                                  {a.node_id: a.roles for a in self.plan.agents}, holders,
+                                  self.cfg.scenario.seed)
+        if not victims:  # nobody to strike (a fraction of 0, or every target already held)
+            return
         self.set_phase("fault")
-        for v in victims:
-            self.loaded.discard(v)
-        self.storm.strike(victims)
+        if storm.kind in PROCESS_KINDS:
+            for v in victims:
+                self.loaded.discard(v)
+        self.storm.strike(storm, victims)
         self.set_phase("work")
 
     # -- the workload -------------------------------------------------------------------------

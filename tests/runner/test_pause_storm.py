@@ -1,5 +1,5 @@
 """`--fault pause`: the storm SIGSTOPs its victims (they keep their TCP connections open) and
-SIGCONTs them after `pause_duration`. Seen on real processes: the victims are stopped, then
+SIGCONTs them after `fault_duration`. Seen on real processes: the victims are stopped, then
 running; json's heartbeat design finds them; they rejoin without a new process."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def state(pid: int) -> str:
 
 
 def test_pause_storm_stops_then_continues_the_victims(tmp_path: Path) -> None:
-    cfg = fast_config(tmp_path, scenario={"fault": "pause", "pause_duration": 3})
+    cfg = fast_config(tmp_path, scenario={"fault": "pause", "fault_duration": 3})
     out = tmp_path / "run"
     proc = start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report")
     paused = wait_for_event(out, lambda e: e["event"] == "pause")

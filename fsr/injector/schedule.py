@@ -1,0 +1,189 @@
+"""The fault schedule: which faults strike when, whom, for how long — Jepsen's nemesis schedule.
+
+A run's faults come from the config's ``faults:`` list, or — when it is empty — from the
+scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_duration``), repeated
+``storms`` times every ``storm_every`` seconds. Each entry::
+
+    - kind: kill | pause | partition | loss     # delay, corrupt: refused, see UNAVAILABLE
+      at: 6                # seconds after t = 0
+      duration: 5          # pause / partition / loss: how long; kill: seconds until the restart
+                           # (default scenario.restart_delay; "never" keeps the victims dead)
+      targets: {fraction: 0.3} | {ids: [agent_1, agent_4]} | {role: search} | {holders_of: f12}
+      percent: 30          # loss only: share of the targets' packets dropped
+      repeat: {every: 20, count: 3}
+
+`expand` turns the schedule into `Storm`s, numbered in time order; a storm's victims are chosen
+when it strikes (`fsr.injector.storm.choose_victims`), among the agents no other fault holds at
+that moment. A storm due after the work phase ends never strikes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROCESS_KINDS = ("kill", "pause")
+NETWORK_KINDS = ("partition", "loss")
+KINDS = PROCESS_KINDS + NETWORK_KINDS
+# Kinds the issue names that this machine's kernel cannot do for real (see README, Faults).
+UNAVAILABLE = {
+    "delay": "needs tc netem (sch_netem), which this kernel lacks",
+    "corrupt": "needs tc netem corrupt or a corrupting relay on the targets' links; not built",
+}
+TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
+
+
+# the scenario key behind each field of the single storm built from `scenario.*`
+SCENARIO_KEYS = {"faults[0].kind": "scenario.fault", "faults[0].at": "scenario.kill_at",
+                 "faults[0].duration": "scenario.fault_duration",
+                 "faults[0].percent": "scenario.loss_percent",
+                 "faults[0].targets.fraction": "scenario.kill_fraction",
+                 "faults[0].repeat.every": "scenario.storm_every",
+                 "faults[0].repeat.count": "scenario.storms"}
+
+
+class ScheduleError(ValueError):
+    """A bad fault schedule; str() is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    fraction: float | None = None
+    ids: tuple[str, ...] = ()
+    role: str | None = None
+    holders_of: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in (
+            ("fraction", self.fraction), ("ids", self.ids), ("role", self.role),
+            ("holders_of", self.holders_of)) if v not in (None, ())}
+
+
+@dataclass(frozen=True)
+class Storm:
+    index: int  # 0, 1, ... in time order
+    kind: str
+    at: float  # seconds after t = 0
+    duration: float | None  # kill: until the restart (None: never); others: the fault's length
+    targets: Targets
+    percent: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network(self) -> bool:
+        return self.kind in NETWORK_KINDS
+
+
+def _number(where: str, value: Any, low: float, high: float | None = None,
+            integer: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok or value < low or (high is not None and value > high):
+        span = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+        raise ScheduleError(f"{where}: must be {'an integer' if integer else 'a number'} "
+                            f"{span} (got {value!r})")
+    return int(value) if integer else float(value)
+
+
+def _targets(where: str, raw: Any, agents: list[str]) -> Targets:
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in TARGET_KEYS:
+        raise ScheduleError(f"{where}: must be one of {{fraction: x}}, {{ids: [...]}}, "
+                            f"{{role: r}}, {{holders_of: fid}} (got {raw!r})")
+    key, value = next(iter(raw.items()))
+    if key == "fraction":
+        return Targets(fraction=_number(f"{where}.fraction", value, 0.0, 1.0))
+    if key == "ids":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ScheduleError(f"{where}.ids: must be a non-empty list of agent ids "
+                                f"(got {value!r})")
+        unknown = [v for v in value if v not in agents]
+        if unknown:
+            raise ScheduleError(f"{where}.ids: no such agent {unknown[0]!r} "
+                                f"(agents: agent_0 .. agent_{len(agents) - 1})")
+        return Targets(ids=tuple(value))
+    if not isinstance(value, str) or not value:
+        raise ScheduleError(f"{where}.{key}: must be a non-empty string (got {value!r})")
+    return Targets(role=value) if key == "role" else Targets(holders_of=value)
+
+
+def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
+                ) -> list[Storm]:
+    """One ``faults:`` entry, checked, as its storms (index -1: numbered by `expand`)."""
+    where = f"faults[{i}]"
+    if not isinstance(raw, dict):
+        raise ScheduleError(f"{where}: must be a mapping (got {raw!r})")
+    known = ("kind", "at", "duration", "targets", "percent", "repeat")
+    extra = [k for k in raw if k not in known]
+    if extra:
+        raise ScheduleError(f"{where}.{extra[0]}: unknown key (known here: {', '.join(known)})")
+    kind = raw.get("kind")
+    if kind in UNAVAILABLE:
+        raise ScheduleError(f"{where}.kind: {kind!r} is not available: {UNAVAILABLE[kind]}")
+    if kind not in KINDS:
+        raise ScheduleError(f"{where}.kind: must be one of {', '.join(KINDS)} (got {kind!r})")
+    at = _number(f"{where}.at", raw.get("at"), 0.0)
+    if kind == "kill":
+        value = raw.get("duration", restart_delay)
+        duration = None if value in (None, "never") else _number(f"{where}.duration", value, 0.0)
+    else:
+        duration = _number(f"{where}.duration", raw.get("duration"), 0.001)
+    percent = None
+    if kind == "loss":
+        percent = _number(f"{where}.percent", raw.get("percent"), 0.0, 100.0)
+    elif "percent" in raw:
+        raise ScheduleError(f"{where}.percent: only a loss fault has a percent")
+    targets = _targets(f"{where}.targets", raw.get("targets"), agents)
+    every, count = 0.0, 1
+    if "repeat" in raw:
+        rep = raw["repeat"]
+        if not isinstance(rep, dict) or set(rep) != {"every", "count"}:
+            raise ScheduleError(f"{where}.repeat: must be {{every: seconds, count: n}} "
+                                f"(got {rep!r})")
+        every = _number(f"{where}.repeat.every", rep["every"], 0.001)
+        count = int(_number(f"{where}.repeat.count", rep["count"], 1, 1000, integer=True))
+        longest = duration if duration is not None else 0.0
+        if count > 1 and every <= longest:
+            raise ScheduleError(f"{where}.repeat.every: must exceed the fault's duration "
+                                f"({longest:g} s), so a storm never strikes victims still down")
+    return [Storm(-1, kind, at + n * every, duration, targets, percent) for n in range(count)]
+
+
+def expand(entries: list[Storm]) -> list[Storm]:
+    ordered = sorted(entries, key=lambda s: s.at)
+    return [Storm(i, s.kind, s.at, s.duration, s.targets, s.percent) for i, s in
+            enumerate(ordered)]
+
+
+def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
+    """The run's storms, from a config as plain data (the plan's, or a log's run_start)."""
+    sc = config["scenario"]
+    restart = sc["restart_delay"]
+    raw_faults = config.get("faults") or []
+    if raw_faults:
+        if not isinstance(raw_faults, list):
+            raise ScheduleError(f"faults: must be a list of faults (got {raw_faults!r})")
+        entries = [s for i, raw in enumerate(raw_faults)
+                   for s in parse_entry(i, raw, agents, restart)]
+    else:
+        single = {"kind": sc["fault"], "at": sc["kill_at"],
+                  "targets": {"fraction": sc["kill_fraction"]}}
+        if sc["fault"] == "kill":
+            single["duration"] = "never" if restart is None else restart
+        else:
+            single["duration"] = sc["fault_duration"]
+        if sc["fault"] == "loss":
+            single["percent"] = sc["loss_percent"]
+        if sc["storms"] > 1:
+            single["repeat"] = {"every": sc["storm_every"], "count": sc["storms"]}
+        try:
+            entries = parse_entry(0, single, agents, restart)
+        except ScheduleError as exc:  # name the scenario key the single storm's value came from
+            key, rest = str(exc).split(":", 1)
+            raise ScheduleError(SCENARIO_KEYS.get(key, key) + ":" + rest) from exc
+    # A storm due after the work phase never strikes (the spec's kill_at 60 s with a 30 s run).
+    return expand([s for s in entries if s.at < sc["duration"]])
+
+
+__all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "UNAVAILABLE", "ScheduleError", "Storm",
+           "Targets", "expand", "parse_entry", "storms_of"]

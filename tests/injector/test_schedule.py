@@ -1,0 +1,84 @@
+"""The fault schedule: checked before anything runs (one line naming the key), and expanded into
+numbered storms."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsr.config import ConfigError, load_config, to_dict
+from fsr.injector.schedule import storms_of
+
+AGENTS = [f"agent_{i}" for i in range(8)]
+
+
+def storms(**scenario: object) -> list:
+    cfg = load_config(None, {f"scenario.{k}": v for k, v in scenario.items()})
+    return storms_of(to_dict(cfg), AGENTS)
+
+
+def test_the_default_is_one_kill_storm_at_kill_at() -> None:
+    (only,) = storms()
+    assert (only.index, only.kind, only.at, only.duration) == (0, "kill", 60.0, 5.0)
+    assert only.targets.fraction == 0.3
+
+
+def test_storms_repeat_every_storm_every() -> None:
+    got = storms(storms=3, storm_every=20, kill_at=6, duration=120)
+    assert [(s.index, s.at) for s in got] == [(0, 6.0), (1, 26.0), (2, 46.0)]
+
+
+def test_a_storm_after_the_work_phase_never_strikes() -> None:
+    assert [s.at for s in storms(storms=3, storm_every=20, kill_at=6, duration=30)] == [6, 26]
+
+
+def test_schedule_entries_are_merged_in_time_order() -> None:
+    cfg = to_dict(load_config(None))
+    cfg["faults"] = [
+        {"kind": "pause", "at": 30, "duration": 4, "targets": {"role": "search"}},
+        {"kind": "kill", "at": 10, "targets": {"ids": ["agent_1"]},
+         "repeat": {"every": 40, "count": 2}},
+        {"kind": "loss", "at": 20, "duration": 5, "percent": 25,
+         "targets": {"holders_of": "f3"}},
+    ]
+    got = storms_of(cfg, AGENTS)
+    assert [(s.index, s.kind, s.at) for s in got] == [
+        (0, "kill", 10.0), (1, "loss", 20.0), (2, "pause", 30.0), (3, "kill", 50.0)]
+    assert got[1].percent == 25.0 and got[1].targets.holders_of == "f3"
+    assert got[0].duration == 5.0  # a kill's duration defaults to restart_delay
+
+
+@pytest.mark.parametrize(("faults", "message"), [
+    ([{"kind": "melt", "at": 1, "targets": {"fraction": 0.3}}],
+     "faults[0].kind: must be one of kill, pause, partition, loss (got 'melt')"),
+    ([{"kind": "delay", "at": 1, "duration": 2, "targets": {"fraction": 0.3}}],
+     "faults[0].kind: 'delay' is not available: needs tc netem"),
+    ([{"kind": "pause", "at": 1, "targets": {"fraction": 0.3}}],
+     "faults[0].duration: must be a number >= 0.001 (got None)"),
+    ([{"kind": "kill", "at": 1, "targets": {"ids": ["agent_99"]}}],
+     "faults[0].targets.ids: no such agent 'agent_99'"),
+    ([{"kind": "kill", "at": 1, "targets": {"fraction": 0.3, "role": "x"}}],
+     "faults[0].targets: must be one of"),
+    ([{"kind": "loss", "at": 1, "duration": 2, "targets": {"fraction": 0.3}}],
+     "faults[0].percent: must be a number between 0 and 100 (got None)"),
+    ([{"kind": "pause", "at": 1, "duration": 5, "targets": {"fraction": 0.3},
+       "repeat": {"every": 5, "count": 3}}],
+     "faults[0].repeat.every: must exceed the fault's duration (5 s)"),
+    ([{"kind": "kill", "at": 1, "targets": {"fraction": 0.3}, "when": 3}],
+     "faults[0].when: unknown key"),
+    ({"kind": "kill"}, "faults: must be a list of faults"),
+])
+def test_bad_schedules_name_the_key(faults: object, message: str, tmp_path) -> None:
+    import yaml
+
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump({"faults": faults}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(message), str(exc.value)
+
+
+def test_single_storm_errors_name_the_scenario_key() -> None:
+    with pytest.raises(ConfigError, match=r"^scenario.storm_every: must exceed"):
+        load_config(None, {"scenario.storms": 3, "scenario.storm_every": 4})  # restart 5 s
+    with pytest.raises(ConfigError, match=r"^scenario.fault: 'corrupt' is not available"):
+        load_config(None, {"scenario.fault": "corrupt"})
