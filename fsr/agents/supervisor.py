@@ -70,8 +70,14 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os.close(fd)
     from fsr.agents.agent import Agent
     from fsr.agents.plan import RunPlan
+    from fsr.injector.network import join_fault_group
+    from fsr.injector.schedule import has_network_faults
 
-    agent = Agent(RunPlan.load(plan_path), node_id)
+    plan = RunPlan.load(plan_path)
+    if has_network_faults(plan.config, [a.node_id for a in plan.agents]):
+        # before any socket: the fault rules know an agent's packets by this group
+        join_fault_group(plan.agent(node_id).index)
+    agent = Agent(plan, node_id)
 
     def stop(*_: object) -> None:
         agent.running = False

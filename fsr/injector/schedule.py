@@ -185,5 +185,9 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
     return expand([s for s in entries if s.at < sc["duration"]])
 
 
+def has_network_faults(config: dict[str, Any], agents: list[str]) -> bool:
+    return any(s.network for s in storms_of(config, agents))
+
+
 __all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "UNAVAILABLE", "ScheduleError", "Storm",
-           "Targets", "expand", "parse_entry", "storms_of"]
+           "Targets", "expand", "has_network_faults", "parse_entry", "storms_of"]

@@ -175,23 +175,28 @@ def detection(h: History) -> dict[str, Any]:
     first `peer_lost` of the victim at or after the victim's kill() call, by whatever signal
     its failure-handling design uses (`how`) — minus that call's time. A surviving observer
     with no such event is *not needed* if it sent the victim nothing after the kill (no
-    `hop_sent` to it: it never had to notice), else *missed*."""
+    `hop_sent` to it: it never had to notice), else *missed*. A partition cuts both ways: each
+    victim is also an observer of every agent on the other side, from the moment of the cut."""
     if not h.fault_injected:
         return {"pairs": [], "p50_ms": None, "max_ms": None, "n": 0, "missing": [],
                 "not_needed": [],
                 "reason": "no fault injected"}
     survivors = [a for a in h.agents if a not in h.kills]
+    # (observer, lost peer) -> the fault time the detection is measured from
+    since = {(o, v): h.kills[v] for v in h.victims for o in survivors}
+    if h.fault_kind == "partition":
+        since.update({(v, o): h.kills[v] for v in h.victims for o in survivors})
     first: dict[tuple[str, str], dict[str, Any]] = {}
     for e in h.of("peer_lost"):
-        v = e["peer"]
-        if v in h.kills and e["node"] in survivors and e["ts"] >= h.kills[v]:
-            first.setdefault((e["node"], v), e)
+        pair = (e["node"], e["peer"])
+        if pair in since and e["ts"] >= since[pair]:
+            first.setdefault(pair, e)
     used = {(e["node"], e["dst"]) for e in h.of("hop_sent")
-            if e["dst"] in h.kills and e["ts"] >= h.kills[e["dst"]]}
-    pairs = [{"observer": o, "victim": v, "ms": ms(e["ts"] - h.kills[v]), "how": e["how"]}
+            if (e["node"], e["dst"]) in since and e["ts"] >= since[(e["node"], e["dst"])]}
+    pairs = [{"observer": o, "victim": v, "ms": ms(e["ts"] - since[(o, v)]), "how": e["how"]}
              for (o, v), e in sorted(first.items())]
     values = [p["ms"] for p in pairs]
-    undetected = [(o, v) for v in h.victims for o in survivors if (o, v) not in first]
+    undetected = [pair for pair in sorted(since) if pair not in first]
     return {"pairs": pairs, "p50_ms": percentile(values, 50),
             "max_ms": max(values) if values else None, "n": len(values),
             "missing": [f"{o}->{v}" for o, v in undetected if (o, v) in used],

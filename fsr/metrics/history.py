@@ -66,6 +66,7 @@ class History:
     # end of the undisturbed baseline: the first storm (or the nominal split); a storm's view
     # keeps it, so each storm is compared with the same pre-fault period
     baseline_end: float = 0.0
+    fault_kind: str = "kill"  # the (first, or this view's) storm's kind
 
     def resumes(self) -> list[float]:
         """When paused victims were continued (they come back without a new process)."""
@@ -123,6 +124,7 @@ def build_history(events: list[dict[str, Any]]) -> History:
         fault_injected=bool(kills), victims=sorted(kills), kills=kills, returns=returns,
         agents=[a["id"] for a in start["agents"]], tasks=tasks, partial=partial,
         end=events[-1]["ts"], notes=notes, storms=storms, baseline_end=fault,
+        fault_kind=storms[0].kind if storms else "kill",
     )
 
 
@@ -161,7 +163,7 @@ def storm_view(h: History, i: int) -> History:
     s = h.storms[i]
     until = h.storms[i + 1].start if i + 1 < len(h.storms) else None
     events = h.events if until is None else [e for e in h.events if e["ts"] < until]
-    return replace(h, events=events, fault=s.start, fault_injected=True,
+    return replace(h, events=events, fault=s.start, fault_injected=True, fault_kind=s.kind,
                    victims=sorted(s.kills), kills=s.kills, returns=s.returns,
                    end_submit=h.end_submit if until is None else min(h.end_submit, until),
                    end=h.end if until is None else min(h.end, until))

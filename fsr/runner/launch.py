@@ -6,6 +6,7 @@ import os
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 from rich.console import Console
@@ -14,11 +15,15 @@ from rich.table import Table
 from fsr.agents.plan import RunPlan
 from fsr.config import Config, ConfigError, from_dict, to_dict
 from fsr.eventlog import read_events
+from fsr.injector.schedule import has_network_faults
 from fsr.metrics import compute_metrics
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
+
+if TYPE_CHECKING:
+    from fsr.injector.network import NetworkFaults
 
 REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
 
@@ -28,13 +33,20 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     try:
         doc = load_document(cfg.workload.document)
         cfg = check_llm(cfg)
+        agents = [f"agent_{i}" for i in range(cfg.scenario.agent_count)]
+        netfaults = has_network_faults(to_dict(cfg), agents)
+        if netfaults:
+            check_network(cfg)
         plan, plan_path = prepare_run(cfg, out)
     except (ConfigError, DocumentError, OSError) as exc:
         console.print(f"fsr: error: {exc}", markup=False, highlight=False)
         return 2
     run_dir = Path(plan.run_dir)
     code = 0
+    network = enter_namespace(plan) if netfaults else None
     with ExitStack() as stack:
+        if network is not None:
+            stack.callback(network.close)
         if cfg.llm.model.type == "local":
             try:
                 plan = start_model_server(stack, cfg, plan, plan_path)
@@ -43,7 +55,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
                 return 2
         progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
         try:
-            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress)
+            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress, network)
         except zmq.ZMQError as exc:  # another process took the port since it was checked
             console.print(f"fsr: error: cannot bind the runner's port {plan.runner_port}: {exc}",
                           markup=False, highlight=False)
@@ -63,6 +75,28 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     if report and not write_report(console, run_dir) and code == 0:
         code = REPORT_FAILED
     return code
+
+
+def check_network(cfg: Config) -> None:
+    """Refuse, before anything starts, a schedule with network faults that cannot run here."""
+    from fsr.injector.network import check_available
+
+    if cfg.llm.model.type == "openai":
+        raise ConfigError("faults: network faults run the mesh in a network namespace of its "
+                          "own, which cannot reach an OpenAI-compatible endpoint; use the "
+                          "offline or local backend")
+    why = check_available()
+    if why is not None:
+        raise ConfigError(f"faults: network faults are not available here: {why}")
+
+
+def enter_namespace(plan: RunPlan) -> NetworkFaults:
+    """A schedule with network faults runs in a network namespace of its own (made here, gone
+    with this process), with the fault rules' base set in place before any socket exists."""
+    from fsr.injector.network import NetworkFaults, enter_run_namespace
+
+    enter_run_namespace()
+    return NetworkFaults({a.index: (a.data_port, a.hb_port) for a in plan.agents})
 
 
 def check_llm(cfg: Config) -> Config:
