@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from fsr.compare.run import sigint_default
+
 FSR = [sys.executable, "-m", "fsr"]
 
 
@@ -46,12 +48,14 @@ def clean_env() -> dict[str, str]:
 
 def run_fsr(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FSR, *args], capture_output=True, text=True, timeout=timeout,
-                          env=clean_env())
+                          env=clean_env(), preexec_fn=sigint_default)
 
 
 def start_fsr(*args: str) -> subprocess.Popen[str]:
+    # SIGINT back to default: a suite started as a background job (SIGINT ignored) must still
+    # be able to interrupt the runs it starts
     return subprocess.Popen([*FSR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+                            text=True, env=clean_env(), preexec_fn=sigint_default)
 
 
 def log_path(run_dir: Path) -> Path:

@@ -178,7 +178,7 @@ def subprocess_launch(cfg: Config, out: str, debug: bool) -> int:
     # start-up and shard loading may each take up to timeouts.ready, the last task may run
     # timeouts.task past the end; the margin covers stopping, metrics and the report
     budget = 2 * cfg.timeouts.ready + cfg.scenario.duration + cfg.timeouts.task + 120
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, preexec_fn=sigint_default)
     try:
         return proc.wait(budget)
     except subprocess.TimeoutExpired:
@@ -191,6 +191,13 @@ def subprocess_launch(cfg: Config, out: str, debug: bool) -> int:
         except subprocess.TimeoutExpired:
             stop(proc, signal.SIGINT)
         return 130
+
+
+def sigint_default() -> None:
+    """In a child before exec: SIGINT back to its default, so the run installs its Ctrl-C
+    handler and `stop` can interrupt it. A shell runs background jobs with SIGINT ignored, and a
+    child inherits that (as the comparison itself may have)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int) -> None:
