@@ -29,6 +29,7 @@ CATALOGUE: dict[str, str] = {
     "resume": "storm, victim, pid, resume_ts (SIGCONT)",
     "restart": "storm, victim, pid",
     "storm_end": "storm, fault, victims (restarted, continued or healed)",
+    "corrupt_frame": "storm, dst, bytes, bit, at (the relay flipped one bit of a frame to dst)",
     "strike_spread": "storm, ms (first to last kill() call), victims",
     # -- an agent's life and work --------------------------------------------------------
     "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "

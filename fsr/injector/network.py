@@ -190,6 +190,21 @@ def fault_rules(chain: str, targets: Sequence[int], agent_ports: Mapping[int, Se
             *(f"-A {chain} {rule}" for rule in verdict), f"-A fsr-faults -j {chain}"]
 
 
+def redirect_agent_links(agent_count: int, ports: Sequence[int], relay_port: int) -> list[str]:
+    """NAT every TCP connection an agent opens to one of `ports` into `relay_port` (the
+    corrupting relay, `fsr.injector.corrupt`). Call it before the agents start."""
+    gids = f"{GID_BASE}-{GID_BASE + agent_count - 1}"
+    applied = []
+    for lo in range(0, len(ports), 15):  # multiport takes at most 15 ports
+        chunk = ",".join(str(p) for p in ports[lo:lo + 15])
+        rule = ["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--gid-owner", gids,
+                "-m", "multiport", "--dports", chunk, "-j", "REDIRECT", "--to-ports",
+                str(relay_port)]
+        _iptables(*rule)
+        applied.append(" ".join(rule))
+    return applied
+
+
 class NetworkFaults:
     """The faults of one run, as iptables rules in the current (the run's) namespace.
     `agent_ports`: agent index -> its listening ports. Create it before any agent connects."""

@@ -4,12 +4,13 @@ A run's faults come from the config's ``faults:`` list, or — when it is empty 
 scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_duration``), repeated
 ``storms`` times every ``storm_every`` seconds. Each entry::
 
-    - kind: kill | pause | partition | loss     # delay, corrupt: refused, see UNAVAILABLE
+    - kind: kill | pause | partition | loss | corrupt   # delay: refused, see UNAVAILABLE
       at: 6                # seconds after t = 0
       duration: 5          # pause / partition / loss: how long; kill: seconds until the restart
                            # (default scenario.restart_delay; "never" keeps the victims dead)
       targets: {fraction: 0.3} | {ids: [agent_1, agent_4]} | {role: search} | {holders_of: f12}
-      percent: 30          # loss only: share of the targets' packets dropped
+      percent: 30          # loss: share of the targets' packets dropped; corrupt: of the
+                           # frames to the targets with one bit flipped
       repeat: {every: 20, count: 3}
 
 `expand` turns the schedule into `Storm`s, numbered in time order; a storm's victims are chosen
@@ -23,12 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROCESS_KINDS = ("kill", "pause")
-NETWORK_KINDS = ("partition", "loss")
+NETWORK_KINDS = ("partition", "loss", "corrupt")
 KINDS = PROCESS_KINDS + NETWORK_KINDS
 # Kinds the issue names that this machine's kernel cannot do for real (see README, Faults).
 UNAVAILABLE = {
     "delay": "needs tc netem (sch_netem), which this kernel lacks",
-    "corrupt": "needs tc netem corrupt or a corrupting relay on the targets' links; not built",
 }
 TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
 
@@ -36,7 +36,7 @@ TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
 # the scenario key behind each field of the single storm built from `scenario.*`
 SCENARIO_KEYS = {"faults[0].kind": "scenario.fault", "faults[0].at": "scenario.kill_at",
                  "faults[0].duration": "scenario.fault_duration",
-                 "faults[0].percent": "scenario.loss_percent",
+                 "faults[0].percent": "scenario.fault_percent",
                  "faults[0].targets.fraction": "scenario.kill_fraction",
                  "faults[0].repeat.every": "scenario.storm_every",
                  "faults[0].repeat.count": "scenario.storms"}
@@ -129,10 +129,10 @@ def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
     else:
         duration = _number(f"{where}.duration", raw.get("duration"), 0.001)
     percent = None
-    if kind == "loss":
+    if kind in ("loss", "corrupt"):
         percent = _number(f"{where}.percent", raw.get("percent"), 0.0, 100.0)
     elif "percent" in raw:
-        raise ScheduleError(f"{where}.percent: only a loss fault has a percent")
+        raise ScheduleError(f"{where}.percent: only a loss or corrupt fault has a percent")
     targets = _targets(f"{where}.targets", raw.get("targets"), agents)
     every, count = 0.0, 1
     if "repeat" in raw:
@@ -172,8 +172,8 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
             single["duration"] = "never" if restart is None else restart
         else:
             single["duration"] = sc["fault_duration"]
-        if sc["fault"] == "loss":
-            single["percent"] = sc["loss_percent"]
+        if sc["fault"] in ("loss", "corrupt"):
+            single["percent"] = sc["fault_percent"]
         if sc["storms"] > 1:
             single["repeat"] = {"every": sc["storm_every"], "count": sc["storms"]}
         try:
@@ -181,6 +181,11 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
         except ScheduleError as exc:  # name the scenario key the single storm's value came from
             key, rest = str(exc).split(":", 1)
             raise ScheduleError(SCENARIO_KEYS.get(key, key) + ":" + rest) from exc
+    kinds = {s.kind for s in entries}
+    if "corrupt" in kinds and kinds & {"partition", "loss"}:
+        raise ScheduleError("faults: corrupt cannot share a schedule with partition or loss "
+                            "(the relay it puts on the links would carry their packets past "
+                            "the rules)")
     # A storm due after the work phase never strikes (the spec's kill_at 60 s with a 30 s run).
     return expand([s for s in entries if s.at < sc["duration"]])
 
@@ -189,5 +194,10 @@ def has_network_faults(config: dict[str, Any], agents: list[str]) -> bool:
     return any(s.network for s in storms_of(config, agents))
 
 
+def has_corrupt_faults(config: dict[str, Any], agents: list[str]) -> bool:
+    return any(s.kind == "corrupt" for s in storms_of(config, agents))
+
+
 __all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "UNAVAILABLE", "ScheduleError", "Storm",
-           "Targets", "expand", "has_network_faults", "parse_entry", "storms_of"]
+           "Targets", "expand", "has_corrupt_faults", "has_network_faults", "parse_entry",
+           "storms_of"]

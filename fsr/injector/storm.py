@@ -7,6 +7,8 @@ once and ends after its duration.
   open, which only a liveness design finds.
 * ``partition`` / ``loss``: netfilter rules in the run's own network namespace
   (`fsr.injector.network`), removed after the duration.
+* ``corrupt``: the bit-flipping relay on the agents' links (`fsr.injector.corrupt`) flips bits
+  in a share of the frames to the victims, for the duration.
 
 Victims are drawn with the seeded RNG (storm 0 with ``random.Random(seed)``, storm i with
 ``Random(f"{seed}/{i}")``), so a seed names a schedule. Every storm is logged: ``storm_start``
@@ -34,7 +36,14 @@ class NetworkControl(Protocol):
 
     def partition(self, targets: list[int]) -> str: ...
     def loss(self, targets: list[int], percent: float) -> str: ...
-    def clear(self, handle: str) -> None: ...
+    def clear(self, handle: str) -> object: ...
+
+
+class LinkCorrupter(Protocol):
+    """What the storms need of `fsr.injector.corrupt.CorruptingRelay`."""
+
+    def start(self, storm: int, nodes: list[str], percent: float, seed: str) -> None: ...
+    def stop(self, nodes: list[str]) -> None: ...
 
 
 def choose_victims(agent_ids: list[str], fraction: float, seed: int | str) -> list[str]:
@@ -64,12 +73,15 @@ class FailStorm:
     def __init__(self, supervisor: ProcessControl, record: Callable[..., None],
                  call_later: Callable[[float, Callable[[], None]], None],
                  network: NetworkControl | None = None,
-                 index_of: dict[str, int] | None = None) -> None:
+                 index_of: dict[str, int] | None = None,
+                 corrupter: LinkCorrupter | None = None, seed: int = 0) -> None:
         self.supervisor = supervisor
         self.record = record
         self.call_later = call_later
         self.network = network
         self.index_of = index_of or {}
+        self.corrupter = corrupter
+        self.seed = seed
         self.held: set[str] = set()  # agents a fault holds now (down, stopped, cut off)
 
     def strike(self, storm: Storm, victims: list[str]) -> None:
@@ -96,19 +108,28 @@ class FailStorm:
             self.call_later(storm.duration, lambda: self.restart(storm, victims))
 
     def _net_strike(self, storm: Storm, victims: list[str]) -> None:
-        assert self.network is not None and storm.duration is not None
+        assert storm.duration is not None
         indexes = [self.index_of[v] for v in victims]
         ts = time.time()
-        if storm.kind == "partition":
-            handle = self.network.partition(indexes)
+        if storm.kind == "corrupt":
+            assert self.corrupter is not None and storm.percent is not None
+            self.corrupter.start(storm.index, victims, storm.percent,
+                                 f"{self.seed}/corrupt{storm.index}")
         else:
-            assert storm.percent is not None
-            handle = self.network.loss(indexes, storm.percent)
+            assert self.network is not None
+            if storm.kind == "partition":
+                handle = self.network.partition(indexes)
+            else:
+                assert storm.percent is not None
+                handle = self.network.loss(indexes, storm.percent)
         self.record("net_fault", storm=storm.index, fault=storm.kind, victims=victims,
                     kill_ts=round(ts, 6), percent=storm.percent)
 
         def heal() -> None:
-            self.network.clear(handle)  # type: ignore[union-attr]
+            if storm.kind == "corrupt":
+                self.corrupter.stop(victims)  # type: ignore[union-attr]
+            else:
+                self.network.clear(handle)  # type: ignore[union-attr]
             self._end(storm, victims)
 
         self.call_later(storm.duration, heal)

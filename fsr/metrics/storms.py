@@ -25,7 +25,7 @@ def storm_metrics(h: History) -> list[dict[str, Any]]:
     history: detection p50/max/n, recovery, rejoin p50, failover, the wire bytes of its window
     (`bytes_window`: the bytes_reconnect window, cut at the next storm), the success rate of the
     tasks submitted in its window (`success_post`, `post_n`) and its drop from the run's
-    pre-fault baseline, and its steady state."""
+    pre-fault baseline, and its steady state; a corrupt storm adds `corruption`."""
     out = []
     for s in h.storms:
         v = storm_view(h, s.index)
@@ -40,8 +40,19 @@ def storm_metrics(h: History) -> list[dict[str, Any]]:
             "success_post": drop["post"]["success_rate"], "post_n": drop["post"]["n"],
             "success_rate_drop": drop["value"],
             "steady_state_ms": c.steady_state(v)["value"],
+            **({"corruption": corruption(v, s.index)} if s.kind == "corrupt" else {}),
         })
     return out
+
+
+def corruption(v: History, storm: int) -> dict[str, int]:
+    """A corrupt storm: `flipped` — frames the relay changed (`corrupt_frame`); `rejected` —
+    frames the victims dropped in the storm's view (`frame_dropped`: a failed CRC, a frame that
+    no longer decodes); `delivered` — flipped − rejected, the changed frames the application
+    took as valid."""
+    flipped = sum(e["storm"] == storm for e in v.of("corrupt_frame"))
+    rejected = sum(e["node"] in v.kills and e["ts"] >= v.fault for e in v.of("frame_dropped"))
+    return {"flipped": flipped, "rejected": rejected, "delivered": max(0, flipped - rejected)}
 
 
 def overall(storms: list[dict[str, Any]]) -> dict[str, Any]:

@@ -231,7 +231,8 @@ class AnpAdapter(ProtocolAdapter):
             gap = [s for s in range(max(link.expect, seq - MAX_GAP), seq)
                    if s not in link.missing]
             link.expect = seq + 1
-            link.missing.pop(seq, None)
+            if link.missing.pop(seq, None) is not None:  # the damaged frame, resent in order
+                self.transport.record("anp_recovered", src=sender, seq=seq)
             if gap:
                 for s in gap:
                     link.missing[s] = [now, 1]

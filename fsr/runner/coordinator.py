@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.supervisor import Supervisor
@@ -28,6 +28,9 @@ from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, resolve_targets
 from fsr.injector.schedule import PROCESS_KINDS, Storm, storms_of
 from fsr.injector.storm import NetworkControl
+
+if TYPE_CHECKING:
+    from fsr.injector.corrupt import CorruptingRelay
 from fsr.protocols import Message
 from fsr.workload import Document, assign_shards
 
@@ -47,7 +50,8 @@ class TaskState:
 
 class Runner(MeshNode):
     def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
-                 progress: Any = None, network: NetworkControl | None = None) -> None:
+                 progress: Any = None, network: NetworkControl | None = None,
+                 relay: CorruptingRelay | None = None) -> None:
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
@@ -61,7 +65,9 @@ class Runner(MeshNode):
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.storms = storms_of(plan.config, self.agent_ids)
         self.storm = FailStorm(self.supervisor, self.record, self.call_later, network,
-                               {a.node_id: a.index for a in plan.agents})
+                               {a.node_id: a.index for a in plan.agents}, relay,
+                               cfg.scenario.seed)
+        self.relay = relay
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
@@ -140,6 +146,10 @@ class Runner(MeshNode):
                     raise RunFailed(f"{dead[0]} exited during start-up (see logs/"
                                     f"{dead[0]}.stderr)")
             self.step()
+            if self.relay is not None:  # the relay thread's flips, logged by this loop
+                for ts, storm, dst, size, bit in self.relay.drain():
+                    self.record("corrupt_frame", storm=storm, dst=dst, bytes=size, bit=bit,
+                                at=round(ts, 6))
             if self.progress is not None:
                 self.progress.update(self)
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from fsr.agents.plan import RunPlan
 from fsr.config import Config, ConfigError, from_dict, to_dict
 from fsr.eventlog import read_events
-from fsr.injector.schedule import has_network_faults
+from fsr.injector.schedule import has_corrupt_faults, has_network_faults
 from fsr.metrics import compute_metrics
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
@@ -23,6 +23,7 @@ from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
 
 if TYPE_CHECKING:
+    from fsr.injector.corrupt import CorruptingRelay
     from fsr.injector.network import NetworkFaults
 
 REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
@@ -44,9 +45,14 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     run_dir = Path(plan.run_dir)
     code = 0
     network = enter_namespace(plan) if netfaults else None
+    relay = None
+    if network is not None and has_corrupt_faults(plan.config, [a.node_id for a in plan.agents]):
+        relay = corrupting_relay(plan)
     with ExitStack() as stack:
         if network is not None:
             stack.callback(network.close)
+        if relay is not None:
+            stack.callback(relay.close)
         if cfg.llm.model.type == "local":
             try:
                 plan = start_model_server(stack, cfg, plan, plan_path)
@@ -55,7 +61,8 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
                 return 2
         progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
         try:
-            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress, network)
+            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress, network,
+                            relay)
         except zmq.ZMQError as exc:  # another process took the port since it was checked
             console.print(f"fsr: error: cannot bind the runner's port {plan.runner_port}: {exc}",
                           markup=False, highlight=False)
@@ -97,6 +104,17 @@ def enter_namespace(plan: RunPlan) -> NetworkFaults:
 
     enter_run_namespace()
     return NetworkFaults({a.index: (a.data_port, a.hb_port) for a in plan.agents})
+
+
+def corrupting_relay(plan: RunPlan) -> CorruptingRelay:
+    """The bit-flipping relay, and the NAT rule that puts it on every agent-to-agent data link
+    (before any agent starts, so every such link goes through it)."""
+    from fsr.injector.corrupt import CorruptingRelay
+    from fsr.injector.network import redirect_agent_links
+
+    relay = CorruptingRelay({a.data_port: a.node_id for a in plan.agents})
+    redirect_agent_links(len(plan.agents), [a.data_port for a in plan.agents], relay.port)
+    return relay
 
 
 def check_llm(cfg: Config) -> Config:

@@ -49,7 +49,7 @@ def test_schedule_entries_are_merged_in_time_order() -> None:
 
 @pytest.mark.parametrize(("faults", "message"), [
     ([{"kind": "melt", "at": 1, "targets": {"fraction": 0.3}}],
-     "faults[0].kind: must be one of kill, pause, partition, loss (got 'melt')"),
+     "faults[0].kind: must be one of kill, pause, partition, loss, corrupt (got 'melt')"),
     ([{"kind": "delay", "at": 1, "duration": 2, "targets": {"fraction": 0.3}}],
      "faults[0].kind: 'delay' is not available: needs tc netem"),
     ([{"kind": "pause", "at": 1, "targets": {"fraction": 0.3}}],
@@ -80,5 +80,14 @@ def test_bad_schedules_name_the_key(faults: object, message: str, tmp_path) -> N
 def test_single_storm_errors_name_the_scenario_key() -> None:
     with pytest.raises(ConfigError, match=r"^scenario.storm_every: must exceed"):
         load_config(None, {"scenario.storms": 3, "scenario.storm_every": 4})  # restart 5 s
-    with pytest.raises(ConfigError, match=r"^scenario.fault: 'corrupt' is not available"):
-        load_config(None, {"scenario.fault": "corrupt"})
+    with pytest.raises(ConfigError, match=r"^scenario.fault: 'delay' is not available"):
+        load_config(None, {"scenario.fault": "delay"})
+
+
+def test_corrupt_does_not_share_a_schedule_with_drops() -> None:
+    cfg = to_dict(load_config(None))
+    cfg["faults"] = [
+        {"kind": "corrupt", "at": 5, "duration": 3, "percent": 10, "targets": {"fraction": 0.25}},
+        {"kind": "partition", "at": 20, "duration": 3, "targets": {"fraction": 0.25}}]
+    with pytest.raises(ValueError, match="corrupt cannot share a schedule"):
+        storms_of(cfg, AGENTS)

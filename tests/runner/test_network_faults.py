@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import events, fast_config, metrics, run_fsr
 
 
@@ -54,3 +56,30 @@ def test_a_fault_this_kernel_cannot_do_is_refused(tmp_path: Path) -> None:
         "fsr: error: scenario.fault (--fault): 'delay' is not available: needs tc netem "
         "(sch_netem), which this kernel lacks"]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("protocol", ["json", "anp"])
+def test_corruption_reaches_the_application(protocol: str, tmp_path: Path) -> None:
+    # security none: under CURVE the MAC would reject every flipped frame before any decoder
+    cfg = fast_config(tmp_path, scenario={"duration": 14, "kill_at": 5, "fault_duration": 4,
+                                          "fault_percent": 25, "kill_fraction": 0.25,
+                                          "security": "none"})
+    out = tmp_path / "run"
+    proc = run_fsr("run", "--config", str(cfg), "--protocol", protocol, "--fault", "corrupt",
+                   "--out", str(out), "--no-report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evs = events(out)
+    (cut,) = [e for e in evs if e["event"] == "net_fault"]
+    flips = [e for e in evs if e["event"] == "corrupt_frame"]
+    assert flips and {e["dst"] for e in flips} <= set(cut["victims"])
+    c = metrics(out)["storms"][0]["corruption"]
+    assert c["flipped"] == len(flips)
+    if protocol == "anp":  # the CRC rejects every flipped frame, and the NACK recovers them
+        crc = [e for e in evs if e["event"] == "crc_fail"]
+        assert len(crc) == c["rejected"] == c["flipped"] and c["delivered"] == 0
+        assert sum(e["event"] == "anp_recovered" for e in evs) >= len(crc) // 2
+    else:  # no check: some fail to decode, the rest are delivered changed
+        assert c["delivered"] >= 1
+        assert c["rejected"] == sum(e["event"] == "frame_dropped" for e in evs)
+    ends = Counter(e["task"] for e in evs if e["event"] == "task_end")
+    assert set(ends.values()) == {1}
