@@ -50,12 +50,14 @@ def test_curve_refuses_foreigners_and_binds_routing_ids(tmp_path: Path,
         dealer(zmq_ctx, port, keys["agent_1"], agent_key),
     ]
 
-    def refused(how: str) -> None:
+    def refused(hows: set[str]) -> None:
         wait_for_event(out, lambda e: e["event"] == "handshake_failed"
-                       and e["node"] == "agent_2" and e["how"] == how, timeout=20)
+                       and e["node"] == "agent_2" and e["how"] in hows, timeout=20)
 
-    refused("protocol")
-    refused("auth")
+    # The NULL client's refusal is a mechanism mismatch; which side sees it first is a race:
+    # the agent reports it ("protocol"), or finds the client already gone ("no_detail", EPIPE).
+    refused({"protocol", "no_detail"})
+    refused({"auth"})
     wait_for_event(out, lambda e: e["event"] == "frame_dropped" and e["node"] == "agent_2"
                    and "is not its key's" in e["reason"], timeout=20)
     attempts_done = time.time()
@@ -67,9 +69,9 @@ def test_curve_refuses_foreigners_and_binds_routing_ids(tmp_path: Path,
     evs = events(out)
     fails = [e for e in evs if e["event"] == "handshake_failed"]
     assert {e["node"] for e in fails} == {"agent_2"}
-    assert {e["how"] for e in fails} == {"protocol", "auth"}
+    assert "auth" in {e["how"] for e in fails} <= {"protocol", "auth", "no_detail"}
     assert {e["why"] for e in fails if e["how"] == "auth"} == {"ZAP status 400"}
-    assert {e["why"] for e in fails if e["how"] == "protocol"} == {"ZMTP_MECHANISM_MISMATCH"}
+    assert {e["why"] for e in fails if e["how"] == "protocol"} <= {"ZMTP_MECHANISM_MISMATCH"}
     dropped = [e for e in evs if e["event"] == "frame_dropped"]
     assert len(dropped) == 1 and dropped[0]["node"] == "agent_2"
     assert dropped[0]["reason"] == "routing id 'runner' is not its key's (agent_1)"
