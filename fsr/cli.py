@@ -40,7 +40,8 @@ def run(
     failure_handling: Annotated[str | None, Opt(
         help="native (each protocol's own design) | uniform (json's for all)")] = None,
     fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT) | "
-                                          "partition | loss (network faults, in a namespace)")]
+                                          "partition | loss | corrupt | delay (network faults, "
+                                          "in a namespace)")]
     = None,
     storms: Annotated[str | None, Opt(help="storms of that fault, the first at --kill-at")]
     = None,

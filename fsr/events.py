@@ -22,7 +22,7 @@ CATALOGUE: dict[str, str] = {
     "task_end": "task, status, answer, reason, by, passages [fid]",
     "task_late": "task, status, by",
     # -- the injector (runner) -----------------------------------------------------------
-    "storm_start": "storm, fault, victims, at, duration, percent, targets",
+    "storm_start": "storm, fault, victims, at, duration, percent, targets, ms, jitter (delay)",
     "kill": "storm, victim, pid, kill_ts, signal (SIGKILL)",
     "pause": "storm, victim, pid, kill_ts, signal (SIGSTOP)",
     "net_fault": "storm, fault (partition | loss), victims, kill_ts, percent (rules in place)",
@@ -30,6 +30,7 @@ CATALOGUE: dict[str, str] = {
     "restart": "storm, victim, pid",
     "storm_end": "storm, fault, victims (restarted, continued or healed)",
     "corrupt_frame": "storm, dst, bytes, bit, at (the relay flipped one bit of a frame to dst)",
+    "relay_bytes": "a, b, bytes (what the link relay forwarded between a and b, both ways)",
     "strike_spread": "storm, ms (first to last kill() call), victims",
     # -- an agent's life and work --------------------------------------------------------
     "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "

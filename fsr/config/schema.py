@@ -41,10 +41,13 @@ class Scenario:
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
     fault: str = _f("kill", "one_of:kill,pause,partition,loss,delay,corrupt",
                     "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT; "
-                    "partition: cut off from the other agents; loss: fault_percent of packets")
+                    "partition: cut off from the other agents; loss: fault_percent of packets; "
+                    "corrupt: bit flips; delay: delay_ms +- jitter_ms on their links")
     fault_duration: float = _f(10.0, ">0", "seconds a pause, partition or loss lasts")
     fault_percent: float = _f(20.0, "0..100", "loss: share of the victims' packets dropped; "
                               "corrupt: share of the frames to them with one bit flipped")
+    delay_ms: float = _f(100.0, "0..60000", "delay: latency added to the victims' links (ms)")
+    jitter_ms: float = _f(20.0, "0..60000", "delay: +- uniform jitter on that latency (ms)")
     storms: int = _f(1, "1..1000", "storms of the scenario's fault, the first at kill_at")
     storm_every: float = _f(30.0, ">0", "seconds between storms when storms > 1")
     failure_handling: str = _f(

@@ -190,16 +190,16 @@ def fault_rules(chain: str, targets: Sequence[int], agent_ports: Mapping[int, Se
             *(f"-A {chain} {rule}" for rule in verdict), f"-A fsr-faults -j {chain}"]
 
 
-def redirect_agent_links(agent_count: int, ports: Sequence[int], relay_port: int) -> list[str]:
-    """NAT every TCP connection an agent opens to one of `ports` into `relay_port` (the
-    corrupting relay, `fsr.injector.corrupt`). Call it before the agents start."""
-    gids = f"{GID_BASE}-{GID_BASE + agent_count - 1}"
+def redirect_agent_links(first_port: int, last_port: int,
+                         relay_ports: Mapping[int, int]) -> list[str]:
+    """NAT every TCP connection agent i opens to an agent's listening port (the block
+    `first_port`..`last_port`) into ``relay_ports[i]`` (`fsr.injector.relay`), so the relay knows
+    both ends of every link. Call it before the agents start."""
     applied = []
-    for lo in range(0, len(ports), 15):  # multiport takes at most 15 ports
-        chunk = ",".join(str(p) for p in ports[lo:lo + 15])
-        rule = ["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--gid-owner", gids,
-                "-m", "multiport", "--dports", chunk, "-j", "REDIRECT", "--to-ports",
-                str(relay_port)]
+    for index, port in sorted(relay_ports.items()):
+        rule = ["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--gid-owner",
+                str(GID_BASE + index), "--dport", f"{first_port}:{last_port}", "-j", "REDIRECT",
+                "--to-ports", str(port)]
         _iptables(*rule)
         applied.append(" ".join(rule))
     return applied

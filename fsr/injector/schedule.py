@@ -4,13 +4,15 @@ A run's faults come from the config's ``faults:`` list, or — when it is empty 
 scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_duration``), repeated
 ``storms`` times every ``storm_every`` seconds. Each entry::
 
-    - kind: kill | pause | partition | loss | corrupt   # delay: refused, see UNAVAILABLE
+    - kind: kill | pause | partition | loss | corrupt | delay
       at: 6                # seconds after t = 0
       duration: 5          # pause / partition / loss: how long; kill: seconds until the restart
                            # (default scenario.restart_delay; "never" keeps the victims dead)
       targets: {fraction: 0.3} | {ids: [agent_1, agent_4]} | {role: search} | {holders_of: f12}
       percent: 30          # loss: share of the targets' packets dropped; corrupt: of the
                            # frames to the targets with one bit flipped
+      ms: 200              # delay only: added latency, and its jitter (uniform +-)
+      jitter: 50
       repeat: {every: 20, count: 3}
 
 `expand` turns the schedule into `Storm`s, numbered in time order; a storm's victims are chosen
@@ -24,12 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROCESS_KINDS = ("kill", "pause")
-NETWORK_KINDS = ("partition", "loss", "corrupt")
+NETWORK_KINDS = ("partition", "loss", "corrupt", "delay")
+RELAY_KINDS = ("corrupt", "delay")  # done by the relay on the links (`fsr.injector.relay`)
 KINDS = PROCESS_KINDS + NETWORK_KINDS
-# Kinds the issue names that this machine's kernel cannot do for real (see README, Faults).
-UNAVAILABLE = {
-    "delay": "needs tc netem (sch_netem), which this kernel lacks",
-}
 TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
 
 
@@ -37,6 +36,7 @@ TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
 SCENARIO_KEYS = {"faults[0].kind": "scenario.fault", "faults[0].at": "scenario.kill_at",
                  "faults[0].duration": "scenario.fault_duration",
                  "faults[0].percent": "scenario.fault_percent",
+                 "faults[0].ms": "scenario.delay_ms", "faults[0].jitter": "scenario.jitter_ms",
                  "faults[0].targets.fraction": "scenario.kill_fraction",
                  "faults[0].repeat.every": "scenario.storm_every",
                  "faults[0].repeat.count": "scenario.storms"}
@@ -113,13 +113,11 @@ def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
     where = f"faults[{i}]"
     if not isinstance(raw, dict):
         raise ScheduleError(f"{where}: must be a mapping (got {raw!r})")
-    known = ("kind", "at", "duration", "targets", "percent", "repeat")
+    known = ("kind", "at", "duration", "targets", "percent", "ms", "jitter", "repeat")
     extra = [k for k in raw if k not in known]
     if extra:
         raise ScheduleError(f"{where}.{extra[0]}: unknown key (known here: {', '.join(known)})")
     kind = raw.get("kind")
-    if kind in UNAVAILABLE:
-        raise ScheduleError(f"{where}.kind: {kind!r} is not available: {UNAVAILABLE[kind]}")
     if kind not in KINDS:
         raise ScheduleError(f"{where}.kind: must be one of {', '.join(KINDS)} (got {kind!r})")
     at = _number(f"{where}.at", raw.get("at"), 0.0)
@@ -133,6 +131,14 @@ def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
         percent = _number(f"{where}.percent", raw.get("percent"), 0.0, 100.0)
     elif "percent" in raw:
         raise ScheduleError(f"{where}.percent: only a loss or corrupt fault has a percent")
+    params: dict[str, float] = {}
+    if kind == "delay":
+        params = {"ms": _number(f"{where}.ms", raw.get("ms"), 0.0, 60_000.0),
+                  "jitter": _number(f"{where}.jitter", raw.get("jitter", 0.0), 0.0, 60_000.0)}
+    else:
+        extra = [k for k in ("ms", "jitter") if k in raw]
+        if extra:
+            raise ScheduleError(f"{where}.{extra[0]}: only a delay fault has {extra[0]}")
     targets = _targets(f"{where}.targets", raw.get("targets"), agents)
     every, count = 0.0, 1
     if "repeat" in raw:
@@ -146,12 +152,13 @@ def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
         if count > 1 and every <= longest:
             raise ScheduleError(f"{where}.repeat.every: must exceed the fault's duration "
                                 f"({longest:g} s), so a storm never strikes victims still down")
-    return [Storm(-1, kind, at + n * every, duration, targets, percent) for n in range(count)]
+    return [Storm(-1, kind, at + n * every, duration, targets, percent, params)
+            for n in range(count)]
 
 
 def expand(entries: list[Storm]) -> list[Storm]:
     ordered = sorted(entries, key=lambda s: s.at)
-    return [Storm(i, s.kind, s.at, s.duration, s.targets, s.percent) for i, s in
+    return [Storm(i, s.kind, s.at, s.duration, s.targets, s.percent, s.params) for i, s in
             enumerate(ordered)]
 
 
@@ -174,6 +181,8 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
             single["duration"] = sc["fault_duration"]
         if sc["fault"] in ("loss", "corrupt"):
             single["percent"] = sc["fault_percent"]
+        if sc["fault"] == "delay":
+            single["ms"], single["jitter"] = sc["delay_ms"], sc["jitter_ms"]
         if sc["storms"] > 1:
             single["repeat"] = {"every": sc["storm_every"], "count": sc["storms"]}
         try:
@@ -182,10 +191,11 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
             key, rest = str(exc).split(":", 1)
             raise ScheduleError(SCENARIO_KEYS.get(key, key) + ":" + rest) from exc
     kinds = {s.kind for s in entries}
-    if "corrupt" in kinds and kinds & {"partition", "loss"}:
-        raise ScheduleError("faults: corrupt cannot share a schedule with partition or loss "
-                            "(the relay it puts on the links would carry their packets past "
-                            "the rules)")
+    relayed = sorted(kinds & set(RELAY_KINDS))
+    if relayed and kinds & {"partition", "loss"}:
+        raise ScheduleError(f"faults: {relayed[0]} cannot share a schedule with partition or "
+                            f"loss (the relay it puts on the links would carry their packets "
+                            f"past the rules)")
     # A storm due after the work phase never strikes (the spec's kill_at 60 s with a 30 s run).
     return expand([s for s in entries if s.at < sc["duration"]])
 
@@ -194,10 +204,10 @@ def has_network_faults(config: dict[str, Any], agents: list[str]) -> bool:
     return any(s.network for s in storms_of(config, agents))
 
 
-def has_corrupt_faults(config: dict[str, Any], agents: list[str]) -> bool:
-    return any(s.kind == "corrupt" for s in storms_of(config, agents))
+def has_relay_faults(config: dict[str, Any], agents: list[str]) -> bool:
+    return any(s.kind in RELAY_KINDS for s in storms_of(config, agents))
 
 
-__all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "UNAVAILABLE", "ScheduleError", "Storm",
-           "Targets", "expand", "has_corrupt_faults", "has_network_faults", "parse_entry",
+__all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "RELAY_KINDS", "ScheduleError", "Storm",
+           "Targets", "expand", "has_network_faults", "has_relay_faults", "parse_entry",
            "storms_of"]

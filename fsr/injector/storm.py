@@ -7,8 +7,8 @@ once and ends after its duration.
   open, which only a liveness design finds.
 * ``partition`` / ``loss``: netfilter rules in the run's own network namespace
   (`fsr.injector.network`), removed after the duration.
-* ``corrupt``: the bit-flipping relay on the agents' links (`fsr.injector.corrupt`) flips bits
-  in a share of the frames to the victims, for the duration.
+* ``corrupt`` / ``delay``: the relay on the agents' links (`fsr.injector.relay`) flips bits in
+  a share of the frames to the victims, or holds their links' bytes back, for the duration.
 
 Victims are drawn with the seeded RNG (storm 0 with ``random.Random(seed)``, storm i with
 ``Random(f"{seed}/{i}")``), so a seed names a schedule. Every storm is logged: ``storm_start``
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from fsr.injector.schedule import Storm, Targets
+from fsr.injector.schedule import RELAY_KINDS, Storm, Targets
 
 if TYPE_CHECKING:
     from fsr.agents.contracts import ProcessControl
@@ -39,10 +39,11 @@ class NetworkControl(Protocol):
     def clear(self, handle: str) -> object: ...
 
 
-class LinkCorrupter(Protocol):
-    """What the storms need of `fsr.injector.corrupt.CorruptingRelay`."""
+class LinkFaults(Protocol):
+    """What the storms need of `fsr.injector.relay.LinkRelay`."""
 
-    def start(self, storm: int, nodes: list[str], percent: float, seed: str) -> None: ...
+    def start(self, storm: int, kind: str, nodes: list[str], seed: str, percent: float = 0.0,
+              ms: float = 0.0, jitter: float = 0.0) -> None: ...
     def stop(self, nodes: list[str]) -> None: ...
 
 
@@ -74,13 +75,13 @@ class FailStorm:
                  call_later: Callable[[float, Callable[[], None]], None],
                  network: NetworkControl | None = None,
                  index_of: dict[str, int] | None = None,
-                 corrupter: LinkCorrupter | None = None, seed: int = 0) -> None:
+                 relay: LinkFaults | None = None, seed: int = 0) -> None:
         self.supervisor = supervisor
         self.record = record
         self.call_later = call_later
         self.network = network
         self.index_of = index_of or {}
-        self.corrupter = corrupter
+        self.relay = relay
         self.seed = seed
         self.held: set[str] = set()  # agents a fault holds now (down, stopped, cut off)
 
@@ -88,7 +89,7 @@ class FailStorm:
         self.held |= set(victims)
         self.record("storm_start", storm=storm.index, fault=storm.kind, victims=victims,
                     at=storm.at, duration=storm.duration, percent=storm.percent,
-                    targets=storm.targets.describe())
+                    targets=storm.targets.describe(), **storm.params)
         if storm.network:
             self._net_strike(storm, victims)
             return
@@ -111,10 +112,10 @@ class FailStorm:
         assert storm.duration is not None
         indexes = [self.index_of[v] for v in victims]
         ts = time.time()
-        if storm.kind == "corrupt":
-            assert self.corrupter is not None and storm.percent is not None
-            self.corrupter.start(storm.index, victims, storm.percent,
-                                 f"{self.seed}/corrupt{storm.index}")
+        if storm.kind in RELAY_KINDS:
+            assert self.relay is not None
+            self.relay.start(storm.index, storm.kind, victims, f"{self.seed}/{storm.index}",
+                             storm.percent or 0.0, **storm.params)
         else:
             assert self.network is not None
             if storm.kind == "partition":
@@ -126,8 +127,8 @@ class FailStorm:
                     kill_ts=round(ts, 6), percent=storm.percent)
 
         def heal() -> None:
-            if storm.kind == "corrupt":
-                self.corrupter.stop(victims)  # type: ignore[union-attr]
+            if storm.kind in RELAY_KINDS:
+                self.relay.stop(victims)  # type: ignore[union-attr]
             else:
                 self.network.clear(handle)  # type: ignore[union-attr]
             self._end(storm, victims)

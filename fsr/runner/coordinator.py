@@ -30,7 +30,7 @@ from fsr.injector.schedule import PROCESS_KINDS, Storm, storms_of
 from fsr.injector.storm import NetworkControl
 
 if TYPE_CHECKING:
-    from fsr.injector.corrupt import CorruptingRelay
+    from fsr.injector.relay import LinkRelay
 from fsr.protocols import Message
 from fsr.workload import Document, assign_shards
 
@@ -51,7 +51,7 @@ class TaskState:
 class Runner(MeshNode):
     def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
-                 relay: CorruptingRelay | None = None) -> None:
+                 relay: LinkRelay | None = None) -> None:
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
@@ -132,6 +132,9 @@ class Runner(MeshNode):
             for node_id in self.agent_ids:
                 self.mesh.send_control(node_id, "stop")
             self.supervisor.stop_all()
+            if self.relay is not None:  # what the relay forwarded, to check the counters by
+                for (a, b), n in sorted(self.relay.forwarded().items()):
+                    self.record("relay_bytes", a=a, b=b, bytes=n)
             self.record("run_end", reason=reason, counts=self.counts)
             self.close()
             self.log.close()

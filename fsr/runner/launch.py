@@ -15,7 +15,7 @@ from rich.table import Table
 from fsr.agents.plan import RunPlan
 from fsr.config import Config, ConfigError, from_dict, to_dict
 from fsr.eventlog import read_events
-from fsr.injector.schedule import has_corrupt_faults, has_network_faults
+from fsr.injector.schedule import has_network_faults, has_relay_faults
 from fsr.metrics import compute_metrics
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
@@ -23,8 +23,8 @@ from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
 
 if TYPE_CHECKING:
-    from fsr.injector.corrupt import CorruptingRelay
     from fsr.injector.network import NetworkFaults
+    from fsr.injector.relay import LinkRelay
 
 REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
 
@@ -46,8 +46,8 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     code = 0
     network = enter_namespace(plan) if netfaults else None
     relay = None
-    if network is not None and has_corrupt_faults(plan.config, [a.node_id for a in plan.agents]):
-        relay = corrupting_relay(plan)
+    if network is not None and has_relay_faults(plan.config, [a.node_id for a in plan.agents]):
+        relay = link_relay(plan)
     with ExitStack() as stack:
         if network is not None:
             stack.callback(network.close)
@@ -106,14 +106,16 @@ def enter_namespace(plan: RunPlan) -> NetworkFaults:
     return NetworkFaults({a.index: (a.data_port, a.hb_port) for a in plan.agents})
 
 
-def corrupting_relay(plan: RunPlan) -> CorruptingRelay:
-    """The bit-flipping relay, and the NAT rule that puts it on every agent-to-agent data link
-    (before any agent starts, so every such link goes through it)."""
-    from fsr.injector.corrupt import CorruptingRelay
+def link_relay(plan: RunPlan) -> LinkRelay:
+    """The relay for corrupt and delay faults, and the NAT rules that put it on every
+    agent-to-agent link (before any agent starts, so every such link goes through it)."""
     from fsr.injector.network import redirect_agent_links
+    from fsr.injector.relay import LinkRelay
 
-    relay = CorruptingRelay({a.data_port: a.node_id for a in plan.agents})
-    redirect_agent_links(len(plan.agents), [a.data_port for a in plan.agents], relay.port)
+    ports = {p: a.node_id for a in plan.agents for p in (a.data_port, a.hb_port)}
+    relay = LinkRelay([a.node_id for a in plan.agents], ports)
+    redirect_agent_links(min(ports), max(ports),
+                         {a.index: relay.ports[a.node_id] for a in plan.agents})
     return relay
 
 

@@ -49,9 +49,11 @@ def test_schedule_entries_are_merged_in_time_order() -> None:
 
 @pytest.mark.parametrize(("faults", "message"), [
     ([{"kind": "melt", "at": 1, "targets": {"fraction": 0.3}}],
-     "faults[0].kind: must be one of kill, pause, partition, loss, corrupt (got 'melt')"),
+     "faults[0].kind: must be one of kill, pause, partition, loss, corrupt, delay (got 'melt')"),
     ([{"kind": "delay", "at": 1, "duration": 2, "targets": {"fraction": 0.3}}],
-     "faults[0].kind: 'delay' is not available: needs tc netem"),
+     "faults[0].ms: must be a number between 0 and 60000 (got None)"),
+    ([{"kind": "pause", "at": 1, "duration": 2, "ms": 5, "targets": {"fraction": 0.3}}],
+     "faults[0].ms: only a delay fault has ms"),
     ([{"kind": "pause", "at": 1, "targets": {"fraction": 0.3}}],
      "faults[0].duration: must be a number >= 0.001 (got None)"),
     ([{"kind": "kill", "at": 1, "targets": {"ids": ["agent_99"]}}],
@@ -80,8 +82,10 @@ def test_bad_schedules_name_the_key(faults: object, message: str, tmp_path) -> N
 def test_single_storm_errors_name_the_scenario_key() -> None:
     with pytest.raises(ConfigError, match=r"^scenario.storm_every: must exceed"):
         load_config(None, {"scenario.storms": 3, "scenario.storm_every": 4})  # restart 5 s
-    with pytest.raises(ConfigError, match=r"^scenario.fault: 'delay' is not available"):
-        load_config(None, {"scenario.fault": "delay"})
+    with pytest.raises(ConfigError, match=r"^scenario.fault: must be one of"):
+        load_config(None, {"scenario.fault": "melt"})
+    (delay,) = storms(fault="delay", delay_ms=80, jitter_ms=10)
+    assert delay.params == {"ms": 80.0, "jitter": 10.0}
 
 
 def test_corrupt_does_not_share_a_schedule_with_drops() -> None:
