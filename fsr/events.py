@@ -31,6 +31,8 @@ CATALOGUE: dict[str, str] = {
     "storm_end": "storm, fault, victims (restarted, continued or healed)",
     "corrupt_frame": "storm, dst, bytes, bit, at (the relay flipped one bit of a frame to dst)",
     "relay_bytes": "a, b, bytes (what the link relay forwarded between a and b, both ways)",
+    "tcp_totals": "sockets, received, retransmitted (the kernel's count, ss -tin, at the end "
+                  "of the drain; runs with network faults)",
     "strike_spread": "storm, ms (first to last kill() call), victims",
     # -- an agent's life and work --------------------------------------------------------
     "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "

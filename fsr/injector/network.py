@@ -49,6 +49,7 @@ import ctypes
 import fcntl
 import itertools
 import os
+import re
 import shutil
 import socket
 import struct
@@ -203,6 +204,17 @@ def redirect_agent_links(first_port: int, last_port: int,
         _iptables(*rule)
         applied.append(" ".join(rule))
     return applied
+
+
+def tcp_totals() -> dict[str, int]:
+    """What the kernel says the run's TCP sockets carried (``ss -tin`` in the run's namespace):
+    bytes received by every socket — the streams as delivered, whatever was lost and resent on
+    the way — and bytes retransmitted, which fsr's counters never see."""
+    proc = subprocess.run(["ss", "-tinH"], capture_output=True, text=True, check=False)
+    text = proc.stdout
+    return {"sockets": text.count("ESTAB"),
+            "received": sum(int(n) for n in re.findall(r"bytes_received:(\d+)", text)),
+            "retransmitted": sum(int(n) for n in re.findall(r"bytes_retrans:(\d+)", text))}
 
 
 class NetworkFaults:

@@ -68,6 +68,7 @@ class Runner(MeshNode):
                                {a.node_id: a.index for a in plan.agents}, relay,
                                cfg.scenario.seed)
         self.relay = relay
+        self.network = network
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
@@ -119,6 +120,8 @@ class Runner(MeshNode):
             self.wait_until(lambda: time.time() >= end_submit, None, "work")
             self.set_phase("drain")
             self.wait_until(lambda: all(t.ended for t in self.tasks.values()), None, "drain")
+            if self.network is not None:  # the kernel's count, to check fsr's counters against
+                self.record("tcp_totals", **self.network_totals())
             reason = "completed"
             return reason
         except KeyboardInterrupt:
@@ -138,6 +141,11 @@ class Runner(MeshNode):
             self.record("run_end", reason=reason, counts=self.counts)
             self.close()
             self.log.close()
+
+    def network_totals(self) -> dict[str, int]:
+        from fsr.injector.network import tcp_totals
+
+        return tcp_totals()
 
     def wait_until(self, cond: Any, deadline: float | None, what: str) -> None:
         while not cond():

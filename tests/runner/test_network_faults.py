@@ -90,7 +90,9 @@ def test_delay_slows_the_victims_links_and_the_relay_sees_the_counted_bytes(
                + sum(e["wire"] for e in evs if e["event"] == "hb_seen" and between(e, "src"))
                + sum(e["wire"] for e in evs if e["event"] == "zmtp_connect"
                      and between(e, "peer")))
-    assert relayed > 0 and abs(counted - relayed) / relayed < 0.001, (counted, relayed)
+    # Within 0.5 %: heartbeat copies the relay forwarded as the agents stopped are never read,
+    # so never counted (seen: 0 and 1,296 of 1,130,364 bytes).
+    assert relayed > 0 and 0 <= relayed - counted < 0.005 * relayed, (counted, relayed)
     ends = Counter(e["task"] for e in evs if e["event"] == "task_end")
     assert set(ends.values()) == {1}
 
@@ -121,3 +123,19 @@ def test_corruption_reaches_the_application(protocol: str, tmp_path: Path) -> No
         assert c["rejected"] == sum(e["event"] == "frame_dropped" for e in evs)
     ends = Counter(e["task"] for e in evs if e["event"] == "task_end")
     assert set(ends.values()) == {1}
+
+
+def test_counted_bytes_are_the_streams_the_kernel_delivered_under_loss(tmp_path: Path) -> None:
+    cfg = fast_config(tmp_path, scenario={"duration": 12, "kill_at": 4, "fault_duration": 5,
+                                          "fault_percent": 30, "kill_fraction": 0.25})
+    out = tmp_path / "run"
+    proc = run_fsr("run", "--config", str(cfg), "--fault", "loss", "--out", str(out),
+                   "--no-report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evs = events(out)
+    (tcp,) = [e for e in evs if e["event"] == "tcp_totals"]
+    counted = sum(e["wire"] for e in evs if e["event"] in ("send", "hb_seen", "zmtp_connect")
+                  and e["ts"] <= tcp["ts"])
+    # the kernel resent what was lost; fsr counts the streams, which is what the receivers got
+    assert tcp["retransmitted"] > 0
+    assert abs(counted - tcp["received"]) < 0.01 * tcp["received"], (counted, tcp)
