@@ -1,6 +1,6 @@
 """Start-up time to "all agents ready" (every agent has handshaken with every peer), from the log.
 
-    python benchmarks/startup.py [--counts 8 64]
+    python benchmarks/startup.py [--counts 8 64] [--security both|curve|none]
 
 Each size is a real `fsr run` with a 1 s work phase and no storm; the figures come from its event
 log: first `agent_spawned` → `mesh_ready` (all agents ready), and run_start → mesh_ready.
@@ -17,9 +17,10 @@ from pathlib import Path
 from fsr.eventlog import read_events
 
 
-def startup(count: int, out: Path) -> dict[str, float]:
+def startup(count: int, out: Path, security: str) -> dict[str, float]:
     subprocess.run([sys.executable, "-m", "fsr", "run", "--agent-count", str(count),
-                    "--duration", "1", "--kill-fraction", "0", "--out", str(out)],
+                    "--duration", "1", "--kill-fraction", "0", "--security", security,
+                    "--out", str(out)],
                    check=True, capture_output=True)
     events, _ = read_events(next((out / "logs").glob("fail_storm_*.jsonl")))
     first = {}
@@ -32,12 +33,16 @@ def startup(count: int, out: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--counts", type=int, nargs="+", default=[8, 64])
+    ap.add_argument("--security", default="both", choices=("both", "curve", "none"))
     args = ap.parse_args()
+    settings = ["curve", "none"] if args.security == "both" else [args.security]
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.counts:
-            r = startup(n, Path(tmp) / f"n{n}")
-            print(f"{n:4d} agents: spawn -> all ready {r['spawn_to_ready_s']:6.2f} s   "
-                  f"(run start -> ready {r['run_start_to_ready_s']:6.2f} s)")
+        for security in settings:
+            for n in args.counts:
+                r = startup(n, Path(tmp) / f"{security}{n}", security)
+                print(f"{n:4d} agents, security {security:5s}: spawn -> all ready "
+                      f"{r['spawn_to_ready_s']:6.2f} s   (run start -> ready "
+                      f"{r['run_start_to_ready_s']:6.2f} s)")
 
 
 if __name__ == "__main__":
