@@ -9,53 +9,29 @@ passes unchanged.
 
 from __future__ import annotations
 
-import struct
-
+from fsr.injector.relay import ZmtpStream
 from tests.bus.relay import CountingRelay
-
-GREETING = 64
 
 
 class ZmtpFrameParser:
-    """Consumes a ZMTP byte stream; returns whole units (greeting, frames), maybe tampered."""
+    """One upstream stream (fsr's `ZmtpStream`), flipping the `nth` non-empty message frame."""
 
     def __init__(self, nth: int, from_end: int, mask: int) -> None:
         self.nth, self.from_end, self.mask = nth, from_end, mask
-        self.buf = bytearray()
-        self.greeting_left = GREETING
+        self.stream = ZmtpStream()
         self.frames = 0  # non-empty message frames seen
         self.flipped = False
 
+    def _tamper(self, unit: bytearray, head: int, size: int) -> None:
+        if unit[0] & 0x04:  # a command
+            return
+        self.frames += 1
+        if self.frames == self.nth and size > self.from_end:
+            unit[head + size - self.from_end] ^= self.mask
+            self.flipped = True
+
     def feed(self, data: bytes) -> bytes:
-        self.buf += data
-        out = bytearray()
-        while True:
-            if self.greeting_left:  # passed on at once: ZMTP peers exchange it in steps
-                take = min(self.greeting_left, len(self.buf))
-                if not take:
-                    break
-                out += self.buf[:take]
-                del self.buf[:take]
-                self.greeting_left -= take
-                continue
-            if len(self.buf) < 2:
-                break
-            flags = self.buf[0]
-            head = 9 if flags & 0x02 else 2
-            if len(self.buf) < head:
-                break
-            size = struct.unpack("!Q", self.buf[1:9])[0] if flags & 0x02 else self.buf[1]
-            if len(self.buf) < head + size:
-                break
-            unit = bytearray(self.buf[:head + size])
-            del self.buf[:head + size]
-            if not flags & 0x04 and size > 0:
-                self.frames += 1
-                if self.frames == self.nth and size > self.from_end:
-                    unit[head + size - self.from_end] ^= self.mask
-                    self.flipped = True
-            out += unit
-        return bytes(out)
+        return self.stream.feed(data, self._tamper)
 
 
 class FlipRelay(CountingRelay):
