@@ -48,6 +48,8 @@ def run(
     storm_every: Annotated[str | None, Opt(help="seconds between storms")] = None,
     security: Annotated[str | None, Opt(help="curve (CurveZMQ, per-run keys; default) | none "
                                              "(trusts every local process)")] = None,
+    topology: Annotated[str | None, Opt(help="full | star | ring | random-k")] = None,
+    degree: Annotated[str | None, Opt(help="random-k: peers each agent draws")] = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
@@ -61,7 +63,8 @@ def run(
         "scenario.task_rate": task_rate, "scenario.seed": seed,
         "scenario.failure_handling": failure_handling, "scenario.fault": fault,
         "scenario.security": security, "scenario.storms": storms,
-        "scenario.storm_every": storm_every,
+        "scenario.storm_every": storm_every, "scenario.topology": topology,
+        "scenario.degree": degree,
     }
     from fsr.runner.launch import launch
 
@@ -183,7 +186,8 @@ def compare(
 
 _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every")}
+    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every",
+    "topology", "degree")}
 
 
 def _with_flag(message: str) -> str:

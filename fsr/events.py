@@ -10,7 +10,8 @@ from __future__ import annotations
 
 CATALOGUE: dict[str, str] = {
     # -- the run (runner) ----------------------------------------------------------------
-    "run_start": "run_id, config, agents [{id, roles, port, hb_port}], doc_id, fragments, qa, "
+    "run_start": "run_id, config, agents [{id, roles, port, hb_port, peers (a topology other "
+                 "than full)}], doc_id, fragments, qa, "
                  "doc_notes",
     "run_end": "reason, counts",
     "phase": "name: startup | broadcast | work | fault | drain | stop",
@@ -45,10 +46,12 @@ CATALOGUE: dict[str, str] = {
     "stage_exec": "task, stage, attempt, src",
     "stage_done": "task, stage, ok, ms, llm [calls], error",
     "lookup_exec": "task, src",
-    "hop_sent": "dst, kind, mid, task, stage, attempt, retry",
+    "hop_sent": "dst, kind, mid, task, stage, attempt, retry, relay (a relay's leg)",
     "hop_failed": "dst, mid, reason, task, stage, attempt, retry",
     "hop_held": "dst, mid, how, task, stage, attempt, retry",
     "hop_republished": "task, stage, attempt, reason",
+    "hop_relayed": "task, kind, stage, src, dst, mid (a request this agent cannot answer, passed "
+                   "on towards one that can: `fsr.agents.topology`)",
     "reply_lost": "dst, re",
     "stale_reply": "src, kind, re",
     # -- membership and the failure-handling design --------------------------------------

@@ -15,12 +15,13 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from fsr.agents.hops import HopTracker
+from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.messages import check as check_message
 from fsr.agents.pipeline import SearchRun, TaskRun
 from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.toolrunner import ToolRunner
 from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, merge_hits
+from fsr.agents.topology import Routes
 from fsr.bus.node import MeshNode
 from fsr.config import from_dict
 from fsr.eventlog import EventLog
@@ -42,10 +43,19 @@ class Agent(MeshNode):
         self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles
         self.peer_roles = {a.node_id: a.roles for a in plan.agents}
+        self.role_holders = {r: frozenset(a for a, rs in self.peer_roles.items() if r in rs)
+                             for r in {r for rs in self.peer_roles.values() for r in rs}}
         self.workspace = Path(plan.run_dir) / "workspaces" / node_id
         self.workspace.mkdir(parents=True, exist_ok=True)
-        for a in plan.agents:
-            self.add_peer(a.node_id, a.data_port, a.hb_port if a.node_id != node_id else None)
+        # only the topology's neighbours (`fsr.agents.topology`); the rest is reached by relays
+        self.neighbours = set(plan.peers_of(node_id))
+        graph = {a.node_id: plan.peers_of(a.node_id) for a in plan.agents}
+        full = all(len(p) == len(graph) - 1 for p in graph.values())
+        self.routes = Routes(node_id, None if full else graph)
+        by_id = {a.node_id: a for a in plan.agents}
+        self.add_peer(node_id, spec.data_port, None)  # hops to itself (fewer agents than roles)
+        for peer in sorted(self.neighbours):
+            self.add_peer(peer, by_id[peer].data_port, by_id[peer].hb_port)
         self.add_peer(RUNNER_ID, plan.runner_port, None)
         sc = cfg.scenario
         self.design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
@@ -180,17 +190,41 @@ class Agent(MeshNode):
 
     def _check_ready(self) -> None:
         """Tell the runner once every peer has completed a handshake with us."""
-        if not self.announced_ready and self.ready_peers >= set(self.peer_roles):
+        if not self.announced_ready and self.ready_peers >= self.neighbours:
             if self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles):
                 self.announced_ready = True
             else:
                 self.call_later(0.05, self._check_ready)
 
     def executors(self, role: str) -> list[str]:
-        """Reachable agents holding `role`, other agents first choice (self only as fallback)."""
+        """Reachable agents holding `role`, other agents first choice, self next; with none,
+        the live neighbours that lead towards one (a relay)."""
         able = [p for p in sorted(self.ready_peers) if role in self.peer_roles.get(p, ())]
         others = [p for p in able if p != self.node_id]
-        return others or able
+        return others or able or self.relays_toward(self.role_holders.get(role, frozenset()))
+
+    def relays_toward(self, targets: frozenset[str]) -> list[str]:
+        return self.routes.toward(targets, self.ready_peers - {self.node_id})
+
+    def relay(self, req: Message, targets: frozenset[str]) -> bool:
+        """Pass `req` on to a live neighbour closer to `targets`, and its answer back; False
+        when there is none."""
+        via = self.relays_toward(targets)
+        if not via:
+            return False
+        dest = via[zlib.crc32(req.msg_id.encode()) % len(via)]
+        task, stage = req.body.get("task_id"), req.body.get("stage", "lookup")
+        self.record("hop_relayed", task=task, kind=req.kind, stage=stage, src=req.sender,
+                    dst=dest, mid=req.msg_id)
+
+        def failed(reason: str) -> None:
+            self.reply(req, {"error": f"relay via {dest}: {reason}"[:200]})
+
+        self.hops.send(Hop(dest, Message(req.kind, req.body), lambda m: self.reply(req, m.body),
+                           failed, {"task": task, "stage": stage,
+                                    "attempt": req.body.get("attempt", 1), "retry": False,
+                                    "relay": True}))
+        return True
 
     # -- messages -----------------------------------------------------------------------------
     def check_message(self, msg: Message) -> str | None:
@@ -227,6 +261,8 @@ class Agent(MeshNode):
     # -- executing a stage --------------------------------------------------------------------
     def execute(self, req: Message) -> None:
         task, stage = req.body.get("task_id"), req.body.get("stage")
+        if stage not in self.roles and self.relay(req, self.role_holders.get(stage, frozenset())):
+            return
         self.record("stage_exec", task=task, stage=stage, attempt=req.body.get("attempt"),
                     src=req.sender)
         if stage not in self.roles:
@@ -254,6 +290,10 @@ class Agent(MeshNode):
         self.record("lookup_exec", task=req.body.get("task_id"), src=req.sender)
         if self.shard is None:
             self.reply(req, {"error": "no shard yet"})
+            return
+        if not self.routes.full and any(f not in self.shard for f in req.body.get("fids") or ()):
+            # some fragments are held further away (a relayed lookup): cover them from here
+            SearchRun(self, req).start()
             return
         hits = self.shard.lookup(req.body["question"], req.body.get("fids"),
                                  int(req.body.get("k", self.top_k)))
@@ -285,10 +325,11 @@ class Agent(MeshNode):
         self.record("shard_loaded", fragments=len(mine), version=self.local.shard_version)
         self.mesh.send_control(RUNNER_ID, "shard_loaded", version=self.local.shard_version)
 
-    def split_own_fragments(self) -> tuple[list[str], list[str]]:
+    def split_own_fragments(self, fids: list[str] | None = None) -> tuple[list[str], list[str]]:
+        """(held here, held elsewhere) of `fids` (default: every fragment of the document)."""
         shard = self.shard if self.shard is not None else ()
-        return [f for f in self.all_fids if f in shard], [f for f in self.all_fids
-                                                           if f not in shard]
+        fids = self.all_fids if fids is None else fids
+        return [f for f in fids if f in shard], [f for f in fids if f not in shard]
 
     def lookup_local(self, question: str, fids: list[str]) -> list[dict[str, Any]]:
         assert self.shard is not None
@@ -296,9 +337,14 @@ class Agent(MeshNode):
 
     def cover(self, fids: list[str], exclude: set[str], salt: str
               ) -> tuple[dict[str, list[str]], list[str]]:
-        """Greedy set cover of `fids` by reachable holders; returns (holder -> fids, lost)."""
+        """Greedy set cover of `fids` by reachable holders — or, for a fragment no live
+        neighbour holds, by the neighbours that lead towards one; returns (agent -> fids,
+        lost)."""
         live = self.ready_peers - exclude - {self.node_id}
         todo = {f: [h for h in self.holders.get(f, []) if h in live] for f in fids}
+        for f in [f for f, hs in todo.items() if not hs]:
+            todo[f] = [r for r in self.relays_toward(frozenset(self.holders.get(f, [])))
+                       if r not in exclude]
         lost = [f for f, hs in todo.items() if not hs]
         left = {f for f, hs in todo.items() if hs}
         plan: dict[str, list[str]] = {}

@@ -23,7 +23,7 @@ SCHEMAS: dict[str, Schema] = {
                       "attempt": INT, "input": MAP},
     "stage_reply": {"output": opt(MAP), "error": opt(TEXT), "missing": opt(INT)},
     "lookup": {"task_id": ID, "question": TEXT, "fids": opt(LIST), "k": opt(INT)},
-    "lookup_reply": {"hits": opt(LIST), "error": opt(TEXT)},
+    "lookup_reply": {"hits": opt(LIST), "error": opt(TEXT), "missing": opt(INT)},
     "document": {"document": Field((dict,), max_size=16), "shards": MAP, "version": opt(INT)},
     "hop_lost": {"reply_to": ID},  # made by our own adapter; checked all the same
 }

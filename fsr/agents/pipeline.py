@@ -85,10 +85,16 @@ class TaskRun:
 
 
 class SearchRun:
+    """The search stage (a `stage_request`), or a relayed `lookup` whose fragments are partly
+    held beyond this agent's neighbours (`fsr.agents.topology`): the same cover, merged."""
+
     def __init__(self, agent: PipelineHost, request: Message) -> None:
         self.agent, self.request = agent, request
         self.task_id = request.body["task_id"]
-        self.question = request.body["input"]["question"]
+        self.is_lookup = request.kind == "lookup"
+        self.fids: list[str] | None = request.body.get("fids") if self.is_lookup else None
+        self.question = (request.body["question"] if self.is_lookup
+                         else request.body["input"]["question"])
         self.hits: list[list[dict[str, Any]]] = []
         self.pending = 0
         self.missing = 0
@@ -96,7 +102,7 @@ class SearchRun:
         self.sent = 0
 
     def start(self) -> None:
-        own, rest = self.agent.split_own_fragments()
+        own, rest = self.agent.split_own_fragments(self.fids)
         if own:
             self.hits.append(self.agent.lookup_local(self.question, own))
         self.cover(rest)
@@ -113,6 +119,11 @@ class SearchRun:
                     "k": self.agent.top_k}
             meta = {"task": self.task_id, "stage": "lookup", "attempt": self.sent,
                     "retry": retry}
+            if self.is_lookup:  # a relay's leg of a lookup it was passed
+                meta["relay"] = True
+                self.agent.record("hop_relayed", task=self.task_id, kind="lookup",
+                                  stage="lookup", src=self.request.sender, dst=holder,
+                                  mid=self.request.msg_id)
             on_reply, on_fail = self._handlers(holder, group)
             self.agent.hops.send(Hop(holder, Message("lookup", body), on_reply, on_fail, meta))
 
@@ -124,6 +135,7 @@ class SearchRun:
                 return
             self.pending -= 1
             self.hits.append(msg.body.get("hits", []))
+            self.missing += msg.body.get("missing") or 0  # lost beyond a relay
             self.maybe_reply()
 
         def on_fail(reason: str) -> None:
@@ -138,6 +150,7 @@ class SearchRun:
 
     def maybe_reply(self) -> None:
         if self.pending == 0:
-            passages = self.agent.merge(self.hits)
-            self.agent.reply(self.request, {"output": {"passages": passages},
-                                            "missing": self.missing})
+            merged = self.agent.merge(self.hits)
+            self.agent.reply(self.request, {"hits": merged, "missing": self.missing}
+                             if self.is_lookup else {"output": {"passages": merged},
+                                                     "missing": self.missing})

@@ -48,6 +48,8 @@ class RunPlan:
     runner_port: int
     agents: list[AgentSpec]
     config: dict[str, Any]
+    # each agent's neighbours (`fsr.agents.topology`); absent in plans of older runs: full mesh
+    neighbours: dict[str, list[str]] | None = None
 
     def keys(self) -> dict[str, tuple[bytes, bytes]] | None:
         """The run's CURVE keys (`fsr.bus.security`), or None under security "none"."""
@@ -56,6 +58,11 @@ class RunPlan:
         from fsr.bus.security import key_path, read_run_keys
 
         return read_run_keys(key_path(self.run_dir))
+
+    def peers_of(self, node_id: str) -> list[str]:
+        if self.neighbours is None:
+            return [a.node_id for a in self.agents if a.node_id != node_id]
+        return self.neighbours[node_id]
 
     def agent(self, node_id: str) -> AgentSpec:
         return next(a for a in self.agents if a.node_id == node_id)

@@ -28,7 +28,7 @@ def _f(default: Any, check: str = "", help: str = "") -> Any:
 
 @dataclass
 class Scenario:
-    agent_count: int = _f(8, "1..200", "number of agent processes")
+    agent_count: int = _f(8, "1..256", "number of agent processes")
     protocol: str = _f("json", "protocol", "framing on the wire: json | a2a | anp | acp")
     kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at")
     duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)")
@@ -57,6 +57,11 @@ class Scenario:
         "curve", "one_of:curve,none",
         "curve: CurveZMQ with per-run keys on every socket; none: no authentication (trusts "
         "every local process)")
+    topology: str = _f(
+        "full", "one_of:full,star,ring,random-k",
+        "who connects to whom: full mesh | star (hub agent_0) | ring | random-k (degree seeded "
+        "peers each); hops to a role no neighbour holds are relayed")
+    degree: int = _f(4, "1..64", "random-k: peers each agent draws (links are two-way)")
     failure_scale: float = _f(
         1.0, ">0", "factor on every time of a native design (--quick compresses them alike)")
 

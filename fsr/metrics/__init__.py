@@ -14,6 +14,7 @@ from fsr.metrics.history import History, build_history, storm_view
 from fsr.metrics.llm import llm_usage
 from fsr.metrics.overhead import overhead
 from fsr.metrics.storms import overall, storm_metrics
+from fsr.metrics.topology import topology
 
 SCHEMA = "fsr.failstorm_metrics/1"
 
@@ -38,6 +39,7 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
         "protocol": sc["protocol"],
         "agent_count": sc["agent_count"],
         "seed": sc["seed"],
+        "topology": topology(whole),
         "partial": whole.partial or unreadable_lines > 0,
         "notes": whole.notes + ([f"{unreadable_lines} unreadable log line(s) skipped"]
                             if unreadable_lines else []),

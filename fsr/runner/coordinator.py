@@ -49,6 +49,12 @@ class TaskState:
 
 
 class Runner(MeshNode):
+    def _peers(self, node_id: str) -> dict[str, list[str]]:
+        """An agent's neighbours, for run_start; a full mesh's go without saying."""
+        if self.cfg.scenario.topology == "full":
+            return {}
+        return {"peers": self.plan.peers_of(node_id)}
+
     def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
                  relay: LinkRelay | None = None) -> None:
@@ -90,7 +96,8 @@ class Runner(MeshNode):
         try:
             self.record("run_start", run_id=self.plan.run_id, config=self.plan.config,
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
-                                 "hb_port": a.hb_port} for a in self.plan.agents],
+                                 "hb_port": a.hb_port, **self._peers(a.node_id)}
+                                for a in self.plan.agents],
                         doc_id=self.doc.doc_id, fragments=len(self.doc.fragments),
                         qa=len(self.doc.qa), doc_notes=list(self.doc.notes))
             self.set_phase("startup")

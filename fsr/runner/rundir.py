@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fsr.agents.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
+from fsr.agents.topology import build_topology
 from fsr.bus.security import write_run_keys
 from fsr.config import Config, ConfigError, to_dict
 
@@ -29,10 +30,12 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "workspaces").mkdir(exist_ok=True)
     first = allocate_ports(sc.base_port, 1 + 2 * sc.agent_count)
+    agents = build_agents(sc.agent_count, first + 1)
     plan = RunPlan(
         run_id=run_id, run_dir=str(run_dir.resolve()),
         log_path=str((run_dir / "logs" / f"fail_storm_{run_id}.jsonl").resolve()),
-        runner_port=first, agents=build_agents(sc.agent_count, first + 1), config=to_dict(cfg),
+        runner_port=first, agents=agents, config=to_dict(cfg),
+        neighbours=build_topology(sc.topology, [a.node_id for a in agents], sc.degree, sc.seed),
     )
     plan_path = run_dir / "plan.json"
     plan.save(plan_path)

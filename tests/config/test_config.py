@@ -13,8 +13,9 @@ from tests.helpers import run_fsr
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"scenario.kill_fraction": 1.5}, "scenario.kill_fraction: must be between 0 and 1"),
     ({"scenario.agent_count": "x"}, "scenario.agent_count: must be an integer"),
-    ({"scenario.agent_count": 0}, "scenario.agent_count: must be between 1 and 200"),
+    ({"scenario.agent_count": 0}, "scenario.agent_count: must be between 1 and 256"),
     ({"scenario.protocol": "smtp"}, "scenario.protocol: must be one of"),
+    ({"scenario.topology": "mesh"}, "scenario.topology: must be one of full, star, ring"),
     ({"heartbeat.interval": -1}, "heartbeat.interval: must be > 0"),
     ({"heartbeat.fast_path": "yes"}, "heartbeat.fast_path: must be true or false"),
     ({"scenario.colour": 1}, "scenario.colour: unknown key"),
