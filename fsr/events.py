@@ -34,7 +34,8 @@ CATALOGUE: dict[str, str] = {
     "relay_bytes": "a, b, bytes (what the link relay forwarded between a and b, both ways)",
     "tcp_totals": "sockets, received, retransmitted (the kernel's count, ss -tin, at the end "
                   "of the drain; runs with network faults)",
-    "strike_spread": "storm, ms (first to last kill() call), victims",
+    "strike_spread": "storm, ms (first to last kill() call), victims, realtime (the burst ran "
+                     "in SCHED_FIFO)",
     # -- an agent's life and work --------------------------------------------------------
     "agent_started": "pid, incarnation, roles, port, design {liveness, request_timeout, "
                      "ping_interval, ping_misses, on_lost}",

@@ -78,7 +78,10 @@ class RunPlan:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on `port`. Connections in TIME_WAIT on it do not count: libzmq binds
+    with SO_REUSEADDR, and so does this probe (a big run's previous run leaves thousands)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

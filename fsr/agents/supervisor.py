@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -88,6 +89,23 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os._exit(0)
 
 
+@contextlib.contextmanager
+def realtime() -> Iterator[bool]:
+    """Run the block in SCHED_FIFO at the lowest real-time priority if the OS allows it
+    (yields whether it does), then restore the thread's policy."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO,
+                              os.sched_param(os.sched_get_priority_min(os.SCHED_FIFO)))
+    except (OSError, AttributeError):  # not permitted (not root), or not Linux
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.sched_setscheduler(0, policy, param)
+
+
 class Supervisor:
     def __init__(self, plan_path: Path, stderr_dir: Path) -> None:
         self.plan_path = plan_path
@@ -113,6 +131,16 @@ class Supervisor:
         ts = time.time()
         os.kill(proc.pid, sig)
         return proc.pid, ts
+
+    def signal_all(self, node_ids: list[str], sig: signal.Signals
+                   ) -> tuple[list[tuple[str, int, float]], bool]:
+        """`signal` each agent in one burst: (agent, pid, kill() time) each, and whether the
+        burst ran at real-time priority. SCHED_FIFO (when permitted; root here) keeps the
+        scheduler from handing the CPU to the dying victims between two kill() calls — on a
+        loaded 2-core machine that spread 77 kills over 420 ms."""
+        with realtime() as rt:
+            hits = [(node_id, *self.signal(node_id, sig)) for node_id in node_ids]
+        return hits, rt
 
     def alive(self, node_id: str) -> bool:
         proc = self.procs.get(node_id)

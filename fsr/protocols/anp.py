@@ -114,6 +114,7 @@ class AnpAdapter(ProtocolAdapter):
                          "(anp_crawler/anp_client.py:191-243)"})
     KEEP = 256  # frames kept per peer for re-requests
     NACK_RTO = 0.2  # s before a NACK is repeated
+    TICK_INTERVAL = NACK_RTO / 2
     NACK_TRIES = 4
 
     def __init__(self, transport: Any, local: Any) -> None:

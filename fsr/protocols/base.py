@@ -151,6 +151,10 @@ class ProtocolAdapter(ABC):
     def start_handshake(self, peer: str) -> bool:
         """Begin (re)connecting to `peer`; completion arrives later as a `peer_ready` message."""
 
+    # Seconds between `tick` calls the framing needs at least (None: only the loop's own
+    # turns); an idle node otherwise sleeps until its next timer or socket event.
+    TICK_INTERVAL: float | None = None
+
     def tick(self, now: float) -> None:  # noqa: B027 - optional hook
         """Called every loop turn: retransmits, protocol-internal timeouts."""
 
