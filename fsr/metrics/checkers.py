@@ -128,8 +128,10 @@ def hop_latency(h: History) -> dict[str, Any]:
 
 # -- bytes ------------------------------------------------------------------------------------
 def wire_events(h: History) -> list[dict[str, Any]]:
-    """Every event that carries wire bytes: sends, heartbeat copies received, ZMTP handshakes."""
-    return [e for e in h.events if e["event"] in ("send", "hb_seen", "zmtp_connect")]
+    """Every event that carries wire bytes: sends, heartbeat tallies (the copies a node received
+    in one heartbeat interval, attributed to the tally's time, the end of that interval), ZMTP
+    handshakes."""
+    return [e for e in h.events if e["event"] in ("send", "hb_tally", "zmtp_connect")]
 
 
 def bytes_by_category(events: list[dict[str, Any]]) -> dict[str, int]:
@@ -160,7 +162,8 @@ def bytes_summary(h: History) -> dict[str, Any]:
 
 def bytes_reconnect(h: History) -> dict[str, Any]:
     """Wire bytes logged in [fault, fault + `reconnect_window`] (cut at the end of the log), by
-    category."""
+    category. A heartbeat tally counts whole at its time (the end of its interval), so each edge
+    of the window may take or leave at most one heartbeat interval of a node's copies."""
     window = float(h.config["metrics"]["reconnect_window"])
     end = min(h.fault + window, h.end)
     inside = [e for e in wire_events(h) if h.fault <= e["ts"] <= end]
@@ -374,7 +377,8 @@ def duplicate_work(h: History) -> dict[str, Any]:
 
 
 def timeline(h: History) -> list[dict[str, Any]]:
-    """Per second since t0: tasks ended/answered/correct, live agents, bytes by category."""
+    """Per second since t0: tasks ended/answered/correct, live agents, bytes by category (a
+    heartbeat tally in the second its interval ended)."""
     last = int(max(h.end, h.end_submit) - h.t0) + 1
     rows = [{"t": s, "ended": 0, "answered": 0, "correct": 0, "live_agents": 0,
              "bytes": {c: 0 for c in ("task", "heartbeat", "handshake", "broadcast", "control")}}

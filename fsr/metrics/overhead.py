@@ -3,8 +3,9 @@
 A pure function over a `History`, like the checkers. Its inputs are the three events that carry
 wire bytes (`fsr.bus.mesh`): ``send`` (one per frame put on a socket: ``wire`` bytes, of which
 ``pay`` is the application payload, ``env`` the protocol's envelope, ``sec`` what CURVE adds (under
-``security: curve`` only), and the rest ZMTP framing), ``hb_seen`` (one heartbeat copy that reached
-a subscriber: ``wire``, ``sec``) and ``zmtp_connect`` (one ZeroMQ connection handshake, both
+``security: curve`` only), and the rest ZMTP framing), ``hb_tally`` (the heartbeat copies that
+reached one subscriber in one heartbeat interval: exact ``copies``, ``wire``, ``sec``) and
+``zmtp_connect`` (one ZeroMQ connection handshake, both
 directions: ``wire``, ``sec``). CURVE's share is kept apart from each protocol's envelope so that
 protocol comparisons read the same under either security setting. ``handshake_done`` events
 count the protocol handshakes that completed. Definitions: docs/compare.md ("Overhead figures").
@@ -53,10 +54,10 @@ def overhead(h: History) -> dict[str, Any]:
     per_task = {"answered": answered, "frames": per(task["frames"], answered),
                 **{k: per(task[k], answered) for k in SPLIT}}
 
-    seen = h.of("hb_seen")
-    beats = [e["wire"] for e in seen]
-    heartbeat = {"copies": len(beats), "bytes_per_heartbeat": per(sum(beats), len(beats)),
-                 "total": sum(beats), "security": security_bytes(seen)}
+    tallies = h.of("hb_tally")
+    copies, beats = sum(e["copies"] for e in tallies), sum(e["wire"] for e in tallies)
+    heartbeat = {"copies": copies, "bytes_per_heartbeat": per(beats, copies), "total": beats,
+                 "security": security_bytes(tallies)}
 
     zmtp = h.of("zmtp_connect")
     sockets = sorted({e.get("sock", "?") for e in zmtp})
