@@ -157,7 +157,9 @@ class MeshNode:
 
     def _log_hb_tally(self) -> None:
         """Log the exact totals of the heartbeat copies received since the last tally, one
-        event per interval instead of one per copy (N² copies a second in an N-node mesh)."""
+        event per interval instead of one per copy (N² copies a second in an N-node mesh). The
+        tally's time is the end of its interval; a SIGKILL loses the open one (at most an
+        interval of the copies this node received)."""
         if not self._hb_tally:
             return
         tally, self._hb_tally = self._hb_tally, {}
