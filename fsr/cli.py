@@ -82,15 +82,13 @@ def replay(
     out: Annotated[Path | None, Opt(help="write here instead of stdout")] = None,
 ) -> None:
     """Recompute failstorm_metrics.json from an event log alone."""
-    from fsr.eventlog import read_events
-    from fsr.metrics import compute_metrics
+    from fsr.metrics import log_metrics
     from fsr.runner.rundir import dumps_metrics
 
     if not log.is_file():
         fail(f"LOG: no such file: {log}")
-    events, bad = read_events(log)
     try:
-        metrics = compute_metrics(events, bad)
+        _, metrics, _ = log_metrics(log)
     except (ValueError, KeyError, StopIteration) as exc:
         fail(f"LOG: {log} is not a readable fsr run log ({exc})")
     text = dumps_metrics(metrics)

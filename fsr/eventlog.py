@@ -16,7 +16,6 @@ first use, rendering with orjson straight to bytes into a bytes sink.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -86,8 +85,29 @@ class EventLog:
         self.sink.close()
 
 
+class LogEvents:
+    """The parseable events of a log, read one line at a time in file order — only roughly time
+    order: processes write in batches, and a paused one late — for `build_history`, which takes
+    any order, in bounded memory. After a pass, `read` and `unreadable` count the events and the
+    lines skipped."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.read = self.unreadable = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.read = self.unreadable = 0
+        for event in _lines(self.path):
+            if event is None:
+                self.unreadable += 1
+            else:
+                self.read += 1
+                yield event
+
+
 def read_events(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """All parseable events of a log, in time order, and the number of unreadable lines."""
+    """All parseable events of a log, in time order, and the number of unreadable lines (the
+    whole log in memory: for tests and tools; the metrics stream it, `LogEvents`)."""
     events, bad = [], 0
     for event in _lines(Path(path)):
         if event is None:
@@ -103,7 +123,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any] | None]:
     with path.open("rb") as fh:
         for raw in fh:
             try:
-                event = json.loads(raw)
+                event = orjson.loads(raw)  # its key cache shares the names of every event's fields
             except ValueError:
                 yield None
                 continue

@@ -72,7 +72,8 @@ CATALOGUE: dict[str, str] = {
     "send_failed": "dst, cat, kind, mid, reason",
     "deliver": "src, kind, mid",
     "hb_sent": "seq, frame",
-    "hb_seen": "src, seq, cat, wire, sec",
+    "hb_tally": "cat (heartbeat), copies, wire, sec, by_src {src: [copies, wire, sec]} (the "
+                "heartbeat copies a node received in one interval; sec under CURVE only)",
     "zmtp_connect": "peer, sock, cat, wire, sec",
     "handshake_failed": "sock (router | pub), how: auth (ZAP refused) | protocol | no_detail, "
                         "value, why (a listening socket refused a connection)",

@@ -38,3 +38,14 @@ def test_every_read_event_is_catalogued() -> None:
 
 def test_the_catalogue_lists_nothing_that_is_never_written() -> None:
     assert sorted(set(CATALOGUE) - names(WRITE) - DYNAMIC) == []
+
+
+def test_every_event_the_checkers_read_by_name_is_kept_by_the_history() -> None:
+    from fsr.metrics.history import KEPT
+
+    read_by_name: set[str] = set()
+    for path in [*(ROOT / "metrics").rglob("*.py"), *(ROOT / "report").rglob("*.py")]:
+        for match in re.finditer(r"\.of\(((?:\s*\"[a-z_]+\",?)+)", path.read_text()):
+            read_by_name |= set(re.findall(r"\"([a-z_]+)\"", match.group(1)))
+    assert {"peer_lost", "handshake_done"} <= read_by_name
+    assert sorted(read_by_name - KEPT) == []

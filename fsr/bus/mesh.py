@@ -23,8 +23,10 @@ be the node id its key was admitted under; handshakes a listening socket refuses
 
 Counting: every send is logged as a ``send`` event with its wire bytes (`fsr.bus.wire`), split
 into payload, envelope, CURVE (``sec``, under CURVE only) and ZMTP framing, and its category.
-Heartbeat copies are counted where they land (``hb_seen``), since a PUB writes one copy per live
-subscriber. Connection handshakes are logged by the connecting side when ZeroMQ reports them
+Heartbeat copies are counted where they land, since a PUB writes one copy per live subscriber:
+each node logs one ``hb_tally`` per heartbeat interval with the exact count and bytes of the copies
+it received in it, per source (`MeshNode._log_hb_tally`), instead of an event per copy (N² a
+second). Connection handshakes are logged by the connecting side when ZeroMQ reports them
 complete (``zmtp_connect``).
 """
 

@@ -49,6 +49,8 @@ class MeshNode:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._hb_seq = 0
+        # heartbeat copies received since the last `hb_tally`: src -> [copies, wire, sec]
+        self._hb_tally: dict[str, list[int]] = {}
         self.running = True
 
     # -- Transport, as seen by the protocol adapter -------------------------------------------
@@ -132,8 +134,7 @@ class MeshNode:
                 continue
             if hb.node_id == self.node_id:
                 continue
-            self.log.log("hb_seen", src=hb.node_id, seq=hb.seq, cat="heartbeat",
-                         **self.mesh.wire(frame_bytes, len(data)))
+            self._tally_heartbeat(hb.node_id, len(data))
             prev = self.monitor.peers.get(hb.node_id)
             was_alive, last_seen = prev is not None and not prev.suspected, prev and prev.last_seen
             now = time.time()
@@ -146,6 +147,31 @@ class MeshNode:
                 self.log.log("peer_returned" if change != "joined" else "peer_joined",
                              peer=hb.node_id, how=change, incarnation=hb.incarnation)
                 self.on_peer_alive(hb.node_id, change)
+
+    def _tally_heartbeat(self, src: str, size: int) -> None:
+        """Count one heartbeat copy received; the first copy of an interval schedules its tally
+        (a timer every node has, the runner included, which publishes no heartbeats)."""
+        if not self._hb_tally:
+            self.call_later(self.hb_interval, self._log_hb_tally)
+        wire = self.mesh.wire(frame_bytes, size)
+        counts = self._hb_tally.setdefault(src, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += wire["wire"]
+        counts[2] += wire.get("sec", 0)
+
+    def _log_hb_tally(self) -> None:
+        """Log the exact totals of the heartbeat copies received since the last tally, one
+        event per interval instead of one per copy (N² copies a second in an N-node mesh). The
+        tally's time is the end of its interval; a SIGKILL loses the open one (at most an
+        interval of the copies this node received)."""
+        if not self._hb_tally:
+            return
+        tally, self._hb_tally = self._hb_tally, {}
+        curve = self.mesh.curve is not None  # `sec` only under CURVE, as on every wire event
+        copies, wire, sec = (sum(col) for col in zip(*tally.values(), strict=True))
+        self.log.log("hb_tally", cat="heartbeat", copies=copies, wire=wire,
+                     **({"sec": sec} if curve else {}),
+                     by_src={src: c if curve else c[:2] for src, c in sorted(tally.items())})
 
     def _read_inbox(self) -> None:
         while self.mesh.inbox_pending():
@@ -198,6 +224,7 @@ class MeshNode:
     def on_control(self, sender: str, body: dict[str, Any]) -> None: ...
 
     def close(self) -> None:
+        self._log_hb_tally()  # the copies of the last, unfinished interval
         self.log.flush()
         self.mesh.close()
         self.ctx.term()

@@ -1,14 +1,18 @@
 """Metrics: pure functions from a run's event log to ``failstorm_metrics.json``.
 
 `compute_metrics(events)` is the only producer of the metrics file — the run calls it on its own
-log after every process has stopped, and `fsr replay` calls it on the same log, so the two files
-are byte-identical. Nothing here reads a clock, sleeps or talks to a process.
+log after every process has stopped (`log_metrics`), and `fsr replay` calls it on the same log, so
+the two files are byte-identical. Nothing here reads a clock, sleeps or talks to a process. The
+log is streamed, in bounded memory: `fsr.metrics.history` keeps only what the checkers read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from fsr.eventlog import LogEvents
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, build_history, storm_view
 from fsr.metrics.llm import llm_usage
@@ -19,8 +23,18 @@ from fsr.metrics.topology import topology
 SCHEMA = "fsr.failstorm_metrics/1"
 
 
-def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> dict[str, Any]:
+def log_metrics(path: str | Path) -> tuple[History, dict[str, Any], LogEvents]:
+    """A log file's history and metrics, in one streaming pass; the `LogEvents` tells how many
+    events were read and lines skipped."""
+    events = LogEvents(path)
     whole = build_history(events)
+    return whole, compute_metrics(whole, events.unreadable), events
+
+
+def compute_metrics(log: Iterable[dict[str, Any]] | History,
+                    unreadable_lines: int = 0) -> dict[str, Any]:
+    """The metrics of a run's events (in any order), or of the `History` built from them."""
+    whole = log if isinstance(log, History) else build_history(log)
     # the headline storm figures are the first storm's, cut where the next one strikes
     h = storm_view(whole, 0) if whole.storms else whole
     sc = h.config["scenario"]
@@ -35,7 +49,7 @@ def compute_metrics(events: list[dict[str, Any]], unreadable_lines: int = 0) -> 
     fail = c.failover(h)
     return {
         "schema": SCHEMA,
-        "run_id": next(e["run_id"] for e in events if e["event"] == "run_start"),
+        "run_id": next(e["run_id"] for e in whole.events if e["event"] == "run_start"),
         "protocol": sc["protocol"],
         "agent_count": sc["agent_count"],
         "seed": sc["seed"],
@@ -85,4 +99,4 @@ def summary(h: History) -> dict[str, Any]:
     return {**whole, "submitted": whole["n"], "correct": sum(t.correct for t in h.tasks)}
 
 
-__all__ = ["SCHEMA", "compute_metrics"]
+__all__ = ["SCHEMA", "compute_metrics", "log_metrics"]

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from fsr.metrics.history import History, Task
+from fsr.metrics.ledger import CATEGORIES, WireRow
 
 STAGES = ("search", "extract", "triple", "reason")
 
@@ -118,24 +120,22 @@ def throughput(h: History) -> dict[str, Any]:
 def hop_latency(h: History) -> dict[str, Any]:
     """One-way latency of task messages: the sender's first `send` of a message id to the
     receiver's `deliver` of it to the application (protocol decoding included)."""
-    sent: dict[str, float] = {}
-    for e in h.of("send"):
-        if e.get("cat") == "task" and e.get("mid"):
-            sent.setdefault(e["mid"], e["ts"])
-    lat = [ms(e["ts"] - sent[e["mid"]]) for e in h.of("deliver") if e.get("mid") in sent]
+    lat = [ms(delivered - sent) for sent, delivered in h.wire.hop_times()]
     return {"n": len(lat), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
 
 
 # -- bytes ------------------------------------------------------------------------------------
-def wire_events(h: History) -> list[dict[str, Any]]:
-    """Every event that carries wire bytes: sends, heartbeat copies received, ZMTP handshakes."""
-    return [e for e in h.events if e["event"] in ("send", "hb_seen", "zmtp_connect")]
+def wire_events(h: History) -> list[WireRow]:
+    """Every event that carries wire bytes: sends, heartbeat tallies (the copies a node received
+    in one heartbeat interval, attributed to the tally's time, the end of that interval), ZMTP
+    handshakes."""
+    return list(h.wire.rows())
 
 
-def bytes_by_category(events: list[dict[str, Any]]) -> dict[str, int]:
-    out = {c: 0 for c in ("task", "heartbeat", "handshake", "broadcast", "control")}
-    for e in events:
-        out[e["cat"]] = out.get(e["cat"], 0) + e["wire"]
+def bytes_by_category(rows: Iterable[WireRow]) -> dict[str, int]:
+    out = dict.fromkeys(CATEGORIES, 0)
+    for r in rows:
+        out[r.cat] += r.wire
     return out
 
 
@@ -143,28 +143,27 @@ def bytes_summary(h: History) -> dict[str, Any]:
     """Wire bytes of the whole run by category; sends split into application payload, protocol
     envelope, CURVE (under security "curve") and ZMTP framing."""
     wire = wire_events(h)
-    sends = [e for e in wire if e["event"] == "send"]
+    sends = [r for r in wire if r.event == "send"]
     by_cat = bytes_by_category(wire)
     return {
         "total": sum(by_cat.values()),
         "by_category": by_cat,
-        "sends": {"payload": sum(e["pay"] for e in sends),
-                  "envelope": sum(e["env"] for e in sends),
-                  "security": sum(e.get("sec", 0) for e in sends),
-                  "zmtp_framing": sum(e["wire"] - e["pay"] - e["env"] - e.get("sec", 0)
-                                      for e in sends)},
+        "sends": {"payload": sum(r.pay for r in sends),
+                  "envelope": sum(r.env for r in sends),
+                  "security": sum(r.sec for r in sends),
+                  "zmtp_framing": sum(r.wire - r.pay - r.env - r.sec for r in sends)},
         # every byte CURVE added: frames, heartbeat copies and connection handshakes
-        "security": sum(e.get("sec", 0) for e in wire),
+        "security": sum(r.sec for r in wire),
     }
 
 
 def bytes_reconnect(h: History) -> dict[str, Any]:
     """Wire bytes logged in [fault, fault + `reconnect_window`] (cut at the end of the log), by
-    category."""
+    category. A heartbeat tally counts whole at its time (the end of its interval), so each edge
+    of the window may take or leave at most one heartbeat interval of a node's copies."""
     window = float(h.config["metrics"]["reconnect_window"])
     end = min(h.fault + window, h.end)
-    inside = [e for e in wire_events(h) if h.fault <= e["ts"] <= end]
-    by_cat = bytes_by_category(inside)
+    by_cat = bytes_by_category(r for r in h.wire.rows() if h.fault <= r.ts <= end)
     return {"value": sum(by_cat.values()), "by_category": by_cat,
             "window_s": r3(end - h.fault), "window": "[fault, fault + reconnect_window]"}
 
@@ -374,10 +373,11 @@ def duplicate_work(h: History) -> dict[str, Any]:
 
 
 def timeline(h: History) -> list[dict[str, Any]]:
-    """Per second since t0: tasks ended/answered/correct, live agents, bytes by category."""
+    """Per second since t0: tasks ended/answered/correct, live agents, bytes by category (a
+    heartbeat tally in the second its interval ended)."""
     last = int(max(h.end, h.end_submit) - h.t0) + 1
     rows = [{"t": s, "ended": 0, "answered": 0, "correct": 0, "live_agents": 0,
-             "bytes": {c: 0 for c in ("task", "heartbeat", "handshake", "broadcast", "control")}}
+             "bytes": dict.fromkeys(CATEGORIES, 0)}
             for s in range(max(last, 0))]
 
     def row(ts: float) -> dict[str, Any] | None:
@@ -389,9 +389,9 @@ def timeline(h: History) -> list[dict[str, Any]]:
             r["ended"] += 1
             r["answered"] += t.status == "answered"
             r["correct"] += t.correct
-    for e in wire_events(h):
-        if r := row(e["ts"]):
-            r["bytes"][e["cat"]] += e["wire"]
+    for w in h.wire.rows():
+        if r := row(w.ts):
+            r["bytes"][w.cat] += w.wire
     changes = sorted([(e["ts"], 1) for e in h.of("agent_started")]
                      + [(ts, 1) for ts in h.resumes()]
                      + [(k, -1) for s in h.storms if s.kind in ("kill", "pause")

@@ -1,17 +1,35 @@
 """A run's history: the event log reshaped into the facts every checker needs.
 
 Jepsen's model: the history is recorded once; checkers are pure functions over it. `History` is
-built from the list of events alone (no clock, no config file, no process), so `fsr replay`
-rebuilds exactly what the run saw.
+built from the events alone (no clock, no config file, no process), so `fsr replay` rebuilds
+exactly what the run saw.
+
+It is built in one pass over the events, in any order (a log file's order will do), holding only
+what the checkers read: the events they read by name (`KEPT`), sorted by time — a stable sort,
+so events with the same timestamp keep their log order — and the numerous wire-carrying and
+``deliver`` events projected into compact columns (`fsr.metrics.ledger`). The other events
+(``send_failed``, ``hb_sent``, ``peer_joined`` …) are counted in `end` and then let go.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fsr.events import CATALOGUE
 from fsr.metrics.grading import answer_found, exact_match, token_f1
+from fsr.metrics.ledger import WIRE_EVENTS, WireLedger
+
+# the events checkers and reports read by name (`History.of`; tests/test_events.py checks it)
+KEPT = frozenset({
+    "run_start", "run_end", "phase", "document", "task_submit", "task_end",
+    "storm_start", "storm_end", "kill", "pause", "net_fault", "resume", "corrupt_frame",
+    "agent_started", "stage_exec", "stage_done", "lookup_exec",
+    "hop_sent", "hop_failed", "hop_held", "reattach", "handshake_start", "handshake_done",
+    "peer_lost", "peer_suspected", "frame_dropped",
+})
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,8 @@ class StormFacts:
 
 @dataclass
 class History:
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # the `KEPT` events, in time order
+    wire: WireLedger  # the wire-carrying events and deliveries, as columns
     config: dict[str, Any]
     t0: float  # the broadcast: t = 0 of the scenario
     end_submit: float  # t0 + duration: the end of the work phase
@@ -74,14 +93,32 @@ class History:
 
     def of(self, *names: str) -> list[dict[str, Any]]:
         """The events of these names, in time order; names outside `fsr.events.CATALOGUE` are
-        a checker's bug and raise."""
+        a checker's bug and raise, and so do names the history does not keep (`KEPT`)."""
         unknown = [n for n in names if n not in CATALOGUE]
         if unknown:
             raise KeyError(f"not an event of the catalogue: {unknown}")
+        dropped = [n for n in names if n not in KEPT]
+        if dropped:
+            raise KeyError(f"not kept by the history (KEPT; wire events: History.wire): "
+                           f"{dropped}")
         return [e for e in self.events if e["event"] in names]
 
 
-def build_history(events: list[dict[str, Any]]) -> History:
+def build_history(log: Iterable[dict[str, Any]]) -> History:
+    """One pass over the log's events, in any order (see the module's docstring)."""
+    events: list[dict[str, Any]] = []
+    wire = WireLedger()
+    last = -math.inf  # the last event's time, whatever the event
+    for e in log:
+        last = max(last, e["ts"])
+        name = e["event"]
+        if name in KEPT:
+            events.append(e)
+        elif name in WIRE_EVENTS:
+            wire.add(e)
+        elif name == "deliver":
+            wire.deliver(e)
+    events.sort(key=lambda e: e["ts"])
     start = next((e for e in events if e["event"] == "run_start"), None)
     if start is None:
         raise ValueError("the log has no run_start event: not an fsr run log")
@@ -120,10 +157,10 @@ def build_history(events: list[dict[str, Any]]) -> History:
                           end["ts"] if end else None, end["status"] if end else "unended",
                           end.get("answer", "") if end else "", answer_found(e["gold"], texts)))
     return History(
-        events=events, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
+        events=events, wire=wire, config=cfg, t0=t0, end_submit=t0 + sc["duration"], fault=fault,
         fault_injected=bool(kills), victims=sorted(kills), kills=kills, returns=returns,
         agents=[a["id"] for a in start["agents"]], tasks=tasks, partial=partial,
-        end=events[-1]["ts"], notes=notes, storms=storms, baseline_end=fault,
+        end=last, notes=notes, storms=storms, baseline_end=fault,
         fault_kind=storms[0].kind if storms else "kill",
     )
 
@@ -163,7 +200,8 @@ def storm_view(h: History, i: int) -> History:
     s = h.storms[i]
     until = h.storms[i + 1].start if i + 1 < len(h.storms) else None
     events = h.events if until is None else [e for e in h.events if e["ts"] < until]
-    return replace(h, events=events, fault=s.start, fault_injected=True, fault_kind=s.kind,
-                   victims=sorted(s.kills), kills=s.kills, returns=s.returns,
+    wire = h.wire if until is None else h.wire.cut(until)
+    return replace(h, events=events, wire=wire, fault=s.start, fault_injected=True,
+                   fault_kind=s.kind, victims=sorted(s.kills), kills=s.kills, returns=s.returns,
                    end_submit=h.end_submit if until is None else min(h.end_submit, until),
                    end=h.end if until is None else min(h.end, until))

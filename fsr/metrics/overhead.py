@@ -3,8 +3,9 @@
 A pure function over a `History`, like the checkers. Its inputs are the three events that carry
 wire bytes (`fsr.bus.mesh`): ``send`` (one per frame put on a socket: ``wire`` bytes, of which
 ``pay`` is the application payload, ``env`` the protocol's envelope, ``sec`` what CURVE adds (under
-``security: curve`` only), and the rest ZMTP framing), ``hb_seen`` (one heartbeat copy that reached
-a subscriber: ``wire``, ``sec``) and ``zmtp_connect`` (one ZeroMQ connection handshake, both
+``security: curve`` only), and the rest ZMTP framing), ``hb_tally`` (the heartbeat copies that
+reached one subscriber in one heartbeat interval: exact ``copies``, ``wire``, ``sec``) and
+``zmtp_connect`` (one ZeroMQ connection handshake, both
 directions: ``wire``, ``sec``). CURVE's share is kept apart from each protocol's envelope so that
 protocol comparisons read the same under either security setting. ``handshake_done`` events
 count the protocol handshakes that completed. Definitions: docs/compare.md ("Overhead figures").
@@ -12,27 +13,29 @@ count the protocol handshakes that completed. Definitions: docs/compare.md ("Ove
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fsr.metrics.checkers import r3
 from fsr.metrics.history import History
+from fsr.metrics.ledger import WireRow
 
 # the categories sent as frames by `Mesh.send_frame` / `send_control`
 SEND_CATEGORIES = ("task", "handshake", "control", "broadcast")
 SPLIT = ("wire", "payload", "envelope", "security", "zmtp_framing")
 
 
-def security_bytes(events: list[dict[str, Any]]) -> int:
+def security_bytes(rows: Sequence[WireRow]) -> int:
     """The bytes CURVE added to these events' wire bytes (0 under security "none")."""
-    return sum(e.get("sec", 0) for e in events)
+    return sum(r.sec for r in rows)
 
 
-def split(sends: list[dict[str, Any]]) -> dict[str, int]:
+def split(sends: Sequence[WireRow]) -> dict[str, int]:
     """Frames and wire bytes of `send` events, split into payload, envelope, CURVE and ZMTP
     framing."""
-    wire = sum(e["wire"] for e in sends)
-    payload = sum(e["pay"] for e in sends)
-    envelope = sum(e["env"] for e in sends)
+    wire = sum(r.wire for r in sends)
+    payload = sum(r.pay for r in sends)
+    envelope = sum(r.env for r in sends)
     security = security_bytes(sends)
     return {"frames": len(sends), "wire": wire, "payload": payload, "envelope": envelope,
             "security": security, "zmtp_framing": wire - payload - envelope - security}
@@ -44,8 +47,8 @@ def per(total: float, count: float) -> float | None:
 
 
 def overhead(h: History) -> dict[str, Any]:
-    sends = h.of("send")
-    cats = {c: split([e for e in sends if e["cat"] == c]) for c in SEND_CATEGORIES}
+    sends = list(h.wire.rows("send"))
+    cats = {c: split([r for r in sends if r.cat == c]) for c in SEND_CATEGORIES}
     answered = sum(t.status == "answered" for t in h.tasks)
     task = cats["task"]
     # amortised: every task frame of the run (retries and failed tasks included) over the tasks
@@ -53,17 +56,17 @@ def overhead(h: History) -> dict[str, Any]:
     per_task = {"answered": answered, "frames": per(task["frames"], answered),
                 **{k: per(task[k], answered) for k in SPLIT}}
 
-    seen = h.of("hb_seen")
-    beats = [e["wire"] for e in seen]
-    heartbeat = {"copies": len(beats), "bytes_per_heartbeat": per(sum(beats), len(beats)),
-                 "total": sum(beats), "security": security_bytes(seen)}
+    tallies = list(h.wire.rows("hb_tally"))
+    copies, beats = sum(r.copies for r in tallies), sum(r.wire for r in tallies)
+    heartbeat = {"copies": copies, "bytes_per_heartbeat": per(beats, copies), "total": beats,
+                 "security": security_bytes(tallies)}
 
-    zmtp = h.of("zmtp_connect")
-    sockets = sorted({e.get("sock", "?") for e in zmtp})
-    by_socket = {s: {"connections": sum(e.get("sock", "?") == s for e in zmtp),
-                     "wire": sum(e["wire"] for e in zmtp if e.get("sock", "?") == s)}
+    zmtp = list(h.wire.rows("zmtp_connect"))
+    sockets = sorted({r.sock for r in zmtp})
+    by_socket = {s: {"connections": sum(r.sock == s for r in zmtp),
+                     "wire": sum(r.wire for r in zmtp if r.sock == s)}
                  for s in sockets}
-    zmtp_wire = sum(e["wire"] for e in zmtp)
+    zmtp_wire = sum(r.wire for r in zmtp)
     proto = cats["handshake"]
     completed = len(h.of("handshake_done"))
     handshake = {

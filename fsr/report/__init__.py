@@ -1,6 +1,6 @@
 """Reports people can look at: a run's plots and one self-contained HTML page.
 
-Every number is recomputed from the run's event log (`read_events` → `compute_metrics`), never
+Every number is recomputed from the run's event log (`log_metrics` → `compute_metrics`), never
 read from ``failstorm_metrics.json``: the report shows what the log proves, so a stale or edited
 metrics file cannot leak into it, and the same log always renders the same report.
 
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsr.eventlog import read_events
-from fsr.metrics import compute_metrics
-from fsr.metrics.history import History, build_history
+from fsr.metrics import log_metrics
+from fsr.metrics.history import History
 
 REPORT_DIR = "report"
 LOG_GLOB = "logs/fail_storm_*.jsonl"
@@ -33,7 +32,7 @@ class ReportError(Exception):
 class Run:
     run_dir: Path
     log: Path
-    events: list[dict[str, Any]]
+    event_count: int
     unreadable: int
     history: History
     metrics: dict[str, Any]
@@ -52,13 +51,11 @@ def load_run(run_dir: str | Path) -> Run:
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: no such run folder")
     log = find_log(run_dir)
-    events, bad = read_events(log)
     try:
-        metrics = compute_metrics(events, bad)
-        history = build_history(events)
+        history, metrics, events = log_metrics(log)
     except (ValueError, KeyError, StopIteration, IndexError) as exc:
         raise ReportError(f"{log} is not a readable fsr run log ({exc})") from exc
-    return Run(run_dir, log, events, bad, history, metrics)
+    return Run(run_dir, log, events.read, events.unreadable, history, metrics)
 
 
 def write_run_report(run_dir: str | Path) -> Path:
@@ -89,7 +86,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     out.mkdir(exist_ok=True)
     for name, (data, _) in images.items():
         _write(out / name, data)
-    source = (f"Recomputed from {run.log.relative_to(run.run_dir)} ({len(run.events)} events, "
+    source = (f"Recomputed from {run.log.relative_to(run.run_dir)} ({run.event_count} events, "
               f"{run.unreadable} unreadable lines) by fsr report; failstorm_metrics.json is not "
               "read.")
     page = run_page(m, run.history.config, images, source)

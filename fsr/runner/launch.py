@@ -14,9 +14,8 @@ from rich.table import Table
 
 from fsr.agents.plan import RunPlan
 from fsr.config import Config, ConfigError, from_dict, to_dict
-from fsr.eventlog import read_events
 from fsr.injector.schedule import has_network_faults, has_relay_faults
-from fsr.metrics import compute_metrics
+from fsr.metrics import log_metrics
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
@@ -75,8 +74,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
         except KeyboardInterrupt:
             console.print("fsr: interrupted; agents stopped", markup=False)
             code = 130
-    events, bad = read_events(plan.log_path)
-    metrics = compute_metrics(events, bad)
+    _, metrics, _ = log_metrics(plan.log_path)
     path = write_metrics(run_dir, metrics)
     print_summary(console, metrics, path, plan.log_path)
     if report and not write_report(console, run_dir) and code == 0:

@@ -36,8 +36,8 @@ def hand_log() -> list[dict[str, Any]]:
         send(0.95, "handshake", 182, 84, 96),  # a second hello that never completed
         ev(1.0, "phase", name="broadcast"),
         send(1.0, "broadcast", 1009, 900, 100),
-        ev(1.1, "hb_seen", src="b", seq=1, cat="heartbeat", wire=74),
-        ev(1.2, "hb_seen", src="b", seq=2, cat="heartbeat", wire=76),
+        # two heartbeat copies from b, of 74 and 76 bytes, tallied at the end of the interval
+        ev(1.2, "hb_tally", cat="heartbeat", copies=2, wire=150, by_src={"b": [2, 150]}),
         ev(2.0, "task_submit", task="t1", gold="x", entry="a"),
         ev(2.0, "task_submit", task="t2", gold="y", entry="a"),
         ev(2.0, "task_submit", task="t3", gold="z", entry="a"),
@@ -84,7 +84,7 @@ def test_hand_written_log_gives_exact_figures() -> None:
 
 def test_curve_bytes_are_split_out_of_the_framing() -> None:
     # the same log as if under CURVE: each wire-carrying event costs `sec` more, and says so
-    extra = {"send": 33, "hb_seen": 33, "zmtp_connect": 654}
+    extra = {"send": 33, "hb_tally": 2 * 33, "zmtp_connect": 654}  # the tally: two copies
     log = [{**e, "wire": e["wire"] + extra[e["event"]], "sec": extra[e["event"]]}
            if e["event"] in extra else e for e in hand_log()]
     o = overhead(build_history(log))
@@ -102,7 +102,7 @@ def test_curve_bytes_are_split_out_of_the_framing() -> None:
 
 
 def test_nothing_to_divide_by_gives_none() -> None:
-    log = [e for e in hand_log() if e["event"] not in ("task_end", "hb_seen", "handshake_done")]
+    log = [e for e in hand_log() if e["event"] not in ("task_end", "hb_tally", "handshake_done")]
     o = overhead(build_history(log))
     assert o["per_answered_task"]["answered"] == 0
     assert o["per_answered_task"]["wire"] is None
@@ -156,9 +156,14 @@ def test_real_run_figures_are_sums_of_the_log(real_run: tuple[dict[str, Any], li
                - cat_sum("task", "sec"))
     assert o["per_answered_task"]["zmtp_framing"] == round(framing / answered, 3)
 
-    beats = [e["wire"] for e in events if e["event"] == "hb_seen"]
-    assert beats and o["heartbeat"]["total"] == sum(beats)
-    assert o["heartbeat"]["bytes_per_heartbeat"] == round(sum(beats) / len(beats), 3)
+    tallies = [e for e in events if e["event"] == "hb_tally"]
+    copies = sum(c for e in tallies for c, *_ in e["by_src"].values())
+    beats = sum(wire for e in tallies for _, wire, *_ in e["by_src"].values())
+    assert copies > 0 and o["heartbeat"]["copies"] == copies
+    assert o["heartbeat"]["total"] == beats
+    assert o["heartbeat"]["bytes_per_heartbeat"] == round(beats / copies, 3)
+    assert o["heartbeat"]["security"] == sum(sec for e in tallies
+                                             for *_, sec in e["by_src"].values()) > 0
 
     hs = o["handshake"]
     zmtp = sum(e["wire"] for e in events if e["event"] == "zmtp_connect")

@@ -80,8 +80,14 @@ def test_each_agent_used_exactly_one_tool(healthy: Path) -> None:
 def test_byte_totals_equal_logged_sends(healthy: Path) -> None:
     evs = events(healthy)
     m = metrics(healthy)
-    wire = [e for e in evs if e["event"] in ("send", "hb_seen", "zmtp_connect")]
+    wire = [e for e in evs if e["event"] in ("send", "hb_tally", "zmtp_connect")]
     assert m["bytes"]["total"] == sum(e["wire"] for e in wire)
+    # a heartbeat tally's totals are the sum of its per-source counts, from the run's nodes
+    nodes = {e["node"] for e in evs}
+    for e in (e for e in wire if e["event"] == "hb_tally"):
+        by_src = e["by_src"].values()
+        assert [e["copies"], e["wire"], e["sec"]] == [sum(c) for c in zip(*by_src, strict=True)]
+        assert set(e["by_src"]) <= nodes - {e["node"]}
     for cat, total in m["bytes"]["by_category"].items():
         assert total == sum(e["wire"] for e in wire if e["cat"] == cat)
     assert all(v > 0 for v in m["bytes"]["by_category"].values())

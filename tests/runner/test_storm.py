@@ -109,7 +109,7 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
     assert m["recovery_ms"] < 3000
 
     # bytes_reconnect: every wire byte logged in [fault, fault + 5 s]
-    wire = sum(e["wire"] for e in evs if e["event"] in ("send", "hb_seen", "zmtp_connect")
+    wire = sum(e["wire"] for e in evs if e["event"] in ("send", "hb_tally", "zmtp_connect")
                and fault <= e["ts"] <= fault + 5)
     assert m["bytes_reconnect"] == wire > 0
 
