@@ -136,9 +136,6 @@ class Mesh:
         self.monitored.append(sock)
         return mon
 
-    def poll_sockets(self) -> list[zmq.Socket]:
-        return [self.router, self.sub, *self.monitors]
-
     # -- sending ------------------------------------------------------------------------------
     def send_frame(self, dest: str, frame: WireFrame) -> bool:
         """The protocol plane: one single-part frame to `dest`, counted and logged."""

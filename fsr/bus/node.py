@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import select
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,10 +43,16 @@ class MeshNode:
         self.monitor = HeartbeatMonitor(hb_interval, hb_liveness)
         self.hb_interval = hb_interval
         self.fast_path = fast_path
-        self.poller = zmq.Poller()
-        for sock in self.mesh.poll_sockets():
-            self.poller.register(sock, zmq.POLLIN)
-        self._watchers: dict[Any, Callable[[], None]] = {}
+        # epoll over each socket's ZMQ_FD: a wake-up costs what changed, not how many sockets
+        # a node has (zmq.Poller re-checks them all: 84 µs a turn for 129 sockets, epoll 0.4 µs)
+        self._epoll = select.epoll()
+        self._monitor_fds: dict[int, zmq.Socket] = {}
+        self._unread: list[int] = []  # monitors to read whether or not their fd fires
+        for sock in (self.mesh.router, self.mesh.sub):
+            self._epoll.register(sock.get(zmq.FD), select.EPOLLIN)
+        for mon in self.mesh.monitors:
+            self._watch_monitor(mon)
+        self._watchers: dict[int, Callable[[], None]] = {}
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._hb_seq = 0
@@ -64,7 +71,14 @@ class MeshNode:
         self.log.log(event, **fields)
 
     def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
-        self.poller.register(self.mesh.add_peer(peer, data_port, hb_port), zmq.POLLIN)
+        self._watch_monitor(self.mesh.add_peer(peer, data_port, hb_port))
+
+    def _watch_monitor(self, mon: zmq.Socket) -> None:
+        fd = mon.get(zmq.FD)
+        self._monitor_fds[fd] = mon
+        self._epoll.register(fd, select.EPOLLIN)
+        # its first events may have consumed the fd's signal already: read it next turn
+        self._unread.append(fd)
 
     # -- timers -------------------------------------------------------------------------------
     def call_at(self, when: float, fn: Callable[[], None]) -> None:
@@ -82,10 +96,10 @@ class MeshNode:
 
         beat()
 
-    def watch(self, fd: Any, callback: Callable[[], None]) -> None:
-        """Poll a socket or file descriptor too, calling `callback` when it is readable."""
+    def watch(self, fd: int, callback: Callable[[], None]) -> None:
+        """Poll a file descriptor too, calling `callback` when it is readable."""
         self._watchers[fd] = callback
-        self.poller.register(fd, zmq.POLLIN)
+        self._epoll.register(fd, select.EPOLLIN)
 
     # -- the loop -----------------------------------------------------------------------------
     def step(self, max_wait: float = 0.5) -> None:
@@ -102,16 +116,24 @@ class MeshNode:
         deadline = self.monitor.next_deadline()
         if deadline is not None:
             wait = min(wait, max(0.0, deadline - time.time()) + 0.001)
-        ready = dict(self.poller.poll(wait * 1000))
-        for fd, callback in self._watchers.items():
-            if fd in ready:
-                callback()
-        if self.mesh.sub in ready:
+        fired = [fd for fd, _ in self._epoll.poll(wait)]
+        for fd in fired:
+            if fd in self._watchers:
+                self._watchers[fd]()
+        # A ZMQ_FD signals that a socket's state *may* have changed and is reset by reading
+        # ZMQ_EVENTS, so every socket is read until it has nothing left. The inbox and the
+        # heartbeat channel are asked every turn (two getsockopt calls), monitors when their
+        # fd fired.
+        if self.mesh.sub.get(zmq.EVENTS) & zmq.POLLIN:
             self._read_heartbeats()
-        if self.mesh.router in ready:
+        if self.mesh.inbox_pending():
             self._read_inbox()
-        for mon in self.mesh.monitors:
-            if mon in ready:
+        if self._unread:
+            fired += self._unread
+            self._unread = []
+        for fd in fired:
+            mon = self._monitor_fds.get(fd)
+            while mon is not None and mon.get(zmq.EVENTS) & zmq.POLLIN:
                 event = self.mesh.read_monitor(mon)
                 if event is None:
                     continue
@@ -226,5 +248,6 @@ class MeshNode:
     def close(self) -> None:
         self._log_hb_tally()  # the copies of the last, unfinished interval
         self.log.flush()
+        self._epoll.close()
         self.mesh.close()
         self.ctx.term()

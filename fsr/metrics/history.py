@@ -28,7 +28,7 @@ KEPT = frozenset({
     "storm_start", "storm_end", "kill", "pause", "net_fault", "resume", "corrupt_frame",
     "agent_started", "stage_exec", "stage_done", "lookup_exec",
     "hop_sent", "hop_failed", "hop_held", "reattach", "handshake_start", "handshake_done",
-    "peer_lost", "peer_suspected", "frame_dropped",
+    "peer_lost", "peer_suspected", "frame_dropped", "hop_relayed",
 })
 
 
@@ -114,6 +114,8 @@ def build_history(log: Iterable[dict[str, Any]]) -> History:
         name = e["event"]
         if name in KEPT:
             events.append(e)
+            if name == "hop_sent" and e.get("relay"):
+                wire.relay_legs.add(e["mid"])
         elif name in WIRE_EVENTS:
             wire.add(e)
         elif name == "deliver":

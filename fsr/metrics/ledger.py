@@ -48,6 +48,10 @@ class WireLedger:
     first_task_send: dict[str, float] = field(default_factory=dict)
     delivered_ts: array = field(default_factory=lambda: array("d"))
     delivered_mid: list[str] = field(default_factory=list)
+    # relay legs (`hop_sent` with relay, logged just before their `send` by the same process)
+    # and the wire bytes of their frames, whole run
+    relay_legs: set[str] = field(default_factory=set)
+    relay_wire: list[int] = field(default_factory=lambda: [0])
     before: float = math.inf
 
     def _code(self, name: str) -> int:
@@ -67,6 +71,8 @@ class WireLedger:
                            self._code(e.get("sock", "?") if event == "zmtp_connect" else "")))
         self.counts.extend((e["wire"], e.get("pay", 0), e.get("env", 0), e.get("sec", 0),
                             e.get("copies", 1)))
+        if event == "send" and e.get("mid") in self.relay_legs:
+            self.relay_wire[0] += e["wire"]
         if event == "send" and e.get("cat") == "task" and (mid := e.get("mid")):
             first = self.first_task_send.get(mid)
             self.first_task_send[mid] = e["ts"] if first is None else min(first, e["ts"])

@@ -1,7 +1,8 @@
 """Which topology ran, and what relaying across it cost (`fsr.agents.topology`).
 
-From the log alone: the neighbours are in ``run_start`` (absent: a full mesh), each relay leg
-is a ``hop_relayed`` event, and its request frame a ``send`` with the leg's message id.
+From the log alone: the neighbours are in ``run_start`` (absent: a full mesh), each relay is a
+``hop_relayed`` event, and each leg a ``hop_sent`` with ``relay`` whose frame is the ``send``
+of the same message id (summed by the wire ledger, `fsr.metrics.ledger`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ def topology(h: History) -> dict[str, Any]:
     graph = {a["id"]: a.get("peers", [b["id"] for b in agents if b["id"] != a["id"]])
              for a in agents}
     relayed = h.of("hop_relayed")
-    legs = {e["mid"] for e in h.of("hop_sent") if e.get("relay")}
-    wire = sum(e["wire"] for e in h.of("send") if e.get("mid") in legs)
     return {
         "kind": sc.get("topology", "full"),
         "degree": sc.get("degree") if sc.get("topology") == "random-k" else None,
@@ -29,5 +28,5 @@ def topology(h: History) -> dict[str, Any]:
         # requests an agent passed on because no neighbour of the requester could answer them
         "relayed": {"stage": sum(e["kind"] == "stage_request" for e in relayed),
                     "lookup": sum(e["kind"] == "lookup" for e in relayed)},
-        "relay_request_wire": wire,
+        "relay_request_wire": h.wire.relay_wire[0],
     }
