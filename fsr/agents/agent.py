@@ -52,11 +52,10 @@ class Agent(MeshNode):
         graph = {a.node_id: plan.peers_of(a.node_id) for a in plan.agents}
         full = all(len(p) == len(graph) - 1 for p in graph.values())
         self.routes = Routes(node_id, None if full else graph)
-        by_id = {a.node_id: a for a in plan.agents}
+        self.specs = {a.node_id: a for a in plan.agents}
         self.add_peer(node_id, spec.data_port, None)  # hops to itself (fewer agents than roles)
-        for peer in sorted(self.neighbours):
-            self.add_peer(peer, by_id[peer].data_port, by_id[peer].hb_port)
         self.add_peer(RUNNER_ID, plan.runner_port, None)
+        self.linked = False  # links to the neighbours open on the runner's `connect`
         sc = cfg.scenario
         self.design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
                                  cfg.heartbeat.interval, cfg.heartbeat.liveness, cfg.timeouts.hop)
@@ -98,7 +97,7 @@ class Agent(MeshNode):
     def _hello_runner(self) -> None:
         if not self.mesh.send_control(RUNNER_ID, "hello", pid=os.getpid(),
                                       incarnation=self.local.incarnation):
-            self.call_later(0.05, self._hello_runner)
+            self.when_link_up(RUNNER_ID, self._hello_runner)
 
     # -- membership and liveness: the protocol's failure-handling design --------------------
     def on_peer_alive(self, peer: str, how: str) -> None:
@@ -174,8 +173,8 @@ class Agent(MeshNode):
             return
         sent = self.adapter.start_handshake(peer)
         self.record("handshake_start", peer=peer, sent=sent)
-        if not sent:  # our link to the peer is not up yet: try again soon
-            self.call_later(0.05, lambda: self._handshake_turn(peer, wait))
+        if not sent:  # our link to the peer is not up yet: try again once it is
+            self.when_link_up(peer, lambda: self._handshake_turn(peer, wait))
             return
         # No answer (its link back to us may not have been up): ask again, backing off up to
         # the hop timeout so a slow peer is not flooded with handshakes.
@@ -194,7 +193,7 @@ class Agent(MeshNode):
             if self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles):
                 self.announced_ready = True
             else:
-                self.call_later(0.05, self._check_ready)
+                self.when_link_up(RUNNER_ID, self._check_ready)
 
     def executors(self, role: str) -> list[str]:
         """Reachable agents holding `role`, other agents first choice, self next; with none,
@@ -242,8 +241,19 @@ class Agent(MeshNode):
         elif msg.kind == "hop_lost":
             self.hops.fail(str(msg.body.get("reply_to")), "lost_by_peer")
 
+    def link_neighbours(self) -> None:
+        """Connect to every neighbour's inbox and heartbeats. The runner says when: once every
+        agent is listening (a restarted one: at once), because at 128 agents, links to peers
+        not yet started retried connect() tens of thousands of times a second."""
+        if not self.linked:
+            self.linked = True
+            for peer in sorted(self.neighbours):
+                self.add_peer(peer, self.specs[peer].data_port, self.specs[peer].hb_port)
+
     def on_control(self, sender: str, body: dict[str, Any]) -> None:
-        if body["k"] == "task":
+        if body["k"] == "connect":
+            self.link_neighbours()
+        elif body["k"] == "task":
             run = TaskRun(self, body["task_id"], body["question"])
             self.tasks[run.task_id] = run
             self.call_later(self.task_timeout, lambda: self._abandon(run))

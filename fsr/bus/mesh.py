@@ -94,6 +94,10 @@ class Mesh:
         self.sub = ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.setsockopt(zmq.LINGER, 0)
+        # as the DEALERs: a restarted peer is found within 0.5 s of its bind, and its dead
+        # endpoint is not retried every 100 ms (libzmq's default) meanwhile
+        self.sub.setsockopt(zmq.RECONNECT_IVL, 50)
+        self.sub.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
         self.dealers: dict[str, zmq.Socket] = {}
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
         self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
@@ -233,7 +237,8 @@ class Mesh:
             return None
 
     def read_monitor(self, mon: zmq.Socket) -> tuple[str, str] | None:
-        """Handle one socket event; returns (peer, "disconnected") for the fast path."""
+        """Handle one socket event; returns (peer, "connected" | "disconnected") for a link
+        to a peer's inbox (a DEALER), None for the rest."""
         msg = recv_monitor_message(mon, zmq.NOBLOCK)
         peer, kind = self.monitors[mon]
         if msg["event"] in _REFUSALS:
@@ -250,7 +255,7 @@ class Mesh:
                 wire = self.wire(lambda curve=False: handshake_bytes("SUB", "PUB", curve=curve)
                                  + subscribe_bytes(curve=curve))
             self.log.log("zmtp_connect", peer=peer, sock=kind, cat="handshake", **wire)
-            return None
+            return (peer, "connected") if kind == "dealer" else None
         self.log.log("zmtp_disconnect", peer=peer, sock=kind)
         return (peer, "disconnected") if kind == "dealer" else None
 

@@ -48,6 +48,7 @@ class MeshNode:
         self._epoll = select.epoll()
         self._monitor_fds: dict[int, zmq.Socket] = {}
         self._unread: list[int] = []  # monitors to read whether or not their fd fires
+        self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
         for sock in (self.mesh.router, self.mesh.sub):
             self._epoll.register(sock.get(zmq.FD), select.EPOLLIN)
         for mon in self.mesh.monitors:
@@ -96,6 +97,22 @@ class MeshNode:
 
         beat()
 
+    def when_link_up(self, peer: str, retry: Callable[[], None], fallback: float = 1.0) -> None:
+        """Call `retry` once, when our connection to `peer`'s inbox completes its ZMTP
+        handshake, or after `fallback` seconds (a send refused for a full queue sees no new
+        connection). Instead of retrying a refused send on a timer: at 128 agents, retries
+        every 50 ms to peers still starting were most of the start-up's work."""
+        pending = True
+
+        def once() -> None:
+            nonlocal pending
+            if pending:
+                pending = False
+                retry()
+
+        self._link_waiters.setdefault(peer, []).append(once)
+        self.call_later(fallback, once)
+
     def watch(self, fd: int, callback: Callable[[], None]) -> None:
         """Poll a file descriptor too, calling `callback` when it is readable."""
         self._watchers[fd] = callback
@@ -136,6 +153,10 @@ class MeshNode:
             while mon is not None and mon.get(zmq.EVENTS) & zmq.POLLIN:
                 event = self.mesh.read_monitor(mon)
                 if event is None:
+                    continue
+                if event[1] == "connected":
+                    for retry in self._link_waiters.pop(event[0], []):
+                        retry()
                     continue
                 if self.fast_path:
                     silent = self.monitor.disconnected(event[0], time.time())

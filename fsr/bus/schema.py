@@ -65,6 +65,7 @@ TASK_STATUSES = frozenset({"answered", "failed", "timed_out"})
 CONTROL: dict[str, Schema] = {
     # runner -> agent
     "task": {"task_id": ID, "question": TEXT},
+    "connect": {},  # every agent is listening now: open your links to your neighbours
     "stop": {},
     # agent -> runner
     "hello": {"pid": INT, "incarnation": ID},

@@ -80,6 +80,7 @@ class Runner(MeshNode):
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
                                     cfg.workload.replication)
         self.ready: set[str] = set()
+        self.listening: set[str] = set()  # agents that said hello: bound, so connectable
         self.loaded: set[str] = set()
         self.tasks: dict[str, TaskState] = {}
         self.counts = {"submitted": 0, "answered": 0, "failed": 0, "timed_out": 0}
@@ -183,9 +184,13 @@ class Runner(MeshNode):
     def send_document(self, node_id: str) -> None:
         body = {"document": self.doc.to_json(), "shards": self.shards, "version": 1}
         sent = self.adapter.send_message(node_id, Message("document", body))
-        # Not connected yet (a restarting agent): try again shortly, while it lives.
+        # Not connected yet (a restarting agent): try again once it is, while it lives.
         if not sent and self.supervisor.alive(node_id):
-            self.call_later(0.05, lambda: self.send_document(node_id))
+            self.when_link_up(node_id, lambda: self.send_document(node_id))
+
+    def send_connect(self, node_id: str) -> None:
+        if not self.mesh.send_control(node_id, "connect") and self.supervisor.alive(node_id):
+            self.when_link_up(node_id, lambda: self.send_connect(node_id))
 
     def on_control(self, sender: str, body: dict[str, Any]) -> None:
         kind = body["k"]
@@ -193,6 +198,12 @@ class Runner(MeshNode):
             self.record("agent_hello", agent=sender, pid=body.get("pid"),
                         incarnation=body.get("incarnation"))
             self.loaded.discard(sender)
+            self.listening.add(sender)
+            if self.phase != "startup":  # a restarted agent: its peers are all listening
+                self.send_connect(sender)
+            elif self.listening >= set(self.agent_ids):
+                for node_id in self.agent_ids:
+                    self.send_connect(node_id)
             if self.broadcast_done:  # a restarted victim re-registers: give its shard back
                 self.send_document(sender)
         elif kind == "ready":
