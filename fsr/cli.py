@@ -50,6 +50,8 @@ def run(
                                              "(trusts every local process)")] = None,
     topology: Annotated[str | None, Opt(help="full | star | ring | random-k")] = None,
     degree: Annotated[str | None, Opt(help="random-k: peers each agent draws")] = None,
+    membership: Annotated[str | None, Opt(help="pubsub (heartbeats) | swim (SWIM gossip)")]
+    = None,
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
@@ -64,7 +66,7 @@ def run(
         "scenario.failure_handling": failure_handling, "scenario.fault": fault,
         "scenario.security": security, "scenario.storms": storms,
         "scenario.storm_every": storm_every, "scenario.topology": topology,
-        "scenario.degree": degree,
+        "scenario.degree": degree, "heartbeat.membership": membership,
     }
     from fsr.runner.launch import launch
 
@@ -186,6 +188,9 @@ _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
     "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every",
     "topology", "degree")}
+
+
+_FLAG_OF["heartbeat.membership"] = "--membership"
 
 
 def _with_flag(message: str) -> str:

@@ -58,9 +58,12 @@ CATALOGUE: dict[str, str] = {
     # -- membership and the failure-handling design --------------------------------------
     "peer_joined": "peer, how, incarnation",
     "peer_returned": "peer, how: restarted | resumed, incarnation",
-    "peer_suspected": "peer, how: heartbeat_timeout | socket_disconnect | new_incarnation, "
+    "peer_suspected": "peer, how: heartbeat_timeout | socket_disconnect | new_incarnation | "
+                      "swim_dead, "
                       "silent_ms (the membership view)",
     "peer_lost": "peer, how (the protocol's design stopped using the peer)",
+    "swim_suspect": "peer, silent_ms (SWIM: a probe went unanswered; dead unless it refutes)",
+    "swim_refute": "incarnation (SWIM: this node heard itself suspected and said it is alive)",
     "handshake_start": "peer, sent",
     "handshake_done": "peer, role, incarnation",
     "handshake_refused": "peer, error | status",

@@ -23,6 +23,7 @@ from fsr.agents.toolrunner import ToolRunner
 from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, merge_hits
 from fsr.agents.topology import Routes
 from fsr.bus.node import MeshNode
+from fsr.bus.swim import Swim
 from fsr.config import from_dict
 from fsr.eventlog import EventLog
 from fsr.protocols import Message, design_for
@@ -56,6 +57,10 @@ class Agent(MeshNode):
         self.add_peer(node_id, spec.data_port, None)  # hops to itself (fewer agents than roles)
         self.add_peer(RUNNER_ID, plan.runner_port, None)
         self.linked = False  # links to the neighbours open on the runner's `connect`
+        self.membership = cfg.heartbeat.membership
+        if self.membership == "swim":
+            self.swim = Swim(node_id, self.local.incarnation, sorted(self.neighbours),
+                             cfg.heartbeat.interval, self._links_of, str(cfg.scenario.seed))
         sc = cfg.scenario
         self.design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
                                  cfg.heartbeat.interval, cfg.heartbeat.liveness, cfg.timeouts.hop)
@@ -168,7 +173,7 @@ class Agent(MeshNode):
             self._handshake_turn(peer, 0.25)
 
     def _handshake_turn(self, peer: str, wait: float) -> None:
-        if peer in self.ready_peers or not self.monitor.alive(peer):
+        if peer in self.ready_peers or not self.peer_alive(peer):
             self.handshaking.discard(peer)
             return
         sent = self.adapter.start_handshake(peer)
@@ -247,8 +252,18 @@ class Agent(MeshNode):
         not yet started retried connect() tens of thousands of times a second."""
         if not self.linked:
             self.linked = True
+            pubsub = self.membership == "pubsub"  # SWIM rides on the data links
             for peer in sorted(self.neighbours):
-                self.add_peer(peer, self.specs[peer].data_port, self.specs[peer].hb_port)
+                self.add_peer(peer, self.specs[peer].data_port,
+                              self.specs[peer].hb_port if pubsub else None)
+            if not pubsub:
+                self.start_swim()
+
+    def _links_of(self, peer: str) -> set[str]:
+        """Our neighbours that are also `peer`'s (helpers for SWIM's indirect probe)."""
+        if self.routes.full:
+            return self.neighbours - {peer}
+        return self.neighbours & set(self.routes.graph.get(peer, ()))
 
     def on_control(self, sender: str, body: dict[str, Any]) -> None:
         if body["k"] == "connect":

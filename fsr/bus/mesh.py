@@ -42,13 +42,14 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from fsr.bus.schema import check_control
+from fsr.bus.schema import check_control, check_swim
 from fsr.bus.security import Curve
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols.base import WireFrame
 
 HOST = "127.0.0.1"
+SWIM_TAG = b"swim"  # first frame of a SWIM membership message (control's is empty)
 _MAX_CONTROL = 1 << 20  # bytes of one control body (a task's question is far smaller)
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 # what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
@@ -101,6 +102,7 @@ class Mesh:
         self.dealers: dict[str, zmq.Socket] = {}
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
         self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self.swim_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
         self.control_senders: set[str] | None = None
         self._add_monitor(self.sub, "", "sub")
@@ -167,6 +169,18 @@ class Mesh:
                          pay=len(packed), env=0, **self.wire(message_bytes, [0, len(packed)]))
         return ok
 
+    def send_swim(self, dest: str, body: dict[str, Any]) -> bool:
+        """The SWIM membership plane (`fsr.bus.swim`): a tag frame + msgpack, the same for every
+        protocol (membership is the mesh's, like the heartbeat channel it replaces)."""
+        packed = msgpack.packb(body)
+        kind = "swim." + body["t"]
+        ok = self._send(dest, [SWIM_TAG, packed], "heartbeat", kind, "")
+        if ok:
+            self.log.log("send", dst=dest, cat="heartbeat", kind=kind, mid="", pay=len(packed),
+                         env=len(SWIM_TAG), **self.wire(message_bytes,
+                                                        [len(SWIM_TAG), len(packed)]))
+        return ok
+
     def _send(self, dest: str, frames: list[bytes], cat: str, kind: str, mid: str) -> bool:
         dealer = self.dealers.get(dest)
         reason = "unknown peer"
@@ -203,6 +217,17 @@ class Mesh:
             # a routing id is bound to the key its connection was admitted under
             self.log.log("frame_dropped", src=sender[:40], reason=f"routing id {sender[:40]!r} "
                          f"is not its key's ({key_of})", wire=sum(len(p) for p in parts[1:]))
+            return None
+        if len(parts) == 3 and parts[1] == SWIM_TAG:
+            try:
+                body = msgpack.unpackb(parts[2]) if len(parts[2]) <= _MAX_CONTROL else None
+                why = check_swim(body) if body is not None else "swim: too large"
+            except (ValueError, msgpack.UnpackException) as exc:
+                why = f"swim: {exc}"
+            if why is not None:
+                self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(parts[2]))
+            else:
+                self.swim_inbox.append((sender, body))
             return None
         if len(parts) == 3 and parts[1] == b"":
             why = None

@@ -19,6 +19,7 @@ import zmq
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.mesh import Mesh
 from fsr.bus.security import Curve
+from fsr.bus.swim import Swim
 from fsr.bus.wire import frame_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class
@@ -49,6 +50,7 @@ class MeshNode:
         self._monitor_fds: dict[int, zmq.Socket] = {}
         self._unread: list[int] = []  # monitors to read whether or not their fd fires
         self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
+        self.swim: Swim | None = None  # set by a node that runs SWIM membership
         for sock in (self.mesh.router, self.mesh.sub):
             self._epoll.register(sock.get(zmq.FD), select.EPOLLIN)
         for mon in self.mesh.monitors:
@@ -130,9 +132,10 @@ class MeshNode:
         wait = max_wait
         if self._timers:
             wait = min(wait, max(0.0, self._timers[0][0] - time.time()))
-        deadline = self.monitor.next_deadline()
-        if deadline is not None:
-            wait = min(wait, max(0.0, deadline - time.time()) + 0.001)
+        for deadline in (self.monitor.next_deadline(),
+                         self.swim.next_deadline() if self.swim is not None else None):
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.time()) + 0.001)
         fired = [fd for fd, _ in self._epoll.poll(wait)]
         for fd in fired:
             if fd in self._watchers:
@@ -165,6 +168,8 @@ class MeshNode:
                 self.on_peer_disconnected(event[0])
         for peer, silent in self.monitor.check(time.time()):
             self._suspect(peer, "heartbeat_timeout", silent)
+        if self.swim is not None:
+            self._swim_step()
         self.adapter.tick(time.time())
         self.log.flush()
 
@@ -234,6 +239,45 @@ class MeshNode:
             while self.mesh.control_inbox:
                 sender, body = self.mesh.control_inbox.popleft()
                 self.on_control(sender, body)
+
+    # -- SWIM membership (`fsr.bus.swim`), instead of the heartbeat channel's view --------
+    def start_swim(self) -> None:
+        assert self.swim is not None
+        self._swim_changes(self.swim.start(time.time()))
+
+    def _swim_step(self) -> None:
+        assert self.swim is not None
+        while self.mesh.swim_inbox:
+            sender, body = self.mesh.swim_inbox.popleft()
+            self._swim_out(*self.swim.receive(sender, body, time.time()))
+        self._swim_out(*self.swim.tick(time.time()))
+
+    def _swim_out(self, out: list[tuple[str, dict[str, Any]]],
+                  changes: list[tuple[str, str, float]]) -> None:
+        for dest, body in out:
+            self.mesh.send_swim(dest, body)  # a refused send is a probe that goes unanswered
+        self._swim_changes(changes)
+
+    def _swim_changes(self, changes: list[tuple[str, str, float]]) -> None:
+        assert self.swim is not None
+        for how, peer, silent in changes:
+            if how == "suspect":
+                self.log.log("swim_suspect", peer=peer, silent_ms=round(silent * 1000, 3))
+            elif how == "refuted":
+                self.log.log("swim_refute", incarnation=self.swim.incarnation)
+            elif how == "dead":
+                self._suspect(peer, "swim_dead", silent)
+            else:
+                if how == "restarted":  # the old process and its connections are gone
+                    self._suspect(peer, "new_incarnation", silent)
+                process = self.swim.members[peer].process
+                self.log.log("peer_returned" if how != "joined" else "peer_joined",
+                             peer=peer, how=how, incarnation=process)
+                self.on_peer_alive(peer, how)
+
+    def peer_alive(self, peer: str) -> bool:
+        """The membership view: SWIM's when the node runs it, else the heartbeat channel's."""
+        return self.swim.alive(peer) if self.swim is not None else self.monitor.alive(peer)
 
     def _suspect(self, peer: str, how: str, silent: float) -> None:
         self.log.log("peer_suspected", peer=peer, how=how, silent_ms=round(silent * 1000, 3))

@@ -84,3 +84,24 @@ def check_control(body: Any) -> str | None:
     if not isinstance(kind, str) or kind not in CONTROL:
         return f"control: unknown kind {str(kind)[:40]!r}"
     return check(body, CONTROL[kind], f"control {kind}")
+
+
+# SWIM membership messages (`fsr.bus.swim`), agent <-> agent; each update is
+# [alive | suspect | dead, member, incarnation, process]
+SWIM: Schema = {"t": Field((str,), choices=frozenset({"ping", "ack", "ping_req", "gossip"})),
+                "p": ID, "n": INT, "g": Field((list,), max_size=64), "seq": opt(INT),
+                "target": opt(ID)}
+
+
+def check_swim(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return f"swim: body is {type(body).__name__}, not a map"
+    why = check(body, SWIM, "swim")
+    if why is None and body["t"] != "gossip" and not isinstance(body.get("seq"), int):
+        why = f"swim {body['t']}: no seq"
+    for u in body.get("g") or [] if why is None else []:
+        if not (isinstance(u, list) and len(u) == 4 and u[0] in ("alive", "suspect", "dead")
+                and isinstance(u[1], str) and isinstance(u[2], int) and isinstance(u[3], str)
+                and len(u[1]) <= 128 and len(u[3]) <= 128):
+            return "swim: malformed update"
+    return why

@@ -71,6 +71,11 @@ class Heartbeat:
     interval: float = _f(1.0, ">0", "seconds between heartbeats on the PUB channel")
     liveness: int = _f(3, "1..100", "missed heartbeats before a peer is suspected dead")
     fast_path: bool = _f(False, "bool", "also suspect a peer on a ZeroMQ disconnect event")
+    membership: str = _f(
+        "pubsub", "one_of:pubsub,swim",
+        "agents' membership: pubsub (every heartbeat to every neighbour, Paranoid Pirate) | "
+        "swim (SWIM probes and gossip as memberlist: O(N) messages a period); the runner "
+        "always watches the agents' heartbeats")
 
 
 @dataclass

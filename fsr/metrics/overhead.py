@@ -58,8 +58,11 @@ def overhead(h: History) -> dict[str, Any]:
 
     tallies = list(h.wire.rows("hb_tally"))
     copies, beats = sum(r.copies for r in tallies), sum(r.wire for r in tallies)
-    heartbeat = {"copies": copies, "bytes_per_heartbeat": per(beats, copies), "total": beats,
-                 "security": security_bytes(tallies)}
+    # membership swim: its pings, acks and gossip are sends of category heartbeat
+    swim = split([r for r in sends if r.cat == "heartbeat"])
+    heartbeat = {"copies": copies, "bytes_per_heartbeat": per(beats, copies),
+                 "total": beats + swim["wire"], "security": security_bytes(tallies)
+                 + swim["security"], "swim": swim}
 
     zmtp = list(h.wire.rows("zmtp_connect"))
     sockets = sorted({r.sock for r in zmtp})
