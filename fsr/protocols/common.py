@@ -14,7 +14,6 @@ What lives here, once:
 
 from __future__ import annotations
 
-import json
 import uuid
 from abc import abstractmethod
 from collections import OrderedDict, deque
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fsr.protocols import jsonbytes
 from fsr.protocols.base import LocalInfo, MalformedFrame, Message, ProtocolAdapter, WireFrame
 from fsr.protocols.failure import Backoff
 
@@ -43,7 +43,7 @@ def iso_now() -> str:
 
 
 def compact(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return jsonbytes.dumps(obj)
 
 
 def splice(envelope: Any, payload: bytes) -> bytes:
@@ -56,7 +56,7 @@ def splice(envelope: Any, payload: bytes) -> bytes:
 
 def parse_json(data: bytes, proto: str) -> Any:
     try:
-        return json.loads(data)
+        return jsonbytes.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedFrame(f"{proto}: not JSON: {exc}") from exc
 
