@@ -193,15 +193,16 @@ class Mesh:
         """Next protocol frame from the inbox; control messages are set aside in control_inbox.
         None also when the inbox is empty, which sets `inbox_drained` (cheaper than asking
         ZeroMQ before every read whether a message is pending)."""
+        # Frames, not recv_multipart: `Frame.more` is a plain read where getsockopt(RCVMORE)
+        # looks its option up in an Enum on every part.
         try:
-            if self.curve is None:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
-            else:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-                parts = [f.bytes for f in frames]
+            frames = [self.router.recv(zmq.NOBLOCK, copy=False)]
+            while frames[-1].more:
+                frames.append(self.router.recv(zmq.NOBLOCK, copy=False))
         except zmq.Again:
             self.inbox_drained = True
             return None
+        parts = [f.bytes for f in frames]
         sender = parts[0].decode(errors="replace")
         if self.curve is not None and (key_of := frames[-1].get("User-Id")) != sender:
             # a routing id is bound to the key its connection was admitted under

@@ -176,7 +176,11 @@ class ProtocolAdapter(ABC):
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def send_frames(self, dest: str, frames: list[WireFrame]) -> bool:
-        return all(self.transport.send_frame(dest, f) for f in frames)
+        """Send in order, stopping at the first frame the bus could not send."""
+        for frame in frames:
+            if not self.transport.send_frame(dest, frame):
+                return False
+        return True
 
     def peer_ready(self, peer: str, info: dict[str, Any]) -> Message:
         body = {"peer": peer, **{k: info.get(k) for k in ("role", "shard_version", "incarnation")}}

@@ -25,7 +25,8 @@ from fsr.protocols.fields import Fields
 
 
 def _head(fields: dict[str, Any]) -> bytes:
-    return jsonbytes.dumps(fields)[:-1]
+    """The envelope without its closing brace; its values are ids, names and counters."""
+    return jsonbytes.dumps(fields, floats=False)[:-1]
 
 
 class JsonAdapter(ProtocolAdapter):
