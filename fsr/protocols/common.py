@@ -14,6 +14,7 @@ What lives here, once:
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import abstractmethod
 from collections import OrderedDict, deque
@@ -45,9 +46,18 @@ def new_id() -> str:
     return str(uuid.UUID(int=ID_BITS.getrandbits(128), version=4))
 
 
+_second: list[Any] = [None, ""]  # the last whole second iso_now formatted, and its text
+
+
 def iso_now() -> str:
-    """An RFC 3339 UTC timestamp with milliseconds, as the SDKs emit them."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An RFC 3339 UTC timestamp with milliseconds, as the SDKs emit them. The date and time of
+    day are formatted once a second (datetime's isoformat cost ~9 % of a2a's data path)."""
+    ns = time.time_ns()
+    second = ns // 1_000_000_000
+    if second != _second[0]:
+        stamp = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+        _second[:] = [second, stamp.replace("+00:00", "")]
+    return f"{_second[1]}.{ns // 1_000_000 % 1000:03d}Z"
 
 
 def compact(obj: Any) -> bytes:
