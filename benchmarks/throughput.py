@@ -5,6 +5,8 @@ flight and the same security setting (CurveZMQ with the same key set-up, or none
 sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request` /
 `stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
 log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
+Beside each rate: the client process's CPU time per round trip (its ZeroMQ I/O thread included),
+which is what the mesh's own work costs and is less noisy than the rate on a shared machine.
 
     python benchmarks/throughput.py [--messages 20000] [--payload 200] [--window 64]
                                     [--protocols json,a2a,anp,acp] [--security both|curve|none]
@@ -16,7 +18,9 @@ import argparse
 import multiprocessing as mp
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import zmq
 
@@ -41,7 +45,19 @@ def raw_server(port: int, count: int, keys: Keys) -> None:
     time.sleep(0.2)
 
 
-def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -> float:
+class Rate(NamedTuple):
+    round_trips_per_s: float
+    cpu_us_per_round_trip: float  # the client process, all its threads
+
+
+def timed(count: int, loop: Callable[[], None]) -> Rate:
+    start, cpu = time.perf_counter(), time.process_time()
+    loop()
+    return Rate(count / (time.perf_counter() - start),
+                (time.process_time() - cpu) / count * 1e6)
+
+
+def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -> Rate:
     ctx = zmq.Context()
     dealer = ctx.socket(zmq.DEALER)
     where = f"tcp://127.0.0.1:{port}"
@@ -51,15 +67,17 @@ def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -
         dealer.connect(where)
     dealer.send(payload)  # warm-up: wait for the connection
     dealer.recv()
-    start = time.perf_counter()
-    sent = received = 0
-    while received < count - 1:
-        while sent < count - 1 and sent - received < window:
-            dealer.send(payload)
-            sent += 1
-        dealer.recv()
-        received += 1
-    return (count - 1) / (time.perf_counter() - start)
+
+    def loop() -> None:
+        sent = received = 0
+        while received < count - 1:
+            while sent < count - 1 and sent - received < window:
+                dealer.send(payload)
+                sent += 1
+            dealer.recv()
+            received += 1
+
+    return timed(count - 1, loop)
 
 
 class EchoNode(MeshNode):
@@ -102,7 +120,7 @@ class HandshakingClient(ClientNode):
 
 
 def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window: int,
-                protocol: str, keys: Keys) -> float:
+                protocol: str, keys: Keys) -> Rate:
     client = node("a", ports, log, HandshakingClient, protocol, keys)
     # the protocol's handshake first (anp's DID-WBA, acp's manifest, a2a's card), as in a run
     while not client.ready:
@@ -114,19 +132,21 @@ def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window
     while client.received < 1:
         client.step(0.01)
     client.received = 0
-    start = time.perf_counter()
-    sent = 0
-    while client.received < count:
-        while sent < count and sent - client.received < window:
-            client.adapter.send_message("b", Message("stage_request", body))
-            sent += 1
-        client.step(0.001)
-    rate = count / (time.perf_counter() - start)
+
+    def loop() -> None:
+        sent = 0
+        while client.received < count:
+            while sent < count and sent - client.received < window:
+                client.adapter.send_message("b", Message("stage_request", body))
+                sent += 1
+            client.step(0.001)
+
+    rate = timed(count, loop)
     client.close()
     return rate
 
 
-def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[float, int]:
+def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
     """Round trips/s of two mesh nodes speaking `protocol`, and the log lines they wrote."""
     ctx = mp.get_context("fork")
     first = allocate_ports(9400, 2)
@@ -144,7 +164,7 @@ def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[float,
     return rate, lines
 
 
-def raw(keys: Keys, args: argparse.Namespace) -> float:
+def raw(keys: Keys, args: argparse.Namespace) -> Rate:
     ctx = mp.get_context("fork")
     port = allocate_ports(9400, 1)
     server = ctx.Process(target=raw_server, args=(port, args.messages + 1, keys))
@@ -167,11 +187,12 @@ def main() -> None:
     for security in settings:
         keys = {n: zmq.curve_keypair() for n in ("a", "b")} if security == "curve" else None
         base = raw(keys, args)
-        print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base:10.0f} round trips/s")
+        print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base[0]:10.0f} round trips/s"
+              f"  {base[1]:6.1f} us CPU/rt")
         for protocol in args.protocols.split(","):
             rate, lines = measure(protocol, keys, args)
-            print(f"  {protocol:5s} mesh (logged) {rate:10.0f} round trips/s  "
-                  f"ratio {rate / base:5.2f}  ({lines} log lines)")
+            print(f"  {protocol:5s} mesh (logged) {rate[0]:10.0f} round trips/s  "
+                  f"{rate[1]:6.1f} us CPU/rt  ratio {rate[0] / base[0]:5.2f}  ({lines} log lines)")
 
 
 if __name__ == "__main__":

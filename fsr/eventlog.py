@@ -9,9 +9,12 @@ Lines are buffered and written when the owner calls `flush()` (each loop turn of
 logging costs one syscall per batch instead of one per event. A SIGKILLed agent loses at most
 the events of its current loop turn.
 
-Every frame on the wire is an event or two, so this is the data path's main cost. It takes
+Every frame on the wire is an event or two, so this is the data path's main cost. `log` takes
 structlog's fastest path (structlog's performance docs): a filtering bound logger, cached on
-first use, rendering with orjson straight to bytes into a bytes sink.
+first use, rendering with orjson straight to bytes into a bytes sink. The per-frame events
+(``send``, ``deliver``) go through `emit`: the same two processors on the same event dict,
+called directly, which skips the bound logger's per-call work (context copy, level dispatch,
+result checks) — about a tenth of the cost, for the very same line.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def _dumps(obj: Any, **_: Any) -> bytes:
 
 
 def _stamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    event_dict["ts"] = round(time.time(), 6)
+    # whole microseconds; integer arithmetic, as round(time.time(), 6) costs more than the dump
+    event_dict["ts"] = time.time_ns() // 1000 / 1e6
     return event_dict
 
 
@@ -66,6 +70,7 @@ class EventLog:
 
     def __init__(self, path: str | Path, node: str) -> None:
         self.path = Path(path)
+        self.node = node
         self.sink = _LineSink(self.path)
         self.logger = structlog.wrap_logger(
             self.sink,
@@ -77,6 +82,12 @@ class EventLog:
 
     def log(self, event: str, **fields: Any) -> None:
         self.logger.info(event, **fields)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """`log` for the events of every frame: the line the bound logger would write (context,
+        fields, event, then the processors `_stamp` and the orjson renderer), built directly."""
+        self.sink.lines.append(_dumps(_stamp(None, "info",
+                                             {"node": self.node, **fields, "event": event})))
 
     def flush(self) -> None:
         self.sink.flush()

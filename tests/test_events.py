@@ -9,7 +9,7 @@ from pathlib import Path
 from fsr.events import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1] / "fsr"
-WRITE = re.compile(r"(?:record|\.log)\(\s*\"([a-z_]+)\"")
+WRITE = re.compile(r"(?:record|\.log|\.emit)\(\s*\"([a-z_]+)\"")
 READ = re.compile(r"(?:\.of\(|\[\"event\"\] (?:==|in) \(?)((?:\s*\"[a-z_]+\",?)+)")
 # names a writer picks at run time: FailStorm's fault kind; the node's peer_joined/peer_returned
 DYNAMIC = {"kill", "pause", "peer_joined"}

@@ -222,7 +222,8 @@ class MeshNode:
                      by_src={src: c if curve else c[:2] for src, c in sorted(tally.items())})
 
     def _read_inbox(self) -> None:
-        while self.mesh.inbox_pending():
+        self.mesh.inbox_drained = False
+        while not self.mesh.inbox_drained:
             for msg in self.adapter.receive_message():
                 if msg.kind == "pong":
                     self.on_pong(msg.sender)
@@ -234,7 +235,7 @@ class MeshNode:
                     self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
                                  kind=msg.kind[:40], mid=msg.msg_id[:40])
                 else:
-                    self.log.log("deliver", src=msg.sender, kind=msg.kind, mid=msg.msg_id)
+                    self.log.emit("deliver", src=msg.sender, kind=msg.kind, mid=msg.msg_id)
                     self.on_message(msg)
             while self.mesh.control_inbox:
                 sender, body = self.mesh.control_inbox.popleft()

@@ -14,7 +14,7 @@ What lives here, once:
 
 from __future__ import annotations
 
-import json
+import time
 import uuid
 from abc import abstractmethod
 from collections import OrderedDict, deque
@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fsr.protocols.base import LocalInfo, MalformedFrame, Message, ProtocolAdapter, WireFrame
+from fsr.protocols import jsonbytes
+from fsr.protocols.base import (
+    ID_BITS,
+    LocalInfo,
+    MalformedFrame,
+    Message,
+    ProtocolAdapter,
+    WireFrame,
+)
 from fsr.protocols.failure import Backoff
 
 # Application kinds a peer answers with a reply (`reply_to` = the request's msg_id). Any other
@@ -34,16 +42,26 @@ PAYLOAD = "\x00fsr-payload\x00"
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A version-4 UUID, drawn like `Message.msg_id` (no system call per id)."""
+    return str(uuid.UUID(int=ID_BITS.getrandbits(128), version=4))
+
+
+_second: list[Any] = [None, ""]  # the last whole second iso_now formatted, and its text
 
 
 def iso_now() -> str:
-    """An RFC 3339 UTC timestamp with milliseconds, as the SDKs emit them."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An RFC 3339 UTC timestamp with milliseconds, as the SDKs emit them. The date and time of
+    day are formatted once a second (datetime's isoformat cost ~9 % of a2a's data path)."""
+    ns = time.time_ns()
+    second = ns // 1_000_000_000
+    if second != _second[0]:
+        stamp = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+        _second[:] = [second, stamp.replace("+00:00", "")]
+    return f"{_second[1]}.{ns // 1_000_000 % 1000:03d}Z"
 
 
 def compact(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return jsonbytes.dumps(obj)
 
 
 def splice(envelope: Any, payload: bytes) -> bytes:
@@ -56,7 +74,7 @@ def splice(envelope: Any, payload: bytes) -> bytes:
 
 def parse_json(data: bytes, proto: str) -> Any:
     try:
-        return json.loads(data)
+        return jsonbytes.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedFrame(f"{proto}: not JSON: {exc}") from exc
 

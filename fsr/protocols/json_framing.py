@@ -10,9 +10,9 @@ does not parse is counted and dropped by the base class.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from fsr.protocols import jsonbytes
 from fsr.protocols.base import (
     Heartbeat,
     MalformedFrame,
@@ -25,7 +25,8 @@ from fsr.protocols.fields import Fields
 
 
 def _head(fields: dict[str, Any]) -> bytes:
-    return json.dumps(fields, separators=(",", ":")).encode()[:-1]
+    """The envelope without its closing brace; its values are ids, names and counters."""
+    return jsonbytes.dumps(fields, floats=False)[:-1]
 
 
 class JsonAdapter(ProtocolAdapter):
@@ -83,7 +84,7 @@ class JsonAdapter(ProtocolAdapter):
 
 def _parse(data: bytes) -> dict[str, Any]:
     try:
-        env = json.loads(data)
+        env = jsonbytes.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedFrame(f"json: not JSON: {exc}") from exc
     if not isinstance(env, dict):
