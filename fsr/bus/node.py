@@ -146,7 +146,7 @@ class MeshNode:
         # fd fired.
         if self.mesh.sub.get(zmq.EVENTS) & zmq.POLLIN:
             self._read_heartbeats()
-        if self.mesh.inbox_pending():
+        if self.mesh.router.get(zmq.EVENTS) & zmq.POLLIN:
             self._read_inbox()
         if self._unread:
             fired += self._unread
