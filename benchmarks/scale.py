@@ -4,10 +4,12 @@
                                [--security curve|none] [--membership pubsub|swim] [--keep DIR]
 
 Each size is one `fsr run` (30 s of work, 30 % SIGKILLed at 10 s, restarted 4 s later) with a
-compressed heartbeat (0.5 s x 4) and 2 s / 10 s hop / task timeouts. From its event log: start-up
+heartbeat of `--hb-interval` x `--hb-liveness` (default 1 s x 3, the config's) and 2 s / 10 s
+hop / task timeouts. From its event log: start-up
 (first `agent_spawned` -> `mesh_ready`), the storm's strike spread (first to last kill() call),
 false suspicions (`peer_suspected` before the first kill: after `mesh_ready`, and in brackets
-during start-up), detection p50/max (failstorm_metrics.json) and the log's size. Sampled from
+during start-up, by agents / by the runner's own view of the agents), detection p50/max
+(failstorm_metrics.json) and the log's size. Sampled from
 /proc while it runs: PSS (smaps_rollup) of the runner (its peak) and of every agent (each one's
 peak; median and max over agents) during the work phase, and CPU seconds (utime + stime, the
 last value seen of each process) of the whole tree: the runner, its forkserver and resource
@@ -36,7 +38,7 @@ from fsr.eventlog import read_events
 
 HEADLINE = ("recovery_ms", "steady_state_ms", "bytes_reconnect", "success_rate_drop",
             "duplicate_work_ratio")
-COLUMNS = ("agents", "start-up s", "strike spread ms", "false susp. (start-up)",
+COLUMNS = ("agents", "start-up s", "strike spread ms", "false susp. (start-up: agents / runner)",
            "detection p50 / max ms", "log MB", "runner PSS MB", "agent PSS median / max MB",
            "CPU s", "wall s", "null metrics")
 TICK = 0.25  # CPU times of known processes are re-read this often ...
@@ -138,7 +140,7 @@ def run(n: int, args: argparse.Namespace, base: Path) -> dict[str, object]:
     cfg = base / f"scale{n}.yaml"
     cfg.write_text(yaml.safe_dump({
         "scenario": {"base_port": 9100},
-        "heartbeat": {"interval": 0.5, "liveness": 4},
+        "heartbeat": {"interval": args.hb_interval, "liveness": args.hb_liveness},
         "timeouts": {"hop": 2.0, "task": 10.0},
     }))
     out = base / f"n{n}"
@@ -183,7 +185,8 @@ def run(n: int, args: argparse.Namespace, base: Path) -> dict[str, object]:
     drain = next((ts for name, ts in phases if name == "drain"), float("inf"))
     kill_ts = min(e["kill_ts"] for e in events if e["event"] == "kill")
     ready = first["mesh_ready"]
-    suspects = [e["ts"] for e in events if e["event"] == "peer_suspected"]
+    suspects = [(e["ts"], e["node"] == "runner") for e in events
+                if e["event"] == "peer_suspected"]
     spread = next(e["ms"] for e in events
                   if e["event"] == "strike_spread" and e.get("storm", 0) == 0)
     metrics = json.loads((out / "failstorm_metrics.json").read_text())
@@ -197,8 +200,10 @@ def run(n: int, args: argparse.Namespace, base: Path) -> dict[str, object]:
         "n": n,
         "startup_s": ready - first["agent_spawned"],
         "spread_ms": spread,
-        "false_ready": sum(1 for ts in suspects if ready <= ts < kill_ts),
-        "false_startup": sum(1 for ts in suspects if ts < ready),
+        "false_ready": sum(1 for ts, _ in suspects if ready <= ts < kill_ts),
+        # during start-up, the agents' membership and the runner's own view apart
+        "false_startup": (sum(1 for ts, by_runner in suspects if ts < ready and not by_runner),
+                          sum(1 for ts, by_runner in suspects if ts < ready and by_runner)),
         "det": metrics["detection_ms"],
         "log_mb": log.stat().st_size / 1e6,
         "runner_mb": sampler.peak_mb(proc.pid, work, drain),
@@ -219,7 +224,8 @@ def _num(x: float | None, fmt: str) -> str:
 
 def row(r: dict) -> str:
     det = r["det"]
-    susp = str(r["false_ready"]) + (f" ({r['false_startup']})" if r["false_startup"] else "")
+    agents_s, runner_s = r["false_startup"]
+    susp = f"{r['false_ready']} ({agents_s} / {runner_s})"
     agents = r["agent_mb"]
     cells = [
         str(r["n"]), f"{r['startup_s']:.2f}", f"{r['spread_ms']:.2f}", susp,
@@ -236,6 +242,8 @@ def main() -> None:
     ap.add_argument("--counts", type=int, nargs="+", default=[8, 64, 128, 256])
     ap.add_argument("--topology", default="random-k", choices=("full", "star", "ring", "random-k"))
     ap.add_argument("--degree", type=int, default=4)
+    ap.add_argument("--hb-interval", type=float, default=1.0, help="heartbeat.interval (s)")
+    ap.add_argument("--hb-liveness", type=int, default=3, help="heartbeat.liveness")
     ap.add_argument("--security", default="curve", choices=("curve", "none"))
     # passed on to `fsr run` only when given (older `fsr run`s have no --membership)
     ap.add_argument("--membership", default=None, choices=("pubsub", "swim"),
@@ -244,7 +252,8 @@ def main() -> None:
     args = ap.parse_args()
 
     print(f"topology {args.topology} (degree {args.degree}), security {args.security}, "
-          f"membership {args.membership or 'pubsub (default)'}; heartbeat 0.5 s x 4\n")
+          f"membership {args.membership or 'pubsub (default)'}; heartbeat "
+          f"{args.hb_interval:g} s x {args.hb_liveness}\n")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "|".join("---:" for _ in COLUMNS) + "|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,8 @@ from __future__ import annotations
 CATALOGUE: dict[str, str] = {
     # -- the run (runner) ----------------------------------------------------------------
     "run_start": "run_id, config, agents [{id, roles, port, hb_port, peers (a topology other "
-                 "than full)}], doc_id, fragments, qa, "
+                 "than full)}], doc_id, fragments, qa, harness_nice (the runner's and "
+                 "forkserver's nice value; agents run at 0), "
                  "doc_notes",
     "run_end": "reason, counts",
     "phase": "name: startup | broadcast | work | fault | drain | stop",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsr.agents.plan import RUNNER_ID, RunPlan
-from fsr.agents.supervisor import Supervisor
+from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
 from fsr.config import Config
 from fsr.eventlog import EventLog
@@ -68,6 +68,7 @@ class Runner(MeshNode):
             self.add_peer(a.node_id, a.data_port, a.hb_port)
         self.agent_ids = [a.node_id for a in plan.agents]
         self.mesh.control_senders = set(self.agent_ids)
+        self.harness_nice = raise_harness_priority()  # before the forkserver starts
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.storms = storms_of(plan.config, self.agent_ids)
         self.storm = FailStorm(self.supervisor, self.record, self.call_later, network,
@@ -96,6 +97,7 @@ class Runner(MeshNode):
         reason = "crashed"
         try:
             self.record("run_start", run_id=self.plan.run_id, config=self.plan.config,
+                        harness_nice=self.harness_nice,
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
                                  "hb_port": a.hb_port, **self._peers(a.node_id)}
                                 for a in self.plan.agents],
