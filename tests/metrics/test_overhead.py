@@ -63,7 +63,9 @@ def test_hand_written_log_gives_exact_figures() -> None:
                                       "payload": 764.5, "envelope": 206.0, "security": 0.0,
                                       "zmtp_framing": 10.0}
     assert o["heartbeat"] == {"copies": 2, "bytes_per_heartbeat": 75.0, "total": 150,
-                              "security": 0}
+                              "security": 0,  # no SWIM in this log (membership pubsub)
+                              "swim": {"frames": 0, "wire": 0, "payload": 0, "envelope": 0,
+                                       "security": 0, "zmtp_framing": 0}}
     hs = o["handshake"]
     assert hs["protocol"] == {"frames": 3, "wire": 550, "payload": 252, "envelope": 292,
                               "security": 0, "zmtp_framing": 6}
