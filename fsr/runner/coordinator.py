@@ -157,12 +157,24 @@ class Runner(MeshNode):
 
         return tcp_totals()
 
+    def waiting_for(self) -> str:
+        """Who the start-up still waits for (the reason a readiness timeout gives)."""
+        parts = [f"{name}: {', '.join(sorted(missing)[:5])}"
+                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                 for name, missing in (
+                     ("not ready", set(self.agent_ids) - self.ready),
+                     ("no shard", set(self.agent_ids) - self.loaded if self.broadcast_done
+                      else set()),
+                     ("no heartbeat", {a for a in self.agent_ids
+                                       if not self.monitor.alive(a)})) if missing]
+        return "; ".join(parts)
+
     def wait_until(self, cond: Any, deadline: float | None, what: str) -> None:
         next_check = 0.0
         while not cond():
             now = time.time()
             if deadline is not None and now > deadline:
-                raise RunFailed(f"timed out waiting for {what}")
+                raise RunFailed(f"timed out waiting for {what} ({self.waiting_for()})")
             if self.phase == "startup" and now >= next_check:
                 # a few times a second: polling 256 processes every turn slows start-up
                 next_check = now + 0.2
