@@ -226,39 +226,36 @@ class Mesh:
             self.log.log("frame_dropped", src=sender[:40], reason=f"routing id {sender[:40]!r} "
                          f"is not its key's ({key_of})", wire=sum(len(p) for p in parts[1:]))
             return None
-        if len(parts) == 3 and parts[1] == SWIM_TAG:
-            try:
-                body = msgpack.unpackb(parts[2]) if len(parts[2]) <= _MAX_CONTROL else None
-                why = check_swim(body) if body is not None else "swim: too large"
-            except (ValueError, msgpack.UnpackException) as exc:
-                why = f"swim: {exc}"
-            if why is not None:
-                self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(parts[2]))
-            else:
-                self.swim_inbox.append((sender, body))
-            return None
-        if len(parts) == 3 and parts[1] == b"":
-            why = None
-            if self.control_senders is not None and sender not in self.control_senders:
-                why = f"control from {sender[:40]!r}, not an accepted sender"
-            elif len(parts[2]) > _MAX_CONTROL:
-                why = f"control: {len(parts[2])} bytes, over {_MAX_CONTROL}"
-            else:
-                try:
-                    body = msgpack.unpackb(parts[2])
-                    why = check_control(body)
-                except (ValueError, msgpack.UnpackException) as exc:
-                    why = f"control: {exc}"
-            if why is not None:
-                self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(parts[2]))
-            else:
-                self.control_inbox.append((sender, body))
+        if len(parts) == 3 and parts[1] in (b"", SWIM_TAG):
+            self._take_side_plane(sender, parts[1], parts[2])
             return None
         if len(parts) != 2:
             self.log.log("frame_dropped", src=sender, reason=f"{len(parts) - 1} frames",
                          wire=sum(len(p) for p in parts[1:]))
             return None
         return sender, parts[1]
+
+    def _take_side_plane(self, sender: str, tag: bytes, data: bytes) -> None:
+        """A control (empty tag) or SWIM message: decoded, checked, and set aside in its inbox,
+        or dropped and counted with the reason."""
+        plane, check, inbox = (("control", check_control, self.control_inbox) if tag == b""
+                               else ("swim", check_swim, self.swim_inbox))
+        why = None
+        if plane == "control" and self.control_senders is not None \
+                and sender not in self.control_senders:
+            why = f"control from {sender[:40]!r}, not an accepted sender"
+        elif len(data) > _MAX_CONTROL:
+            why = f"{plane}: {len(data)} bytes, over {_MAX_CONTROL}"
+        else:
+            try:
+                body = msgpack.unpackb(data)
+                why = check(body)
+            except (ValueError, msgpack.UnpackException) as exc:
+                why = f"{plane}: {exc}"
+        if why is not None:
+            self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(data))
+        else:
+            inbox.append((sender, body))
 
     def recv_heartbeat(self) -> bytes | None:
         try:

@@ -80,7 +80,7 @@ class Swim:
     reachable: Callable[[str], set[str]] = field(default=lambda _: set())
     seed: str = ""
     incarnation: int = 0
-    members: dict[str, Member] = field(default_factory=dict)
+    members: dict[str, Member] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}/{self.me}/swim")

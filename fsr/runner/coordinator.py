@@ -49,12 +49,6 @@ class TaskState:
 
 
 class Runner(MeshNode):
-    def _peers(self, node_id: str) -> dict[str, list[str]]:
-        """An agent's neighbours, for run_start; a full mesh's go without saying."""
-        if self.cfg.scenario.topology == "full":
-            return {}
-        return {"peers": self.plan.peers_of(node_id)}
-
     def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
                  relay: LinkRelay | None = None) -> None:
@@ -151,6 +145,12 @@ class Runner(MeshNode):
             self.record("run_end", reason=reason, counts=self.counts)
             self.close()
             self.log.close()
+
+    def _peers(self, node_id: str) -> dict[str, list[str]]:
+        """An agent's neighbours, for run_start; a full mesh's go without saying."""
+        if self.cfg.scenario.topology == "full":
+            return {}
+        return {"peers": self.plan.peers_of(node_id)}
 
     def network_totals(self) -> dict[str, int]:
         from fsr.injector.network import tcp_totals
