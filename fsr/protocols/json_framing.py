@@ -26,7 +26,7 @@ from fsr.protocols.fields import Fields
 
 def _head(fields: dict[str, Any]) -> bytes:
     """The envelope without its closing brace; its values are ids, names and counters."""
-    return jsonbytes.dumps(fields, floats=False)[:-1]
+    return jsonbytes.dumps(fields)[:-1]
 
 
 class JsonAdapter(ProtocolAdapter):
