@@ -50,12 +50,18 @@ class MalformedFrame(ValueError):
     """A frame that does not parse as this protocol; it is counted and dropped."""
 
 
-@dataclass(frozen=True)
+def new_msg_id() -> str:
+    """16 random hex digits, the shape uuid4().hex[:16] had."""
+    return ID_BITS.getrandbits(64).to_bytes(8).hex()
+
+
+# Messages and frames are made for every frame on the wire: plain slotted classes, not frozen
+# ones (a frozen dataclass sets each field through object.__setattr__: 1.3 against 0.3 µs).
+@dataclass(slots=True)
 class Message:
     kind: str
     body: dict[str, Any]
-    # 16 random hex digits, the shape uuid4().hex[:16] had
-    msg_id: str = field(default_factory=lambda: f"{ID_BITS.getrandbits(64):016x}")
+    msg_id: str = field(default_factory=new_msg_id)
     reply_to: str | None = None
     sender: str = ""  # filled in on receipt
 
@@ -64,7 +70,7 @@ class Message:
         return CATEGORY_OF_KIND.get(self.kind, "task")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)  # compared and hashed by identity: a frame is one send
 class WireFrame:
     """One single-part ZeroMQ message body, with what the byte report needs to know of it."""
 
