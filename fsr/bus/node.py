@@ -1,8 +1,9 @@
 """MeshNode: the event loop every process of a run shares (agents and the runner).
 
-One thread, one `zmq.Poller`, a timer heap. Each turn: run due timers, read every ready socket,
-turn heartbeats into liveness changes, hand protocol messages and control messages to the
-subclass's handlers, flush the log. Subclasses override the ``on_*`` hooks.
+One thread, one epoll, a timer heap. Each turn: run due timers, read every ready socket, turn
+heartbeats into liveness changes, hand protocol messages and control messages to the subclass's
+handlers, hand the frames held in the mesh's outbox to ZeroMQ (`Mesh.flush`), flush the log.
+Subclasses override the ``on_*`` hooks.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class MeshNode:
                          self.swim.next_deadline() if self.swim is not None else None):
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - time.time()) + 0.001)
+        self.mesh.flush()  # what timers and the code between turns sent, before sleeping
         fired = [fd for fd, _ in self._epoll.poll(wait)]
         for fd in fired:
             if fd in self._watchers:
@@ -171,6 +173,7 @@ class MeshNode:
         if self.swim is not None:
             self._swim_step()
         self.adapter.tick(time.time())
+        self.mesh.flush()
         self.log.flush()
 
     def _read_heartbeats(self) -> None:
