@@ -5,10 +5,17 @@ flight and the same security setting (CurveZMQ with the same key set-up, or none
 sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request` /
 `stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
 log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
-Beside each rate: the client process's CPU time per round trip (its ZeroMQ I/O thread included),
-which is what the mesh's own work costs and is less noisy than the rate on a shared machine.
+Beside each rate: each process's CPU time per round trip (client / server, their ZeroMQ I/O
+threads included), which is what the mesh's own work costs and is less noisy than the rate on a
+shared machine.
 
-    python benchmarks/throughput.py [--messages 20000] [--payload 200] [--window 64]
+On a shared 2-core machine one measurement of raw pyzmq swings by ±30 % from one second to the
+next, so the measurements are taken in `--rounds` interleaved rounds (raw, then every protocol,
+then raw again, ...) and each figure is the median over the rounds; the ratio is the median
+mesh rate over the median raw rate of the same security setting, with the lowest and highest
+per-round ratio beside it.
+
+    python benchmarks/throughput.py [--messages 20000] [--payload 200] [--window 64] [--rounds 3]
                                     [--protocols json,a2a,anp,acp] [--security both|curve|none]
 """
 
@@ -16,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,21 +42,25 @@ from fsr.protocols import REGISTRY, Message
 Keys = dict[str, tuple[bytes, bytes]] | None
 
 
-def raw_server(port: int, count: int, keys: Keys) -> None:
+def raw_server(port: int, count: int, keys: Keys, report: Connection) -> None:
     ctx = zmq.Context()
     curve = Curve(ctx, "b", keys) if keys else None
     router = ctx.socket(zmq.ROUTER)
     if curve:
         curve.serve(router)
     router.bind(f"tcp://127.0.0.1:{port}")
-    for _ in range(count):
+    router.send_multipart(router.recv_multipart())  # the warm-up
+    cpu = time.process_time()
+    for _ in range(count - 1):
         router.send_multipart(router.recv_multipart())
+    report.send((time.process_time() - cpu) / (count - 1) * 1e6)
     time.sleep(0.2)
 
 
 class Rate(NamedTuple):
     round_trips_per_s: float
     cpu_us_per_round_trip: float  # the client process, all its threads
+    server_cpu_us: float = 0.0  # the same, of the server process
 
 
 def timed(count: int, loop: Callable[[], None]) -> Rate:
@@ -81,8 +94,11 @@ def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -
 
 
 class EchoNode(MeshNode):
+    echoed = 0
+
     def on_message(self, msg: Message) -> None:
         if msg.kind == "stage_request":
+            self.echoed += 1
             self.adapter.send_message(msg.sender, Message("stage_reply", msg.body,
                                                           reply_to=msg.msg_id))
 
@@ -103,13 +119,18 @@ def node(name: str, ports: dict[str, int], log: Path, cls: type[MeshNode], proto
     return n
 
 
-def mesh_server(ports: dict[str, int], log: Path, seconds: float, protocol: str,
-                keys: Keys) -> None:
+def mesh_server(ports: dict[str, int], log: Path, count: int, protocol: str, keys: Keys,
+                report: Connection) -> None:
     server = node("b", ports, log, EchoNode, protocol, keys)
-    deadline = time.time() + seconds
-    while time.time() < deadline:
+    assert isinstance(server, EchoNode)
+    while server.echoed < 1:  # the handshake and the warm-up request
         server.step(0.01)
-    server.close()
+    cpu = time.process_time()
+    while server.echoed < count + 1:
+        server.step(0.01)
+    report.send((time.process_time() - cpu) / count * 1e6)
+    while True:  # answers retransmits until the client is done and kills it
+        server.step(0.01)
 
 
 class HandshakingClient(ClientNode):
@@ -120,26 +141,36 @@ class HandshakingClient(ClientNode):
 
 
 def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window: int,
-                protocol: str, keys: Keys) -> Rate:
+                protocol: str, keys: Keys, server: mp.process.BaseProcess) -> Rate:
     client = node("a", ports, log, HandshakingClient, protocol, keys)
+
+    def step(turn: int) -> None:
+        client.step(0.001)
+        if turn % 4096 == 0 and not server.is_alive():
+            raise SystemExit(f"{protocol}: the echo server died (exit code {server.exitcode})")
+
     # the protocol's handshake first (anp's DID-WBA, acp's manifest, a2a's card), as in a run
+    turn = 0
     while not client.ready:
         client.adapter.start_handshake("b")
         deadline = time.time() + 0.5
         while not client.ready and time.time() < deadline:
-            client.step(0.01)
+            turn += 1
+            step(turn)
     client.adapter.send_message("b", Message("stage_request", body))
     while client.received < 1:
-        client.step(0.01)
+        turn += 1
+        step(turn)
     client.received = 0
 
     def loop() -> None:
-        sent = 0
+        sent = turn = 0
         while client.received < count:
             while sent < count and sent - client.received < window:
                 client.adapter.send_message("b", Message("stage_request", body))
                 sent += 1
-            client.step(0.001)
+            turn += 1
+            step(turn)
 
     rate = timed(count, loop)
     client.close()
@@ -147,31 +178,44 @@ def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window
 
 
 def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
-    """Round trips/s of two mesh nodes speaking `protocol`, and the log lines they wrote."""
+    """Round trips/s of two mesh nodes speaking `protocol`, their CPU time per round trip, and
+    the lines they logged."""
     ctx = mp.get_context("fork")
     first = allocate_ports(9400, 2)
     ports = {"a": first, "b": first + 1}
     body = {"task_id": "t0", "stage": "extract", "attempt": 1,
             "input": {"question": "x" * args.payload}}
+    report, reporter = ctx.Pipe(duplex=False)
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "bench.jsonl"
-        server = ctx.Process(target=mesh_server, args=(ports, log, 300.0, protocol, keys))
+        server = ctx.Process(target=mesh_server,
+                             args=(ports, log, args.messages, protocol, keys, reporter))
         server.start()
-        rate = mesh_client(ports, log, args.messages, body, args.window, protocol, keys)
-        server.kill()
-        server.join()
-        lines = sum(1 for _ in log.open())
-    return rate, lines
+        try:
+            rate = mesh_client(ports, log, args.messages, body, args.window, protocol, keys,
+                               server)
+            server_cpu = report.recv() if report.poll(10) else float("nan")
+        finally:
+            server.kill()
+            server.join()
+        lines = sum(1 for _ in log.open("rb"))
+    return rate._replace(server_cpu_us=server_cpu), lines
 
 
 def raw(keys: Keys, args: argparse.Namespace) -> Rate:
     ctx = mp.get_context("fork")
     port = allocate_ports(9400, 1)
-    server = ctx.Process(target=raw_server, args=(port, args.messages + 1, keys))
+    report, reporter = ctx.Pipe(duplex=False)
+    server = ctx.Process(target=raw_server, args=(port, args.messages + 1, keys, reporter))
     server.start()
     rate = raw_client(port, args.messages + 1, b"x" * args.payload, args.window, keys)
+    server_cpu = report.recv()
     server.join()
-    return rate
+    return rate._replace(server_cpu_us=server_cpu)
+
+
+def median(rates: list[Rate]) -> Rate:
+    return Rate(*(statistics.median(column) for column in zip(*rates, strict=True)))
 
 
 def main() -> None:
@@ -179,20 +223,33 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--payload", type=int, default=200, help="bytes of application payload")
     ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians shown")
     ap.add_argument("--protocols", default=",".join(REGISTRY))
     ap.add_argument("--security", default="both", choices=("both", "curve", "none"))
     args = ap.parse_args()
     settings = ["curve", "none"] if args.security == "both" else [args.security]
-    print(f"payload {args.payload} B, window {args.window}, {args.messages} round trips")
+    protocols = args.protocols.split(",")
+    print(f"payload {args.payload} B, window {args.window}, {args.messages} round trips, "
+          f"median of {args.rounds} interleaved rounds; CPU: us per round trip, client / server")
     for security in settings:
         keys = {n: zmq.curve_keypair() for n in ("a", "b")} if security == "curve" else None
-        base = raw(keys, args)
-        print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base[0]:10.0f} round trips/s"
-              f"  {base[1]:6.1f} us CPU/rt")
-        for protocol in args.protocols.split(","):
-            rate, lines = measure(protocol, keys, args)
-            print(f"  {protocol:5s} mesh (logged) {rate[0]:10.0f} round trips/s  "
-                  f"{rate[1]:6.1f} us CPU/rt  ratio {rate[0] / base[0]:5.2f}  ({lines} log lines)")
+        runs: dict[str, list[Rate]] = {name: [] for name in ["raw", *protocols]}
+        lines: dict[str, int] = {}
+        for _ in range(args.rounds):
+            runs["raw"].append(raw(keys, args))
+            for protocol in protocols:
+                rate, lines[protocol] = measure(protocol, keys, args)
+                runs[protocol].append(rate)
+        base = median(runs["raw"])
+        print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base[0]:9.0f} round trips/s"
+              f"  CPU {base[1]:5.1f} / {base[2]:5.1f}")
+        for protocol in protocols:
+            rate = median(runs[protocol])
+            per_round = [m[0] / r[0] for m, r in zip(runs[protocol], runs["raw"], strict=True)]
+            print(f"  {protocol:5s} mesh, logged   {rate[0]:9.0f} round trips/s  CPU {rate[1]:5.1f}"
+                  f" / {rate[2]:5.1f}  ratio {rate[0] / base[0]:4.2f}"
+                  f" (rounds {min(per_round):4.2f}-{max(per_round):4.2f};"
+                  f" {lines[protocol]} log lines)")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class Mesh:
         # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
         self.control_senders: set[str] | None = None
         self._written: set[str] = set()  # peers sent a frame this turn (the outbox, below)
-        self._held: list[tuple[zmq.Socket, str, bytes | list[bytes], dict[str, Any]]] = []
+        self._held: list[tuple[zmq.Socket, bytes | list[bytes], dict[str, Any]]] = []
         self.inbox_drained = True  # the last read of the inbox found it empty
         self._add_monitor(self.sub, "", "sub")
 
@@ -168,7 +168,7 @@ class Mesh:
         """The protocol plane: one single-part frame to `dest`, counted and logged."""
         data = frame.data
         return self._send(dest, data, {
-            "cat": frame.category, "kind": frame.kind, "mid": frame.msg_id,
+            "dst": dest, "cat": frame.category, "kind": frame.kind, "mid": frame.msg_id,
             "pay": frame.payload_len, "env": len(data) - frame.payload_len,
             **self.wire(frame_bytes, len(data))})
 
@@ -184,25 +184,26 @@ class Mesh:
         """The control plane: runner <-> agent bookkeeping, identical for every protocol."""
         packed = msgpack.packb({"k": kind, **body})
         return self._send(dest, [b"", packed], {
-            "cat": "control", "kind": "ctl." + kind, "mid": "", "pay": len(packed), "env": 0,
-            **self.wire(message_bytes, [0, len(packed)])})
+            "dst": dest, "cat": "control", "kind": "ctl." + kind, "mid": "",
+            "pay": len(packed), "env": 0, **self.wire(message_bytes, [0, len(packed)])})
 
     def send_swim(self, dest: str, body: dict[str, Any]) -> bool:
         """The SWIM membership plane (`fsr.bus.swim`): a tag frame + msgpack, the same for every
         protocol (membership is the mesh's, like the heartbeat channel it replaces)."""
         packed = msgpack.packb(body)
         return self._send(dest, [SWIM_TAG, packed], {
-            "cat": "heartbeat", "kind": "swim." + body["t"], "mid": "", "pay": len(packed),
-            "env": len(SWIM_TAG), **self.wire(message_bytes, [len(SWIM_TAG), len(packed)])})
+            "dst": dest, "cat": "heartbeat", "kind": "swim." + body["t"], "mid": "",
+            "pay": len(packed), "env": len(SWIM_TAG),
+            **self.wire(message_bytes, [len(SWIM_TAG), len(packed)])})
 
     def _send(self, dest: str, frames: bytes | list[bytes], fields: dict[str, Any]) -> bool:
-        """Write or hold one message (bytes: the protocol plane's single frame); False if it
-        cannot be sent."""
+        """Write or hold one message (bytes: the protocol plane's single frame) whose ``send``
+        event has `fields`; False if it cannot be sent."""
         dealer = self.dealers.get(dest)
         if dealer is None:
             reason = "unknown peer"
         elif dest in self._written:
-            self._held.append((dealer, dest, frames, fields))
+            self._held.append((dealer, frames, fields))
             if len(self._held) >= self.FLUSH_AT:
                 self.flush()
             return True
@@ -213,26 +214,26 @@ class Mesh:
                 reason = "no live connection"
             else:
                 self._written.add(dest)
-                self.log.emit("send", dst=dest, **fields)
+                self.log.emit("send", fields)
                 return True
-        self._send_failed(dest, fields, reason)
+        self._send_failed(fields, reason)
         return False
 
     def flush(self) -> None:
         """Hand the frames held this turn to ZeroMQ, in the order they were sent."""
         held, self._held = self._held, []
         self._written.clear()
-        for dealer, dest, frames, fields in held:
+        for dealer, frames, fields in held:
             try:
                 _write(dealer, frames)
             except zmq.Again:
-                self._send_failed(dest, fields, "refused at the end of the turn (link lost or "
+                self._send_failed(fields, "refused at the end of the turn (link lost or "
                                   "queue full)")
             else:
-                self.log.emit("send", dst=dest, **fields)
+                self.log.emit("send", fields)
 
-    def _send_failed(self, dest: str, fields: dict[str, Any], reason: str) -> None:
-        self.log.log("send_failed", dst=dest, cat=fields["cat"], kind=fields["kind"],
+    def _send_failed(self, fields: dict[str, Any], reason: str) -> None:
+        self.log.log("send_failed", dst=fields["dst"], cat=fields["cat"], kind=fields["kind"],
                      mid=fields["mid"], reason=reason)
 
     def publish(self, frame: WireFrame, seq: int) -> None:

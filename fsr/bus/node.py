@@ -27,6 +27,11 @@ from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, a
 from fsr.protocols.base import Heartbeat
 
 
+def _events(sock: zmq.Socket) -> int:
+    # ZMQ_EVENTS as a plain int: pyzmq's Socket.get wraps it in an enum.Flag (1.3 µs more)
+    return zmq.backend.Socket.get(sock, zmq.EVENTS)
+
+
 class MeshNode:
     def __init__(self, *, node_id: str, protocol: str, log: EventLog, data_port: int,
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
@@ -49,7 +54,9 @@ class MeshNode:
         # a node has (zmq.Poller re-checks them all: 84 µs a turn for 129 sockets, epoll 0.4 µs)
         self._epoll = select.epoll()
         self._monitor_fds: dict[int, zmq.Socket] = {}
-        self._unread: list[int] = []  # monitors to read whether or not their fd fires
+        self._inbox_fd, self._hb_fd = self.mesh.router.get(zmq.FD), self.mesh.sub.get(zmq.FD)
+        # sockets to read next turn whether or not their fd fires (see `step`)
+        self._unread: set[int] = {self._inbox_fd, self._hb_fd}
         self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
         self.swim: Swim | None = None  # set by a node that runs SWIM membership
         for sock in (self.mesh.router, self.mesh.sub):
@@ -76,13 +83,14 @@ class MeshNode:
 
     def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
         self._watch_monitor(self.mesh.add_peer(peer, data_port, hb_port))
+        self._unread.add(self._hb_fd)  # connect() runs the SUB's pending commands
 
     def _watch_monitor(self, mon: zmq.Socket) -> None:
         fd = mon.get(zmq.FD)
         self._monitor_fds[fd] = mon
         self._epoll.register(fd, select.EPOLLIN)
         # its first events may have consumed the fd's signal already: read it next turn
-        self._unread.append(fd)
+        self._unread.add(fd)
 
     # -- timers -------------------------------------------------------------------------------
     def call_at(self, when: float, fn: Callable[[], None]) -> None:
@@ -142,20 +150,23 @@ class MeshNode:
         for fd in fired:
             if fd in self._watchers:
                 self._watchers[fd]()
-        # A ZMQ_FD signals that a socket's state *may* have changed and is reset by reading
-        # ZMQ_EVENTS, so every socket is read until it has nothing left. The inbox and the
-        # heartbeat channel are asked every turn (two getsockopt calls), monitors when their
-        # fd fired.
-        if self.mesh.sub.get(zmq.EVENTS) & zmq.POLLIN:
-            self._read_heartbeats()
-        if self.mesh.router.get(zmq.EVENTS) & zmq.POLLIN:
-            self._read_inbox()
+        # A ZMQ_FD signals that a socket's state may have changed; the signal is taken by the
+        # socket's next operation that runs its pending commands (a recv, a getsockopt of
+        # ZMQ_EVENTS, a connect). So a socket is read whenever its fd fires, always until it
+        # has nothing left (a recv that finds nothing leaves the pipe asleep, and the next
+        # message fires the fd again), and once more after an operation that may have taken
+        # its signal (`_unread`). The inbox and the SUB are only ever received from.
+        ready = set(fired)
         if self._unread:
-            fired += self._unread
-            self._unread = []
-        for fd in fired:
+            ready |= self._unread
+            self._unread = set()
+        if self._hb_fd in ready:
+            self._read_heartbeats()
+        if self._inbox_fd in ready:
+            self._read_inbox()
+        for fd in ready:
             mon = self._monitor_fds.get(fd)
-            while mon is not None and mon.get(zmq.EVENTS) & zmq.POLLIN:
+            while mon is not None and _events(mon) & zmq.POLLIN:
                 event = self.mesh.read_monitor(mon)
                 if event is None:
                     continue
@@ -238,7 +249,8 @@ class MeshNode:
                     self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
                                  kind=msg.kind[:40], mid=msg.msg_id[:40])
                 else:
-                    self.log.emit("deliver", src=msg.sender, kind=msg.kind, mid=msg.msg_id)
+                    self.log.emit("deliver", {"src": msg.sender, "kind": msg.kind,
+                                              "mid": msg.msg_id})
                     self.on_message(msg)
             while self.mesh.control_inbox:
                 sender, body = self.mesh.control_inbox.popleft()

@@ -58,9 +58,11 @@ class JsonAdapter(ProtocolAdapter):
             return []
         if kind == "hello_ack":
             return [self.peer_ready(sender, body)]
-        fields = Fields(env, "json")
-        return [Message(kind=kind, body=body, msg_id=fields.opt_text("id") or "",
-                        reply_to=fields.opt_text("re"), sender=sender)]
+        mid, reply_to = env.get("id"), env.get("re")
+        if type(mid) is not str or (reply_to is not None and type(reply_to) is not str):
+            fields = Fields(env, "json")  # numbers are ids too; other types are refused
+            mid, reply_to = fields.opt_text("id") or "", fields.opt_text("re")
+        return [Message(kind, body, mid, reply_to, sender)]
 
     def start_handshake(self, peer: str) -> bool:
         hello = Message(kind="hello", body=self._info())
