@@ -84,12 +84,11 @@ class EventLog:
         self.logger.info(event, **fields)
 
     def emit(self, event: str, fields: dict[str, Any]) -> None:
-        """`log` for the events of every frame, with the fields as a dict the caller hands over:
-        the line the bound logger would write (the context, the fields, the event, then the
-        processors `_stamp` and the orjson renderer), built directly."""
-        fields["node"] = self.node
-        fields["event"] = event
-        self.sink.lines.append(_dumps(_stamp(None, "info", fields)))
+        """`log` for the events of every frame, with the fields as a dict: the line the bound
+        logger would write (the context, the fields, the event, then the processors `_stamp` and
+        the orjson renderer), built directly."""
+        self.sink.lines.append(_dumps(_stamp(None, "info",
+                                             {"node": self.node, **fields, "event": event})))
 
     def flush(self) -> None:
         self.sink.flush()

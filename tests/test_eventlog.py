@@ -18,9 +18,13 @@ def test_emit_writes_the_line_log_writes(tmp_path: Path, monkeypatch: pytest.Mon
     paths = {how: tmp_path / f"{how}.jsonl" for how in ("log", "emit")}
     for how, path in paths.items():
         log = EventLog(path, "a")
-        write = log.log if how == "log" else log.emit
-        write("send", **fields)
-        write("deliver", src="é\x7f", kind="stage_reply", mid="", node="override")
+        deliver = {"src": "é\x7f", "kind": "stage_reply", "mid": "", "node": "override"}
+        if how == "log":
+            log.log("send", **fields)
+            log.log("deliver", **deliver)
+        else:
+            log.emit("send", dict(fields))
+            log.emit("deliver", deliver)
         log.close()
     assert paths["log"].read_bytes() == paths["emit"].read_bytes()
     events, bad = read_events(paths["emit"])

@@ -167,10 +167,10 @@ class Mesh:
     def send_frame(self, dest: str, frame: WireFrame) -> bool:
         """The protocol plane: one single-part frame to `dest`, counted and logged."""
         data = frame.data
-        return self._send(dest, data, {
-            "dst": dest, "cat": frame.category, "kind": frame.kind, "mid": frame.msg_id,
-            "pay": frame.payload_len, "env": len(data) - frame.payload_len,
-            **self.wire(frame_bytes, len(data))})
+        fields = {"dst": dest, "cat": frame.category, "kind": frame.kind, "mid": frame.msg_id,
+                  "pay": frame.payload_len, "env": len(data) - frame.payload_len}
+        fields.update(self.wire(frame_bytes, len(data)))
+        return self._send(dest, data, fields)
 
     def wire(self, formula: Callable[..., int], *args: Any) -> dict[str, int]:
         """``wire``: the bytes a formula of `fsr.bus.wire` gives under this mesh's security;
