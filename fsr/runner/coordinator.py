@@ -26,7 +26,7 @@ from fsr.bus.node import MeshNode
 from fsr.config import Config
 from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, resolve_targets
-from fsr.injector.schedule import PROCESS_KINDS, Storm, storms_of
+from fsr.injector.schedule import Storm, storms_of
 from fsr.injector.storm import NetworkControl
 
 if TYPE_CHECKING:
@@ -229,9 +229,6 @@ class Runner(MeshNode):
             self.end_task(body["task_id"], body["status"], body.get("answer", ""),
                           body.get("reason", ""), sender, passages)
 
-    def on_peer_suspected(self, peer: str, how: str) -> None:
-        self.loaded.discard(peer)
-
     # -- the fail storm -----------------------------------------------------------------------
     def strike(self, storm: Storm) -> None:
         holders: dict[str, list[str]] = {}
@@ -245,7 +242,7 @@ class Runner(MeshNode):
         if not victims:  # nobody to strike (a fraction of 0, or every target already held)
             return
         self.set_phase("fault")
-        if storm.kind in PROCESS_KINDS:
+        if storm.kind == "kill":  # the process and its shard are gone (a pause keeps both)
             for v in victims:
                 self.loaded.discard(v)
         self.storm.strike(storm, victims)
@@ -260,7 +257,12 @@ class Runner(MeshNode):
             n += 1
 
     def entry_agent(self) -> str | None:
-        live = [a for a in self.agent_ids if a in self.loaded and self.monitor.alive(a)]
+        """An agent that holds its shard, that no fault holds now and that the runner's
+        heartbeat view sees alive. (A suspicion alone takes nothing away: a peer heard again
+        with the same incarnation still holds its shard; a new process says hello first.)"""
+        held = self.storm.held
+        live = [a for a in self.agent_ids
+                if a in self.loaded and a not in held and self.monitor.alive(a)]
         if not live:
             return None
         self._entry_turn += 1

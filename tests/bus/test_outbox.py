@@ -94,11 +94,17 @@ def test_held_frame_of_a_link_lost_before_the_flush_is_not_sent(
     assert a.adapter.send_message("agent_b", held)  # held: accepted, not yet written
     until(lambda: len(b.got) == 1, b)
     b.close()
-    # wait for a's link to drop, reading its monitor directly (a.step would flush)
+    # wait, without a.step (it would flush), until a's socket has dropped the link: the monitor
+    # reports the disconnect, then the socket takes the pipe's end (no more POLLOUT under
+    # ZMQ_IMMEDIATE; until then ZeroMQ would still take a frame, and lose it)
     mon = next(m for m, (peer, kind) in a.mesh.monitors.items() if kind == "dealer")
     deadline = time.time() + 10
     while recv_monitor_message(mon)["event"] != zmq.EVENT_DISCONNECTED:
         assert time.time() < deadline
+    dealer = a.mesh.dealers["agent_b"]
+    while zmq.backend.Socket.get(dealer, zmq.EVENTS) & zmq.POLLOUT:
+        assert time.time() < deadline
+        time.sleep(0.01)
     a.mesh.flush()
     a.close()
     events = read_events(log)[0]

@@ -42,3 +42,10 @@ def test_pause_storm_stops_then_continues_the_victims(tmp_path: Path) -> None:
     assert m["rejoin_ms"]["n"] == 2 and m["rejoin_ms"]["max_ms"] < 3000
     ends = Counter(e["task"] for e in evs if e["event"] == "task_end")
     assert set(ends.values()) == {1}
+    # no task enters at a stopped agent; a resumed one (its shard kept) is an entry agent again
+    victims = set(m["fault"]["victims"])
+    paused_at = min(e["ts"] for e in evs if e["event"] == "pause")
+    resumed_at = max(e["ts"] for e in evs if e["event"] == "resume")
+    entries = [(e["ts"], e["entry"]) for e in evs if e["event"] == "task_submit"]
+    assert not [a for ts, a in entries if paused_at < ts < resumed_at and a in victims]
+    assert {a for ts, a in entries if ts > resumed_at} >= victims
