@@ -6,8 +6,8 @@ sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request
 `stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
 log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
 Beside each rate: each process's CPU time per round trip (client / server, their ZeroMQ I/O
-threads included), which is what the mesh's own work costs and is less noisy than the rate on a
-shared machine.
+threads included; in brackets the client's own thread alone), which is what the mesh's own work
+costs and is less noisy than the rate on a shared machine.
 
 On a shared 2-core machine one measurement of raw pyzmq swings by ±30 % from one second to the
 next, so the measurements are taken in `--rounds` interleaved rounds (raw, then every protocol,
@@ -60,14 +60,16 @@ def raw_server(port: int, count: int, keys: Keys, report: Connection) -> None:
 class Rate(NamedTuple):
     round_trips_per_s: float
     cpu_us_per_round_trip: float  # the client process, all its threads
-    server_cpu_us: float = 0.0  # the same, of the server process
+    python_us: float  # the client's own thread alone (the rest is ZeroMQ's I/O thread)
+    server_cpu_us: float = 0.0  # the server process, all its threads
 
 
 def timed(count: int, loop: Callable[[], None]) -> Rate:
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     loop()
     return Rate(count / (time.perf_counter() - start),
-                (time.process_time() - cpu) / count * 1e6)
+                (time.process_time() - cpu) / count * 1e6,
+                (time.thread_time() - own) / count * 1e6)
 
 
 def raw_client(port: int, count: int, payload: bytes, window: int, keys: Keys) -> Rate:
@@ -230,7 +232,8 @@ def main() -> None:
     settings = ["curve", "none"] if args.security == "both" else [args.security]
     protocols = args.protocols.split(",")
     print(f"payload {args.payload} B, window {args.window}, {args.messages} round trips, "
-          f"median of {args.rounds} interleaved rounds; CPU: us per round trip, client / server")
+          f"median of {args.rounds} interleaved rounds; CPU: us per round trip, client (its Python "
+          "thread) / server")
     for security in settings:
         keys = {n: zmq.curve_keypair() for n in ("a", "b")} if security == "curve" else None
         runs: dict[str, list[Rate]] = {name: [] for name in ["raw", *protocols]}
@@ -242,12 +245,12 @@ def main() -> None:
                 runs[protocol].append(rate)
         base = median(runs["raw"])
         print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base[0]:9.0f} round trips/s"
-              f"  CPU {base[1]:5.1f} / {base[2]:5.1f}")
+              f"  CPU {base[1]:5.1f} ({base[2]:4.1f}) / {base[3]:5.1f}")
         for protocol in protocols:
             rate = median(runs[protocol])
             per_round = [m[0] / r[0] for m, r in zip(runs[protocol], runs["raw"], strict=True)]
             print(f"  {protocol:5s} mesh, logged   {rate[0]:9.0f} round trips/s  CPU {rate[1]:5.1f}"
-                  f" / {rate[2]:5.1f}  ratio {rate[0] / base[0]:4.2f}"
+                  f" ({rate[2]:4.1f}) / {rate[3]:5.1f}  ratio {rate[0] / base[0]:4.2f}"
                   f" (rounds {min(per_round):4.2f}-{max(per_round):4.2f};"
                   f" {lines[protocol]} log lines)")
 
