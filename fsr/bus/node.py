@@ -33,6 +33,8 @@ def _events(sock: zmq.Socket) -> int:
 
 
 class MeshNode:
+    SWEEP_INTERVAL = 0.5  # s between reads of the inbox and the SUB whether or not they fired
+
     def __init__(self, *, node_id: str, protocol: str, log: EventLog, data_port: int,
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
                  hb_liveness: int, fast_path: bool = False,
@@ -57,6 +59,7 @@ class MeshNode:
         self._inbox_fd, self._hb_fd = self.mesh.router.get(zmq.FD), self.mesh.sub.get(zmq.FD)
         # sockets to read next turn whether or not their fd fires (see `step`)
         self._unread: set[int] = {self._inbox_fd, self._hb_fd}
+        self._next_sweep = 0.0
         self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
         self.swim: Swim | None = None  # set by a node that runs SWIM membership
         for sock in (self.mesh.router, self.mesh.sub):
@@ -160,6 +163,11 @@ class MeshNode:
         if self._unread:
             ready |= self._unread
             self._unread = set()
+        if time.time() >= self._next_sweep:
+            # belt and braces: a signal taken by something not foreseen above would leave
+            # messages unread until the next fd signal; this bounds it to a sweep interval
+            ready |= {self._inbox_fd, self._hb_fd}
+            self._next_sweep = time.time() + self.SWEEP_INTERVAL
         if self._hb_fd in ready:
             self._read_heartbeats()
         if self._inbox_fd in ready:
