@@ -62,8 +62,8 @@ class MeshNode:
         self._next_sweep = 0.0
         self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
         self.swim: Swim | None = None  # set by a node that runs SWIM membership
-        for sock in (self.mesh.router, self.mesh.sub):
-            self._epoll.register(sock.get(zmq.FD), select.EPOLLIN)
+        for fd in (self._inbox_fd, self._hb_fd):
+            self._epoll.register(fd, select.EPOLLIN)
         for mon in self.mesh.monitors:
             self._watch_monitor(mon)
         self._watchers: dict[int, Callable[[], None]] = {}
@@ -163,11 +163,11 @@ class MeshNode:
         if self._unread:
             ready |= self._unread
             self._unread = set()
-        if time.time() >= self._next_sweep:
+        if (now := time.time()) >= self._next_sweep:
             # belt and braces: a signal taken by something not foreseen above would leave
             # messages unread until the next fd signal; this bounds it to a sweep interval
             ready |= {self._inbox_fd, self._hb_fd}
-            self._next_sweep = time.time() + self.SWEEP_INTERVAL
+            self._next_sweep = now + self.SWEEP_INTERVAL
         if self._hb_fd in ready:
             self._read_heartbeats()
         if self._inbox_fd in ready:
