@@ -104,14 +104,14 @@ def test_malformed_frames_are_counted_and_dropped(tmp_path: Path, zmq_ctx: zmq.C
     intruder.connect(f"tcp://127.0.0.1:{port}")
     for garbage in (b"\xff\x00not json", b"{\"v\":1}", b"[1,2]"):
         intruder.send(garbage)
-    intruder.send_multipart([b"a", b"b", b"c"])
+    intruder.send_multipart([b"a", b"b", b"c"])  # a batch of three frames, none of them JSON
     wait_for_event(out, lambda e: e["event"] == "frame_dropped" and e["node"] == "agent_2")
     intruder.close(linger=0)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
     evs = events(out)
     dropped = [e for e in evs if e["event"] == "frame_dropped" and e["src"] == "intruder"]
-    assert len(dropped) == 4
+    assert len(dropped) == 6
     last_drop = max(e["ts"] for e in dropped)
     # agent_2 kept working after the garbage
     assert any(e["node"] == "agent_2" and e["event"] in ("stage_exec", "lookup_exec")
