@@ -274,9 +274,8 @@ class Mesh:
                 self._send_failed(fields, "refused at the end of the turn (link lost or "
                                   "queue full)")
             return
-        emit = self.log.emit
         for _, fields in run:
-            emit("send", fields)
+            self.log.emit("send", fields)
 
     def _send_failed(self, fields: dict[str, Any], reason: str) -> None:
         self.log.log("send_failed", dst=fields["dst"], cat=fields["cat"], kind=fields["kind"],
