@@ -5,6 +5,10 @@ flight and the same security setting (CurveZMQ with the same key set-up, or none
 sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request` /
 `stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
 log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
+A third row, "flat": the same work per frame as the json mesh (the json envelope, a `send` and a
+`deliver` event logged as orjson lines and written once a turn, the decode, the routing id and its
+CURVE key checked) written as one flat loop over the same sockets, with no fsr code: how far
+plain Python gets, so the mesh's own overhead is the gap between the two.
 Beside each rate: each process's CPU time per round trip (client / server, their ZeroMQ I/O
 threads included; in brackets the client's own thread alone), which is what the mesh's own work
 costs and is less noisy than the rate on a shared machine.
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
+import select
 import statistics
 import tempfile
 import time
@@ -31,6 +37,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NamedTuple
 
+import orjson
 import zmq
 
 from fsr.agents.plan import allocate_ports
@@ -38,6 +45,7 @@ from fsr.bus.node import MeshNode
 from fsr.bus.security import Curve
 from fsr.eventlog import EventLog
 from fsr.protocols import REGISTRY, Message
+from fsr.protocols.base import new_msg_id
 
 Keys = dict[str, tuple[bytes, bytes]] | None
 
@@ -179,14 +187,125 @@ def mesh_client(ports: dict[str, int], log: Path, count: int, body: dict, window
     return rate
 
 
+def flat_side(me: str, ports: dict[str, int], log: Path, count: int, body: dict | None,
+              window: int, keys: Keys, report: Connection | None) -> Rate:
+    """One side of the "flat" row: the client if `body` is given, else the echo server."""
+    other = "b" if me == "a" else "a"
+    ctx = zmq.Context()
+    curve = Curve(ctx, me, keys) if keys else None
+    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    if curve:
+        curve.serve(router)
+    router.bind(f"tcp://127.0.0.1:{ports[me]}")
+    dealer.setsockopt(zmq.IDENTITY, me.encode())
+    dealer.setsockopt(zmq.IMMEDIATE, 1)
+    if curve:
+        curve.connect(dealer, other, f"tcp://127.0.0.1:{ports[other]}")
+    else:
+        dealer.connect(f"tcp://127.0.0.1:{ports[other]}")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    lines: list[bytes] = []
+    poller = select.epoll()
+    poller.register(router.get(zmq.FD), select.EPOLLIN)
+    got = 0
+    recv, send, noblock = zmq.backend.Socket.recv, zmq.backend.Socket.send, int(zmq.NOBLOCK)
+
+    def send_one(kind: str, payload_of: dict, re: str | None) -> None:
+        mid = new_msg_id()
+        payload = orjson.dumps(payload_of, option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps({"v": 1, "type": kind, "id": mid, "re": re, "from": me,
+                             "to": other})[:-1] + b',"body":' + payload + b"}"
+        while True:
+            try:
+                send(dealer, data, noblock)
+                break
+            except zmq.Again:  # the link is not up yet
+                time.sleep(0.01)
+        lines.append(orjson.dumps({"node": me, "dst": other, "cat": "task", "kind": kind,
+                                   "mid": mid, "pay": len(payload), "env": len(data) - len(payload),
+                                   "wire": len(data) + 2, "event": "send",
+                                   "ts": time.time_ns() // 1000 / 1e6}))
+
+    def turn(wait: float) -> None:
+        nonlocal got
+        poller.poll(wait)
+        while True:
+            try:
+                rid, frame = recv(router, noblock), recv(router, noblock, copy=False)
+            except zmq.Again:
+                break
+            sender = rid.decode()
+            if keys and frame.get("User-Id") != sender:
+                continue
+            env = orjson.loads(frame.bytes)
+            lines.append(orjson.dumps({"node": me, "src": sender, "kind": env["type"],
+                                       "mid": env["id"], "event": "deliver",
+                                       "ts": time.time_ns() // 1000 / 1e6}))
+            got += 1
+            if body is None:
+                send_one("stage_reply", env["body"], env["id"])
+        if lines:
+            os.write(fd, b"\n".join(lines) + b"\n")
+            lines.clear()
+
+    if body is None:
+        cpu = None
+        while True:
+            turn(0.01)
+            if cpu is None and got:
+                cpu = time.process_time()
+            if report is not None and got == count + 1:
+                report.send((time.process_time() - cpu) / count * 1e6)
+                report = None
+    send_one("stage_request", body, None)  # the warm-up
+    while got < 1:
+        turn(0.01)
+    got = 0
+
+    def loop() -> None:
+        sent = 0
+        while got < count:
+            while sent < count and sent - got < window:
+                send_one("stage_request", body, None)
+                sent += 1
+            turn(0.001)
+
+    return timed(count, loop)
+
+
+def measure_flat(keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
+    ctx = mp.get_context("fork")
+    first = allocate_ports(9400, 2)
+    ports = {"a": first, "b": first + 1}
+    report, reporter = ctx.Pipe(duplex=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "flat.jsonl"
+        server = ctx.Process(target=flat_side, args=("b", ports, log, args.messages, None,
+                                                     args.window, keys, reporter))
+        server.start()
+        try:
+            rate = flat_side("a", ports, log, args.messages, body_of(args), args.window, keys,
+                             None)
+            server_cpu = report.recv() if report.poll(10) else float("nan")
+        finally:
+            server.kill()
+            server.join()
+        lines = sum(1 for _ in log.open("rb"))
+    return rate._replace(server_cpu_us=server_cpu), lines
+
+
+def body_of(args: argparse.Namespace) -> dict:
+    return {"task_id": "t0", "stage": "extract", "attempt": 1,
+            "input": {"question": "x" * args.payload}}
+
+
 def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
     """Round trips/s of two mesh nodes speaking `protocol`, their CPU time per round trip, and
     the lines they logged."""
     ctx = mp.get_context("fork")
     first = allocate_ports(9400, 2)
     ports = {"a": first, "b": first + 1}
-    body = {"task_id": "t0", "stage": "extract", "attempt": 1,
-            "input": {"question": "x" * args.payload}}
+    body = body_of(args)
     report, reporter = ctx.Pipe(duplex=False)
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "bench.jsonl"
@@ -236,20 +355,23 @@ def main() -> None:
           "thread) / server")
     for security in settings:
         keys = {n: zmq.curve_keypair() for n in ("a", "b")} if security == "curve" else None
-        runs: dict[str, list[Rate]] = {name: [] for name in ["raw", *protocols]}
+        runs: dict[str, list[Rate]] = {name: [] for name in ["raw", "flat", *protocols]}
         lines: dict[str, int] = {}
         for _ in range(args.rounds):
             runs["raw"].append(raw(keys, args))
+            rate, lines["flat"] = measure_flat(keys, args)
+            runs["flat"].append(rate)
             for protocol in protocols:
                 rate, lines[protocol] = measure(protocol, keys, args)
                 runs[protocol].append(rate)
         base = median(runs["raw"])
         print(f"security {security}: raw pyzmq DEALER/ROUTER echo {base[0]:9.0f} round trips/s"
               f"  CPU {base[1]:5.1f} ({base[2]:4.1f}) / {base[3]:5.1f}")
-        for protocol in protocols:
+        for protocol in ["flat", *protocols]:
             rate = median(runs[protocol])
             per_round = [m[0] / r[0] for m, r in zip(runs[protocol], runs["raw"], strict=True)]
-            print(f"  {protocol:5s} mesh, logged   {rate[0]:9.0f} round trips/s  CPU {rate[1]:5.1f}"
+            what = "flat Python, json" if protocol == "flat" else f"{protocol:5s} mesh, logged"
+            print(f"  {what:17s} {rate[0]:9.0f} round trips/s  CPU {rate[1]:5.1f}"
                   f" ({rate[2]:4.1f}) / {rate[3]:5.1f}  ratio {rate[0] / base[0]:4.2f}"
                   f" (rounds {min(per_round):4.2f}-{max(per_round):4.2f};"
                   f" {lines[protocol]} log lines)")
