@@ -72,6 +72,7 @@ class EventLog:
         self.path = Path(path)
         self.node = node
         self.sink = _LineSink(self.path)
+        self._context = b'{"node":' + _dumps(node) + b","  # how every line starts (`emit`)
         self.logger = structlog.wrap_logger(
             self.sink,
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
@@ -84,12 +85,18 @@ class EventLog:
         self.logger.info(event, **fields)
 
     def emit(self, event: str, fields: dict[str, Any]) -> None:
-        """`log` for the events of every frame, with the fields as a dict: the line the bound
-        logger would write (the context, the fields, the event, then the processors `_stamp` and
-        the orjson renderer), built directly."""
-        line = {"node": self.node, **fields, "event": event}
-        line["ts"] = time.time_ns() // 1000 / 1e6  # as `_stamp`
-        self.sink.lines.append(orjson.dumps(line, option=orjson.OPT_NON_STR_KEYS))  # `_dumps`
+        """`log` for the events of every frame, with the fields as a dict, which `emit` takes
+        over (it adds the event and its time): the line the bound logger would write (the
+        context, the fields, the event, then the processors `_stamp` and the orjson renderer),
+        built directly, the context as bytes."""
+        if "node" in fields:  # a field overrides the context, in the context's place
+            fields = {"node": fields.pop("node"), **fields}
+            context = b"{"
+        else:
+            context = self._context
+        fields["event"] = event
+        fields["ts"] = time.time_ns() // 1000 / 1e6  # as `_stamp`
+        self.sink.lines.append(context + _dumps(fields)[1:])
 
     def flush(self) -> None:
         self.sink.flush()

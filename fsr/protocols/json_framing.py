@@ -24,11 +24,6 @@ from fsr.protocols.base import (
 from fsr.protocols.fields import Fields
 
 
-def _head(fields: dict[str, Any]) -> bytes:
-    """The envelope without its closing brace; its values are ids, names and counters."""
-    return jsonbytes.dumps(fields)[:-1]
-
-
 class JsonAdapter(ProtocolAdapter):
     name = "json"
 
@@ -37,10 +32,10 @@ class JsonAdapter(ProtocolAdapter):
         payload = canonical(body)
         # Handshake bodies are protocol state, not application payload: all envelope.
         carried = 0 if category == "handshake" else len(payload)
-        head = _head({"v": 1, "type": kind, "id": msg_id, "re": reply_to,
-                      "from": self.local.node_id, "to": dest})
-        return WireFrame(head + b',"body":' + payload + b"}", carried, category,
-                         f"json.{kind}", msg_id)
+        data = jsonbytes.dumps({"v": 1, "type": kind, "id": msg_id, "re": reply_to,
+                                "from": self.local.node_id, "to": dest,
+                                "body": jsonbytes.Verbatim(payload)})
+        return WireFrame(data, carried, category, f"json.{kind}", msg_id)
 
     def encode(self, dest: str, message: Message) -> list[WireFrame]:
         return [self.frame(dest, message.kind, message.body, message.msg_id, message.reply_to,
@@ -70,8 +65,8 @@ class JsonAdapter(ProtocolAdapter):
                                                   "handshake")])
 
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:
-        data = _head({"v": 1, "type": "heartbeat", "from": hb.node_id, "inc": hb.incarnation,
-                      "seq": hb.seq}) + b"}"
+        data = jsonbytes.dumps({"v": 1, "type": "heartbeat", "from": hb.node_id,
+                                "inc": hb.incarnation, "seq": hb.seq})
         return WireFrame(data, 0, "heartbeat", "json.heartbeat")
 
     def decode_heartbeat(self, data: bytes) -> Heartbeat:

@@ -33,6 +33,12 @@ _WRITE = orjson.OPT_NON_STR_KEYS
 _WRITE_SORTED = _WRITE | orjson.OPT_SORT_KEYS
 
 
+# JSON text put into a `dumps` verbatim (orjson >= 3.10): an envelope carries its payload's
+# canonical bytes as they are, with no second pass over them. Only in objects whose other values
+# are ids, names and counters (the `json` fallback below cannot write one).
+Verbatim = orjson.Fragment
+
+
 def dumps(obj: Any, sort_keys: bool = False) -> bytes:
     """Compact UTF-8 JSON of `obj` (keys sorted if asked)."""
     try:
