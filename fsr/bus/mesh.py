@@ -178,7 +178,10 @@ class Mesh:
     # counted (``send``) when ZeroMQ takes it; one the flush cannot hand over (its link died
     # during the turn, or the queue filled) is logged ``send_failed`` and lost, as a frame sent
     # an instant before its peer died is lost in the socket buffers. ZeroMQ takes or refuses a
-    # multipart message whole, so a batch is sent or failed whole.
+    # multipart message whole, so a batch is sent or failed whole (libzmq src/lb.cpp: a
+    # message's parts go to one pipe, flushed — its reader woken — at the last part; `has_out`,
+    # i.e. POLLOUT, is the pipe test `send` makes, and once a first part is written the rest
+    # always are; a pipe that dies mid-message drops the rest, lost as above).
     # Held frames that force a flush, so a node working through a backlog keeps its peers busy
     # instead of answering it all at the end: by then a wake-up costs under 1 µs a frame.
     # benchmarks/throughput.py (window 64), json round trips/s by FLUSH_AT: 8: 38-50k, 16:
