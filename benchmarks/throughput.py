@@ -273,23 +273,25 @@ def flat_side(me: str, ports: dict[str, int], log: Path, count: int, body: dict 
     return timed(count, loop)
 
 
-def measure_flat(keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
+def two_sides(server: Callable[[dict[str, int], Path, Connection], None],
+              client: Callable[[dict[str, int], Path, mp.process.BaseProcess], Rate]
+              ) -> tuple[Rate, int]:
+    """Run `server` in a forked process and `client` here, on two fresh ports and one temp log;
+    the client's rate with the server's CPU per round trip, and the lines they logged."""
     ctx = mp.get_context("fork")
     first = allocate_ports(9400, 2)
     ports = {"a": first, "b": first + 1}
     report, reporter = ctx.Pipe(duplex=False)
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "flat.jsonl"
-        server = ctx.Process(target=flat_side, args=("b", ports, log, args.messages, None,
-                                                     args.window, keys, reporter))
-        server.start()
+        log = Path(tmp) / "bench.jsonl"
+        proc = ctx.Process(target=server, args=(ports, log, reporter))
+        proc.start()
         try:
-            rate = flat_side("a", ports, log, args.messages, body_of(args), args.window, keys,
-                             None)
+            rate = client(ports, log, proc)
             server_cpu = report.recv() if report.poll(10) else float("nan")
         finally:
-            server.kill()
-            server.join()
+            proc.kill()
+            proc.join()
         lines = sum(1 for _ in log.open("rb"))
     return rate._replace(server_cpu_us=server_cpu), lines
 
@@ -299,28 +301,23 @@ def body_of(args: argparse.Namespace) -> dict:
             "input": {"question": "x" * args.payload}}
 
 
+def measure_flat(keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
+    """The "flat" row: the json mesh's per-frame work in one flat loop (`flat_side`)."""
+    return two_sides(
+        lambda ports, log, report: flat_side("b", ports, log, args.messages, None, args.window,
+                                             keys, report),
+        lambda ports, log, _: flat_side("a", ports, log, args.messages, body_of(args),
+                                        args.window, keys, None))
+
+
 def measure(protocol: str, keys: Keys, args: argparse.Namespace) -> tuple[Rate, int]:
     """Round trips/s of two mesh nodes speaking `protocol`, their CPU time per round trip, and
     the lines they logged."""
-    ctx = mp.get_context("fork")
-    first = allocate_ports(9400, 2)
-    ports = {"a": first, "b": first + 1}
-    body = body_of(args)
-    report, reporter = ctx.Pipe(duplex=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "bench.jsonl"
-        server = ctx.Process(target=mesh_server,
-                             args=(ports, log, args.messages, protocol, keys, reporter))
-        server.start()
-        try:
-            rate = mesh_client(ports, log, args.messages, body, args.window, protocol, keys,
-                               server)
-            server_cpu = report.recv() if report.poll(10) else float("nan")
-        finally:
-            server.kill()
-            server.join()
-        lines = sum(1 for _ in log.open("rb"))
-    return rate._replace(server_cpu_us=server_cpu), lines
+    return two_sides(
+        lambda ports, log, report: mesh_server(ports, log, args.messages, protocol, keys,
+                                               report),
+        lambda ports, log, server: mesh_client(ports, log, args.messages, body_of(args),
+                                               args.window, protocol, keys, server))
 
 
 def raw(keys: Keys, args: argparse.Namespace) -> Rate:
