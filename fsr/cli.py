@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from fsr.config import ConfigError, load_config
+from fsr.workload.service import from_flag
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fail-Storm Recovery: SIGKILL 30 % of an agent mesh, measure recovery.")
@@ -35,7 +36,12 @@ def run(
     kill_at: Annotated[str | None, Opt(help="seconds after t = 0 of the fail storm")] = None,
     restart_delay: Annotated[str | None, Opt(help="seconds before victims restart, or never")]
     = None,
-    task_rate: Annotated[str | None, Opt(help="tasks per second")] = None,
+    task_rate: Annotated[str | None, Opt(help="tasks per second, or auto (workload."
+                                              "utilisation x the mesh's capacity)")] = None,
+    service_time: Annotated[str | None, Opt(
+        help="each unit of work's time: none | fixed:S | lognormal:MEDIAN:P95 | replay:LOG "
+             "(default lognormal:2.26:3.13, LLMPerf's Llama-2-70B)")] = None,
+    slots: Annotated[str | None, Opt(help="units of work an agent runs at once")] = None,
     seed: Annotated[str | None, Opt(help="seed of victims, workload, documents")] = None,
     failure_handling: Annotated[str | None, Opt(
         help="native (each protocol's own design) | uniform (json's for all)")] = None,
@@ -67,6 +73,8 @@ def run(
         "scenario.security": security, "scenario.storms": storms,
         "scenario.storm_every": storm_every, "scenario.topology": topology,
         "scenario.degree": degree, "heartbeat.membership": membership,
+        "workload.service_time": None if service_time is None else from_flag(service_time),
+        "workload.slots": slots,
     }
     from fsr.runner.launch import launch
 
@@ -137,11 +145,14 @@ def gen_doc(
 def compare(
     protocols: Annotated[str | None, Opt(help="comma-separated; default: every registered one")]
     = None,
-    repeats: Annotated[str | None, Opt(help="runs per protocol (default 3); repeat i uses seed "
-                                            "+ i - 1 for every protocol")] = None,
-    quick: Annotated[bool, Opt(help="compressed timeline: duration 16 s, kill_at 6 s, "
-                                    "restart_delay 2 s, task_rate 4, heartbeat 0.5 s x 3, "
-                                    "steady_window 4 s, reconnect_window 8 s")] = False,
+    repeats: Annotated[str | None, Opt(help="runs per protocol (default 3; 5 with --quick); "
+                                            "repeat i uses seed + i - 1 for every protocol")]
+    = None,
+    quick: Annotated[bool, Opt(help="the default scenario at half its times: duration 30 s, "
+                                    "kill_at 12 s, restart_delay 2.5 s, service time median "
+                                    "1.13 s / p95 1.565 s, heartbeat 0.5 s x 3, "
+                                    "failure_scale 0.5, steady_window 4 s, "
+                                    "reconnect_window 8 s")] = False,
     config: Annotated[Path | None, Opt(help="YAML config file (--quick and flags win)")] = None,
     out: Annotated[str | None, Opt(help="comparison folder (default: runs/compare-<timestamp>)")]
     = None,
@@ -190,7 +201,8 @@ _FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
     "topology", "degree")}
 
 
-_FLAG_OF["heartbeat.membership"] = "--membership"
+_FLAG_OF.update({"heartbeat.membership": "--membership",
+                 "workload.service_time": "--service-time", "workload.slots": "--slots"})
 
 
 def _with_flag(message: str) -> str:

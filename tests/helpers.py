@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,11 @@ FSR = [sys.executable, "-m", "fsr"]
 
 
 def write_config(path: Path, **sections: dict[str, Any]) -> Path:
+    """A config file of these sections. Offline stages take microseconds here (service time
+    none) unless the test gives a service time: most tests check mechanisms on compressed
+    timelines, where LLM-like seconds per stage would not fit."""
+    workload = sections.setdefault("workload", {})
+    workload.setdefault("service_time", {"dist": "none"})
     path.write_text(yaml.safe_dump(sections))
     return path
 
@@ -132,3 +139,89 @@ class HangingEndpoint:
         for conn in self.held:
             conn.close()
         self.server.close()
+
+
+class FakeServer:
+    """A tiny OpenAI-compatible server: records requests, answers by the stage's last message."""
+
+    def __init__(self, status: int = 200,
+                 delay: float | Callable[[], float] = 0.0) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = status
+        self.delay = delay
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep pytest output clean
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer._lock:
+                    outer.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                        }
+                    )
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    delay = outer.delay() if callable(outer.delay) else outer.delay
+                    if delay:
+                        time.sleep(delay)
+                    if outer.status != 200:
+                        # Echo the Authorization header, as a careless server might.
+                        payload = {"error": {"message": f"denied {self.headers['Authorization']}"}}
+                    else:
+                        payload = outer.completion(body)
+                    data = json.dumps(payload).encode()
+                    self.send_response(outer.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @staticmethod
+    def completion(body: dict[str, Any]) -> dict[str, Any]:
+        last = body["messages"][-1]["content"]
+        if last.startswith("Sentence:"):
+            content = "Ada Lovelace | wrote | the first program\nextra line"
+        elif last.startswith("Text:"):
+            content = "Sentence: Ada Lovelace wrote the first program."
+        else:
+            content = ' "Answer: Ada Lovelace."\nBecause the fact says so.'
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+        }
+
+    def __enter__(self) -> FakeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

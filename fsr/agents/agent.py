@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.messages import check as check_message
 from fsr.agents.pipeline import SearchRun, TaskRun
 from fsr.agents.plan import RUNNER_ID, RunPlan
-from fsr.agents.toolrunner import ToolRunner
 from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, merge_hits
 from fsr.agents.topology import Routes
+from fsr.agents.work import WorkSlots
 from fsr.bus.node import MeshNode
 from fsr.bus.swim import Swim
 from fsr.config import from_dict
+from fsr.config.load import service_time
 from fsr.eventlog import EventLog
 from fsr.protocols import Message, design_for
 from fsr.workload import Document, DocumentError, holders
@@ -71,7 +73,9 @@ class Agent(MeshNode):
         self.task_timeout = cfg.timeouts.task
         self.max_attempts = cfg.timeouts.max_attempts
         self.top_k = cfg.workload.top_k
-        self.tools = ToolRunner(make_backend(cfg.llm.model), self, cfg.llm.model.concurrency)
+        self.work = WorkSlots(self, make_backend(cfg.llm.model), service_time(cfg),
+                              cfg.workload.slots, cfg.llm.model.concurrency)
+        self.seed = cfg.scenario.seed
         self.ready_peers: set[str] = {node_id}
         self.handshaking: set[str] = set()  # peers with a handshake loop running
         self.announced_ready = False
@@ -96,7 +100,7 @@ class Agent(MeshNode):
         while self.running:
             self.step()
         self.record("agent_stopped", pid=os.getpid())
-        self.tools.close()
+        self.work.close()
         self.close()
 
     def _hello_runner(self) -> None:
@@ -309,7 +313,9 @@ class Agent(MeshNode):
                     assert result is not None
                     self.reply(req, {"output": result.output})
 
-            self.tools.run(stage, req.body.get("input", {}), done)
+            self.work.stage(task, str(stage), req.body.get("input", {}),
+                            f"{self.seed}/{task}/{stage}/{self.node_id}/{req.body.get('attempt')}",
+                            done)
 
     def answer_lookup(self, req: Message) -> None:
         self.record("lookup_exec", task=req.body.get("task_id"), src=req.sender)
@@ -320,9 +326,20 @@ class Agent(MeshNode):
             # some fragments are held further away (a relayed lookup): cover them from here
             SearchRun(self, req).start()
             return
-        hits = self.shard.lookup(req.body["question"], req.body.get("fids"),
-                                 int(req.body.get("k", self.top_k)))
-        self.reply(req, {"hits": hits})
+        shard, fids = self.shard, req.body.get("fids")
+        task = req.body.get("task_id")
+
+        def done(hits: Any, exc: BaseException | None, _: float) -> None:
+            self._lookup_done(task, req.sender)
+            self.reply(req, {"error": str(exc)[:200]} if exc is not None else {"hits": hits})
+
+        self.work.lookup(task, lambda: shard.lookup(req.body["question"], fids,
+                                                    int(req.body.get("k", self.top_k))),
+                         f"{self.seed}/{task}/lookup/{self.node_id}/{req.sender}/{fids}", done)
+
+    def _lookup_done(self, task: Any, src: str) -> None:
+        if self.work.service.emulated:  # its start was logged too (`work_start`)
+            self.record("lookup_done", task=task, src=src)
 
     # -- shards -------------------------------------------------------------------------------
     def load_document(self, body: dict[str, Any]) -> None:
@@ -356,9 +373,19 @@ class Agent(MeshNode):
         fids = self.all_fids if fids is None else fids
         return [f for f in fids if f in shard], [f for f in fids if f not in shard]
 
-    def lookup_local(self, question: str, fids: list[str]) -> list[dict[str, Any]]:
-        assert self.shard is not None
-        return self.shard.lookup(question, fids, self.top_k)
+    def lookup_local(self, task: str, question: str, fids: list[str],
+                     on_hits: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Look `fids` up in this agent's own shard, as a unit of work; `on_hits` gets the hits
+        (none if the lookup failed)."""
+        shard = self.shard
+        assert shard is not None
+
+        def done(hits: Any, exc: BaseException | None, _: float) -> None:
+            self._lookup_done(task, self.node_id)
+            on_hits([] if exc is not None else hits)
+
+        self.work.lookup(task, lambda: shard.lookup(question, fids, self.top_k),
+                         f"{self.seed}/{task}/lookup/{self.node_id}/{self.node_id}/{fids}", done)
 
     def cover(self, fids: list[str], exclude: set[str], salt: str
               ) -> tuple[dict[str, list[str]], list[str]]:

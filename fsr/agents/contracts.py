@@ -5,7 +5,6 @@ in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smal
   and the agent's reactions to a refused send and to a request timeout;
 * `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: routing (executors, set cover
   of shard holders), the hop tracker, shard lookups, replies and task ends;
-* `WatchHost` — what `toolrunner.ToolRunner` needs: a file descriptor watched by the loop;
 * `ProcessControl` — what `fsr.injector.FailStorm` needs of the supervisor.
 """
 
@@ -51,7 +50,8 @@ class PipelineHost(Recorder, Protocol):
     def split_own_fragments(self, fids: list[str] | None = None
                             ) -> tuple[list[str], list[str]]: ...
 
-    def lookup_local(self, question: str, fids: list[str]) -> list[dict[str, Any]]: ...
+    def lookup_local(self, task: str, question: str, fids: list[str],
+                     on_hits: Callable[[list[dict[str, Any]]], None]) -> None: ...
 
     def cover(self, fids: list[str], exclude: set[str], salt: str
               ) -> tuple[dict[str, list[str]], list[str]]: ...
@@ -59,10 +59,6 @@ class PipelineHost(Recorder, Protocol):
     def merge(self, hit_lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]: ...
 
     def reply(self, request: Message, body: dict[str, Any]) -> None: ...
-
-
-class WatchHost(Protocol):
-    def watch(self, fd: Any, callback: Callable[[], None]) -> None: ...
 
 
 class ProcessControl(Protocol):

@@ -104,8 +104,16 @@ class SearchRun:
     def start(self) -> None:
         own, rest = self.agent.split_own_fragments(self.fids)
         if own:
-            self.hits.append(self.agent.lookup_local(self.question, own))
+            self.pending += 1  # before the cover, so no reply leaves while this one works
         self.cover(rest)
+        if own:
+            self.agent.lookup_local(self.task_id, self.question, own, self._own_hits)
+        else:
+            self.maybe_reply()
+
+    def _own_hits(self, hits: list[dict[str, Any]]) -> None:
+        self.pending -= 1
+        self.hits.insert(0, hits)  # this agent's own hits first, as they always were
         self.maybe_reply()
 
     def cover(self, fids: list[str], retry: bool = False) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from fsr.agents.plan import roles_of
 from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config
+from fsr.workload.service import ServiceTime, ServiceTimeError, capacity, parse
 
 
 class ConfigError(ValueError):
@@ -63,8 +65,54 @@ def check_schedule(cfg: Config) -> None:
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
-    """Build and validate a Config from plain data (YAML, JSON handed to an agent, a log)."""
-    return _build(Config, raw, "")
+    """Build and validate a Config from plain data (YAML, JSON handed to an agent, a log), its
+    `auto` values resolved (`resolve_auto`)."""
+    return resolve_auto(_build(Config, raw, ""))
+
+
+def service_time(cfg: Config) -> ServiceTime:
+    """The work's emulated service time; none with an LLM backend, whose calls are the work."""
+    if cfg.llm.model.type != "offline":
+        return ServiceTime("none")
+    return parse(cfg.workload.service_time)
+
+
+def planned_capacity(cfg: Config) -> float | None:
+    """Tasks per second the mesh serves with its busiest agent's slots all busy
+    (`fsr.workload.service.capacity`); None without a service time."""
+    n = cfg.scenario.agent_count
+    return capacity([roles_of(i, n) for i in range(n)], cfg.workload.replication,
+                    cfg.workload.slots, service_time(cfg))
+
+
+def planned_load(cfg: Config) -> dict[str, Any]:
+    """What the run is set up for (``run_start``'s `load`): its task rate, the planned capacity
+    and the utilisation that rate makes of it, the slots, the service time in effect."""
+    cap = planned_capacity(cfg)
+    rate = cfg.scenario.task_rate
+    svc = service_time(cfg)
+    return {"task_rate": rate, "capacity_per_s": None if cap is None else round(cap, 3),
+            "utilisation": None if cap is None or rate is None else round(rate / cap, 3),
+            "slots": cfg.workload.slots,
+            "service": {k: v for k, v in svc.to_dict().items() if k != "samples"}}
+
+
+def resolve_auto(cfg: Config) -> Config:
+    """Fill the `auto` values, once (a resolved config stays as it is):
+    * ``scenario.task_rate`` — ``workload.utilisation`` x `planned_capacity`; 4 per second when
+      the work takes no time;
+    * ``timeouts.hop`` — 2 s x ``scenario.failure_scale`` + 3 x the service time's p95, so a
+      slow but healthy unit of work (queued behind others, even) is not re-published;
+    * ``timeouts.task`` — 20 s + 5 x that p95: four stages and a retry."""
+    p95 = service_time(cfg).quantile95()
+    if cfg.timeouts.hop is None:
+        cfg.timeouts.hop = round(2.0 * cfg.scenario.failure_scale + 3 * p95, 3)
+    if cfg.timeouts.task is None:
+        cfg.timeouts.task = round(20.0 + 5 * p95, 3)
+    if cfg.scenario.task_rate is None:
+        cap = planned_capacity(cfg)
+        cfg.scenario.task_rate = 4.0 if cap is None else round(cfg.workload.utilisation * cap, 3)
+    return cfg
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -134,6 +182,11 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
         if not isinstance(value, str) or not os.path.isfile(value):
             raise bad("must be an existing file")
         return value
+    if rule == "service_time":
+        try:
+            return parse(value).to_dict()
+        except ServiceTimeError as exc:
+            raise ConfigError(f"{key}{'.' + exc.part if exc.part else ''}: {exc}") from exc
     if rule == "faults":
         if not isinstance(value, list):
             raise bad("must be a list of faults")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fsr.protocols import REGISTRY
+from fsr.workload.service import DEFAULT as SERVICE_DEFAULT
 
 PROTOCOLS = tuple(REGISTRY)  # registering a framing makes it a valid scenario.protocol
 LLM_TYPES = ("offline", "openai", "local")
@@ -37,7 +38,9 @@ class Scenario:
         5.0, ">=0|never", "seconds before a victim is restarted; 'never' keeps it dead"
     )
     seed: int = _f(42, "int", "seeds victims, workload and generated documents")
-    task_rate: float = _f(4.0, ">0", "tasks submitted per second, at fixed intervals")
+    task_rate: float | None = _f(
+        None, ">0|auto", "tasks submitted per second, at fixed intervals; auto: "
+        "workload.utilisation x the mesh's capacity (4 without a service time)")
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
     fault: str = _f("kill", "one_of:kill,pause,partition,loss,delay,corrupt",
                     "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT; "
@@ -80,8 +83,12 @@ class Heartbeat:
 
 @dataclass
 class Timeouts:
-    hop: float = _f(2.0, ">0", "seconds before a stage or lookup hop is re-published")
-    task: float = _f(20.0, ">0", "seconds before the runner marks a task timed_out")
+    hop: float | None = _f(
+        None, ">0|auto", "seconds before a stage or lookup hop is re-published (json's "
+        "request timeout); auto: 2 x scenario.failure_scale + 3 x the service time's p95")
+    task: float | None = _f(
+        None, ">0|auto", "seconds before the runner marks a task timed_out; auto: 20 + 5 x "
+        "the service time's p95")
     ready: float = _f(60.0, ">0", "seconds allowed for all agents to become ready")
     max_attempts: int = _f(4, "1..50", "sends of one hop before the task is failed")
 
@@ -91,6 +98,15 @@ class Workload:
     document: str | None = _f(None, "path?", "document JSON or QA JSONL; default: bundled Gaia doc")
     replication: int = _f(2, "1..50", "agents holding each fragment")
     top_k: int = _f(3, "1..50", "passages search returns")
+    service_time: dict[str, Any] = _f(
+        dict(SERVICE_DEFAULT), "service_time",
+        "how long each unit of work (a lookup, an extract/triple/reason call) takes: {dist: "
+        "none | fixed (seconds) | lognormal (median, p95) | replay (log)}; default: LLMPerf's "
+        "Llama-2-70B end-to-end latency (fsr.workload.service); offline tools only")
+    slots: int = _f(32, "1..1024", "units of work an agent runs at once (an LLM client's "
+                    "concurrency); more wait in its queue")
+    utilisation: float = _f(0.6, "0..10", "scenario.task_rate auto: this share of the "
+                            "mesh's capacity (agents per role x slots / service time)")
 
 
 @dataclass

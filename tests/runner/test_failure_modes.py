@@ -121,6 +121,7 @@ def test_malformed_frames_are_counted_and_dropped(tmp_path: Path, zmq_ctx: zmq.C
 def test_single_agent_debug_mode(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = run_fsr("run", "--agent-count", "1", "--duration", "6", "--kill-fraction", "0.3",
+                   "--service-time", "none",
                    "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = metrics(out)

@@ -17,6 +17,7 @@ TERMINAL = {"answered", "failed", "timed_out"}
 def healthy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("healthy") / "run"
     proc = run_fsr("run", "--protocol", "json", "--kill-fraction", "0", "--duration", "20",
+                   "--service-time", "none",
                    "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
