@@ -13,7 +13,8 @@ CATALOGUE: dict[str, str] = {
     "run_start": "run_id, config, agents [{id, roles, port, hb_port, peers (a topology other "
                  "than full)}], doc_id, fragments, qa, harness_nice (the runner's and "
                  "forkserver's nice value; agents run at 0), "
-                 "doc_notes",
+                 "doc_notes, load {task_rate, capacity_per_s, utilisation, slots, service} "
+                 "(what the run was set up for)",
     "run_end": "reason, counts",
     "phase": "name: startup | broadcast | work | fault | drain | stop",
     "document": "doc_id, fragments {fid: text} (logged once, so `found` is graded from the log)",
@@ -48,9 +49,15 @@ CATALOGUE: dict[str, str] = {
     "stage_exec": "task, stage, attempt, src",
     "stage_done": "task, stage, ok, ms, llm [calls], error",
     "lookup_exec": "task, src",
+    "lookup_done": "task, src (a lookup's work ended; only with a service time)",
+    "work_queued": "task, stage (lookup | extract | triple | reason), ahead (every work slot "
+                   "was busy: the unit waits, with this many ahead of it)",
+    "work_start": "task, stage, service_ms (the drawn load, never a figure), busy (slots in "
+                  "use, this one included)",
     "hop_sent": "dst, kind, mid, task, stage, attempt, retry, relay (a relay's leg)",
     "hop_failed": "dst, mid, reason, task, stage, attempt, retry",
     "hop_held": "dst, mid, how, task, stage, attempt, retry",
+    "hop_done": "dst, mid (the hop's reply reached its sender)",
     "hop_republished": "task, stage, attempt, reason",
     "hop_relayed": "task, kind, stage, src, dst, mid (a request this agent cannot answer, passed "
                    "on towards one that can: `fsr.agents.topology`)",

@@ -61,6 +61,8 @@ class HopTracker:
             self.node.record("stale_reply", src=msg.sender, kind=msg.kind, re=msg.reply_to)
             return False
         self.node.adapter.forget(hop.message.msg_id)
+        # the hop's end, as hop_failed is the other: `fsr.metrics.inflight` reads both
+        self.node.record("hop_done", dst=hop.dest, mid=hop.message.msg_id)
         hop.on_reply(msg)
         return True
 

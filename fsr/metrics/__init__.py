@@ -15,7 +15,9 @@ from typing import Any
 from fsr.eventlog import LogEvents
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, build_history, storm_view
+from fsr.metrics.inflight import detection_split, inflight
 from fsr.metrics.llm import llm_usage
+from fsr.metrics.load import load
 from fsr.metrics.overhead import overhead
 from fsr.metrics.storms import overall, storm_metrics
 from fsr.metrics.topology import topology
@@ -43,7 +45,9 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
     steady = c.steady_state(h)
     recon = c.bytes_reconnect(h)
     dup = c.duplicate_work(whole)
-    det = {**c.detection(h), "membership": c.membership(h)}
+    det = c.detection(h)
+    det = {**det, **detection_split(h, det["pairs"]), "membership": c.membership(h)}
+    caught = inflight(h)
     rejoin = c.rejoin(h)
     storms = storm_metrics(whole)
     fail = c.failover(h)
@@ -78,7 +82,10 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
         "detection_ms": {k: det[k] for k in ("p50_ms", "max_ms", "n")},
         "rejoin_ms": rejoin["rejoin"],
         "failover_ms": fail["value"],
+        # the work the storm caught in flight, and what became of it
+        "inflight": {k: v for k, v in caught.items() if k != "hops"},
         "details": {
+            "inflight": {"hops": caught.get("hops", [])},
             "recovery": rec, "steady_state": steady, "bytes_reconnect": recon,
             "success_rate_drop": drop, "duplicate_work": dup, "detection": det,
             "rejoin": rejoin, "failover": fail,
@@ -86,6 +93,7 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
         # whole-run figures
         "tasks": summary(whole),
         "throughput": c.throughput(whole),
+        "load": load(h),
         "hop_latency": c.hop_latency(whole),
         "llm": llm_usage(whole),
         "bytes": c.bytes_summary(whole),

@@ -365,11 +365,27 @@ def steady_state(h: History) -> dict[str, Any]:
 
 
 def duplicate_work(h: History) -> dict[str, Any]:
-    """Repeated executions of the same (task_id, stage) over all stage executions."""
-    execs = [(e["task"], e["stage"]) for e in h.of("stage_exec") if e.get("stage") in STAGES]
-    total, distinct = len(execs), len(set(execs))
-    return {"value": r3((total - distinct) / total) if total else None,
-            "executions": total, "repeated": total - distinct}
+    """Repeated executions of the same (task_id, stage) over all stage executions. `causes`:
+    each repeat by the reason its hop was last re-published before it (``hop_republished``:
+    the signal that made the requester let the earlier one go — `timeout`, `stream_closed`,
+    `heartbeat_timeout` …), or `no_republish` (e.g. a relay passing a request on twice)."""
+    total, seen = 0, set()
+    causes: Counter[str] = Counter()
+    last_reason: dict[tuple[str, str], str] = {}
+    for e in h.of("stage_exec", "hop_republished"):
+        if e.get("stage") not in STAGES:
+            continue
+        key = (e["task"], e["stage"])
+        if e["event"] == "hop_republished":
+            last_reason[key] = str(e.get("reason"))
+            continue
+        total += 1
+        if key in seen:
+            causes[last_reason.get(key, "no_republish")] += 1
+        seen.add(key)
+    return {"value": r3((total - len(seen)) / total) if total else None,
+            "executions": total, "repeated": total - len(seen),
+            "causes": dict(sorted(causes.items()))}
 
 
 def timeline(h: History) -> list[dict[str, Any]]:

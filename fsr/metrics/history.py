@@ -26,8 +26,9 @@ from fsr.metrics.ledger import WIRE_EVENTS, WireLedger
 KEPT = frozenset({
     "run_start", "run_end", "phase", "document", "task_submit", "task_end",
     "storm_start", "storm_end", "kill", "pause", "net_fault", "resume", "corrupt_frame",
-    "agent_started", "stage_exec", "stage_done", "lookup_exec",
-    "hop_sent", "hop_failed", "hop_held", "reattach", "handshake_start", "handshake_done",
+    "agent_started", "stage_exec", "stage_done", "lookup_exec", "lookup_done", "work_start",
+    "hop_sent", "hop_failed", "hop_held", "hop_done", "hop_republished", "reattach",
+    "handshake_start", "handshake_done",
     "peer_lost", "peer_suspected", "frame_dropped", "hop_relayed",
 })
 

@@ -24,6 +24,7 @@ from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
 from fsr.config import Config
+from fsr.config.load import planned_load
 from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, resolve_targets
 from fsr.injector.schedule import Storm, storms_of
@@ -96,7 +97,8 @@ class Runner(MeshNode):
                                  "hb_port": a.hb_port, **self._peers(a.node_id)}
                                 for a in self.plan.agents],
                         doc_id=self.doc.doc_id, fragments=len(self.doc.fragments),
-                        qa=len(self.doc.qa), doc_notes=list(self.doc.notes))
+                        qa=len(self.doc.qa), doc_notes=list(self.doc.notes),
+                        load=planned_load(self.cfg))
             self.set_phase("startup")
             for node_id in self.agent_ids:
                 proc = self.supervisor.spawn(node_id)

@@ -6,7 +6,7 @@ import os
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from rich.console import Console
@@ -170,6 +170,17 @@ def write_report(console: Console, run_dir: Path) -> bool:
         return False
 
 
+def _inflight_line(f: dict[str, Any]) -> str:
+    let_go = f.get("let_go_ms") or {}
+    return (f"{f.get('n')} hops on victims; let go p50 {let_go.get('p50_ms')} ms, "
+            f"max {let_go.get('max_ms')} ms; {f.get('fates', {})}")
+
+
+def _load_line(f: dict[str, Any]) -> str:
+    planned = (f.get("planned") or {}).get("utilisation")
+    return f"{planned} / {f.get('utilisation')} (busiest agent {f.get('busiest')})"
+
+
 def print_summary(console: Console, m: dict, path: Path, log_path: str) -> None:
     table = Table(title=f"fsr {m['protocol']} — {m['agent_count']} agents", show_header=False)
     rows = [
@@ -178,6 +189,8 @@ def print_summary(console: Console, m: dict, path: Path, log_path: str) -> None:
         ("duplicate_work_ratio", m["duplicate_work_ratio"]),
         ("detection_ms p50 / max",
          f"{m['detection_ms']['p50_ms']} / {m['detection_ms']['max_ms']}"),
+        ("in flight at the strike", _inflight_line(m.get("inflight") or {})),
+        ("utilisation (planned / measured)", _load_line(m.get("load") or {})),
         ("tasks submitted / correct", f"{m['tasks']['submitted']} / {m['tasks']['correct']}"),
         ("success rate", m["tasks"]["success_rate"]),
         ("EM / F1 (answered)", f"{m['tasks']['em']} / {m['tasks']['f1']}"),
