@@ -7,6 +7,10 @@ metrics file cannot leak into it, and the same log always renders the same repor
 ``RUN_DIR/report/`` gets ``timeline.png``, ``detection.png`` and ``report.html`` (the two images
 embedded); a comparison folder gets ``comparison.html`` from its ``comparison.json``. How to read
 them: docs/reading-the-report.md.
+
+``report.html`` leads with the answer: the five metrics of the spec (null ones with their reason),
+what the storm caught in flight (``inflight``), the timeline; then everything else, long tables
+folded in closed ``<details>``.
 """
 
 from __future__ import annotations

@@ -40,24 +40,37 @@ FIGURES: dict[str, Callable[..., Any]] = {
     "storms": storm_metrics,
     "storms_overall": overall,
 }
+# Producers in modules that may not exist yet (or may be mid-edit): key -> (module, function),
+# imported only when a definition is asked for, and any failure to import means no definition.
+LATE: dict[str, tuple[str, str]] = {
+    "inflight": ("fsr.metrics.inflight", "inflight"),
+}
 _TICKED = re.compile(r"`(\w+)`")
 _SECRET = re.compile(r"key|secret|token|password", re.I)
 
 
 def producer(key: str) -> Callable[..., Any] | None:
-    """The function that computes a top-level figure: registered above, else one of the same name
-    in the checkers or in a module ``fsr.metrics.<key>`` (figures added later find theirs)."""
+    """The function that computes a top-level figure: registered above (`LATE` ones only if their
+    module imports), else one of the same name in the checkers or in a module
+    ``fsr.metrics.<key>`` (figures added later find theirs)."""
     if key in HEADLINE:
         return HEADLINE[key][0]
     if key in FIGURES:
         return FIGURES[key]
+    if key in LATE:
+        return optional(*LATE[key])
     if callable(getattr(c, key, None)):
         return getattr(c, key)
+    return optional(f"fsr.metrics.{key}", key)
+
+
+def optional(module: str, name: str) -> Callable[..., Any] | None:
+    """``module.name`` if the module imports and holds such a function, else None. Any error
+    while importing counts as absent: a missing definition must not stop the report."""
     try:
-        module = importlib.import_module(f"fsr.metrics.{key}")
-    except ImportError:
+        fn = getattr(importlib.import_module(module), name, None)
+    except Exception:
         return None
-    fn = getattr(module, key, None)
     return fn if callable(fn) else None
 
 

@@ -31,10 +31,11 @@ td.def{max-width:34em;color:#333} .k{color:#666;white-space:nowrap} p.def{color:
 img{max-width:100%;border:1px solid #eee} details{margin:.4em 0} summary{cursor:pointer;color:#036}
 table.inner td,table.inner th{border-color:#eee;font-size:.92em;padding:.1em .4em}
 .null{color:#a33} code{background:#f4f4f4;padding:0 .2em;border-radius:3px}
+table.headline td{font-size:1.1em} .row{display:flex;gap:2em;flex-wrap:wrap}
 """
 
 
-_CODE = re.compile(r"`([^`]+)`")
+_CODE = re.compile(r"``([^`]+)``|`([^`]+)`")  # RST ``code`` or markdown `code`
 _EMPHASIS = re.compile(r"\*([^*\s][^*]*)\*")
 
 
@@ -47,8 +48,10 @@ def esc(text: Any) -> str:
 
 
 def prose(text: str) -> Raw:
-    """Docstring text as HTML: `code` and *emphasis*, the two markups the checkers use."""
-    return Raw(_EMPHASIS.sub(r"<em>\1</em>", _CODE.sub(r"<code>\1</code>", esc(text))))
+    """Docstring text as HTML: `code` (or ``code``) and *emphasis*, the markups the checkers
+    use."""
+    code = _CODE.sub(lambda mt: f"<code>{mt.group(1) or mt.group(2)}</code>", esc(text))
+    return Raw(_EMPHASIS.sub(r"<em>\1</em>", code))
 
 
 def fmt(value: Any) -> str:
@@ -111,21 +114,104 @@ def page(title: str, body: str) -> str:
             f"<body>\n{body}\n</body></html>\n")
 
 
+# The five metrics of the spec, in the order the page leads with (their checkers: HEADLINE).
+SEED_FIVE = ("recovery_ms", "steady_state_ms", "bytes_reconnect", "success_rate_drop",
+             "duplicate_work_ratio")
+INFLIGHT = "inflight"
+NOT_RECORDED = "not recorded in this run"
+# Tables with more rows than this are folded (a closed <details>) below the headline.
+FOLD_ROWS = 12
+
+
+def _reason(metrics: dict[str, Any], detail: str) -> Any:
+    part = metrics.get("details", {}).get(detail)
+    return part.get("reason") if isinstance(part, dict) else None
+
+
 def _value(metrics: dict[str, Any], key: str) -> Raw:
     """A headline value; when null, the checker's reason beside it."""
+    if key not in metrics:
+        return Raw(f'<span class="null">{NOT_RECORDED}</span>')
     value = metrics[key]
     if isinstance(value, dict):
         return kv(value)
-    reason = metrics["details"][HEADLINE[key][1]].get("reason")
+    reason = _reason(metrics, HEADLINE[key][1]) if key in HEADLINE else None
     note = f" — {esc(reason)}" if value is None and reason else ""
-    return Raw(f"<b>{esc(fmt(value))}</b>{note}")
+    css = ' class="null"' if value is None else ""
+    return Raw(f"<b{css}>{esc(fmt(value))}</b>{note}")
+
+
+def fold(summary: str, content: str) -> Raw:
+    """Content behind a closed <details>: one click away, out of the way of the answer."""
+    return Raw(f"<details><summary>{esc(summary)}</summary>{content}</details>")
+
+
+def fold_long(summary: str, content: str, rows: int) -> str:
+    return fold(summary, content) if rows > FOLD_ROWS else content
+
+
+def counts(header: str, value: Any) -> Raw:
+    """A {name: count} dict as a two-column table, biggest first."""
+    if not isinstance(value, dict) or not value:
+        return Raw('<p class="sub">none</p>')
+    rows = sorted(value.items(), key=lambda item: (
+        -item[1] if isinstance(item[1], int | float) else 0, str(item[0])))
+    return table([header, "count"], rows, "inner")
+
+
+def inflight_block(metrics: dict[str, Any]) -> list[str]:
+    """The hops outstanding on the victims at the strike and their fate, right below the five."""
+    parts = ['<h2 id="inflight">In flight at the strike</h2>']
+    inf = metrics.get(INFLIGHT)
+    if not isinstance(inf, dict):
+        parts.append(f'<p class="null">{INFLIGHT}: {NOT_RECORDED}</p>')
+        return parts
+    parts.append(table(["hops outstanding on victims at the strike"], [[inf.get("n")]]))
+    if inf.get("reason"):
+        parts.append(f'<p class="note">{esc(inf["reason"])}</p>')
+    let_go = inf.get("let_go_ms")
+    if isinstance(let_go, dict):
+        parts += ["<h3>Let go after (ms)</h3>",
+                  table(["p50_ms", "p95_ms", "max_ms", "n"],
+                        [[let_go.get(k) for k in ("p50_ms", "p95_ms", "max_ms", "n")]])]
+    small = [f"<div><h3>By signal</h3>{counts('signal', inf.get('by_signal'))}</div>",
+             f"<div><h3>Fates</h3>{counts('fate', inf.get('fates'))}</div>"]
+    parts.append('<div class="row">' + "".join(small) + "</div>")
+    cols = ("n", "answered", "p50_ms", "p95_ms")
+    tasks = [(Raw(f"<b>{label}</b>"), *(part.get(c) for c in cols))
+             for label, key in (("hit", "tasks_hit"), ("not hit", "tasks_not_hit"))
+             if isinstance(part := inf.get(key), dict)]
+    if tasks:
+        parts += ["<h3>Tasks hit vs not hit</h3>", table(["tasks", *cols], tasks)]
+    known = {"n", "reason", "let_go_ms", "by_signal", "fates", "tasks_hit", "tasks_not_hit"}
+    rest = {k: v for k, v in inf.items() if k not in known}
+    if rest:
+        parts += ["<h3>More</h3>", kv(rest)]
+    hops = inflight_hops(metrics)
+    if hops:
+        parts.append(f'<p class="sub">The {len(hops)} per-hop records: under '
+                     '<a href="#inflight-hops">In-flight hops</a>, below the timeline.</p>')
+    return parts
+
+
+def inflight_hops(metrics: dict[str, Any]) -> list[Any]:
+    """``details.inflight.hops``, or [] when the run did not record it."""
+    part = metrics.get("details", {}).get(INFLIGHT)
+    hops = part.get("hops") if isinstance(part, dict) else None
+    return hops if isinstance(hops, list) else []
+
+
+def image(name: str, png: bytes, caption: str) -> list[str]:
+    return [f"<h2>{esc(name.rsplit('.', 1)[0].capitalize())}</h2>",
+            f'<p class="def">{esc(caption)}</p>', img(png, name)]
 
 
 def run_page(metrics: dict[str, Any], config: dict[str, Any], images: dict[str, tuple[bytes, str]],
              source: str) -> str:
-    """The run report. `images` maps a file name to (PNG, caption); `source` says where the numbers
-    came from. Every top-level key of the metrics shows up: headline, figures, run facts or the
-    per-second table."""
+    """The run report, answer first: the five metrics of the spec, what was in flight when the
+    storm struck, the timeline; then, folded where long, everything else. `images` maps a file
+    name to (PNG, caption); `source` says where the numbers came from. Every top-level key of the
+    metrics shows up: headline, figures, run facts or the per-second table."""
     m = metrics
     fault = m["fault"]
     sub = (f"protocol <b>{esc(m['protocol'])}</b> · {esc(m['agent_count'])} agents · "
@@ -139,25 +225,54 @@ def run_page(metrics: dict[str, Any], config: dict[str, Any], images: dict[str, 
         parts.append(f'<div class="note"><b>{"Partial run. " if m["partial"] else ""}'
                      f"Notes:</b><ul>{items}</ul></div>")
 
-    headline = [(Raw(f"<b>{esc(k)}</b>"), _value(m, k), prose(definition(k, config)),
-                 kv(m["details"][detail])) for k, (_, detail) in HEADLINE.items() if k in m]
-    parts += ["<h2>Metrics</h2>", table(["metric", "value", "definition", "breakdown"], headline)]
+    # 1. the answer: the five metrics of the spec
+    parts += ["<h2>Headline</h2>",
+              table(["metric", "value"], [(Raw(f"<b>{esc(k)}</b>"), _value(m, k))
+                                          for k in SEED_FIVE], "headline")]
+    # 2. what the storm caught in flight
+    parts += inflight_block(m)
+    # 3. the storm second by second
+    rest_images = dict(images)
+    if "timeline.png" in rest_images:
+        parts += image("timeline.png", *rest_images.pop("timeline.png"))
 
-    for name, (data, caption) in images.items():
-        parts += [f"<h2>{esc(name.rsplit('.', 1)[0].capitalize())}</h2>",
-                  f'<p class="def">{esc(caption)}</p>', img(data, name)]
+    # 4. everything else, long tables folded
+    details = m.get("details", {})
+    defined = [k for k in HEADLINE if k in m] + ([INFLIGHT] if INFLIGHT in m else [])
+    rows = []
+    for k in defined:
+        value = Raw('<a href="#inflight">above</a>') if k == INFLIGHT else _value(m, k)
+        part = details.get(HEADLINE[k][1] if k in HEADLINE else k)
+        breakdown = ({x: y for x, y in part.items() if not (k == INFLIGHT and x == "hops")}
+                     if isinstance(part, dict) else {})
+        rows.append((Raw(f"<b>{esc(k)}</b>"), value, prose(definition(k, config)),
+                     kv(breakdown)))
+    parts += ["<h2>Metrics: definitions and breakdowns</h2>",
+              fold(f"{len(rows)} metrics, each with the docstring of the code that computes it",
+                   table(["metric", "value", "definition", "breakdown"], rows))]
+    hops = inflight_hops(m)
+    if hops:
+        parts += ['<h3 id="inflight-hops">In-flight hops</h3>',
+                  records(hops) if all(isinstance(h, dict) for h in hops) else kv(hops)]
 
-    skip = set(HEADLINE) | {"details", "timeline"}
+    for name, (data, caption) in rest_images.items():
+        parts += image(name, data, caption)
+
+    skip = set(HEADLINE) | {"details", "timeline", INFLIGHT}
     facts = [(k, v) for k, v in m.items() if k not in skip and not isinstance(v, dict)]
     figures = [(k, v) for k, v in m.items() if k not in skip and isinstance(v, dict)]
     parts.append("<h2>Other figures</h2>")
     for k, v in figures:
         text = definition(k, config)
-        parts += [f"<h3>{esc(k)}</h3>", f'<p class="def">{prose(text)}</p>' if text else "", kv(v)]
-    parts += ["<h2>Run</h2>", table(None, [(Raw(f"<b>{esc(p)}</b>"), leaf)
-                                           for k, v in facts for p, leaf in flatten(v, k)])]
+        parts += [f"<h3>{esc(k)}</h3>", f'<p class="def">{prose(text)}</p>' if text else "",
+                  fold_long(f"{k}: {len(flatten(v))} rows", kv(v), len(flatten(v)))]
+    run_rows = [(Raw(f"<b>{esc(p)}</b>"), leaf) for k, v in facts for p, leaf in flatten(v, k)]
+    parts += ["<h2>Run</h2>", fold_long(f"{len(run_rows)} facts", table(None, run_rows),
+                                        len(run_rows))]
+    conf = config_rows(config)
     parts += ["<h2>Configuration</h2>", "<p>From the log's <code>run_start</code> event.</p>",
-              table(["key", "value", "meaning"], config_rows(config))]
+              fold_long(f"{len(conf)} settings", table(["key", "value", "meaning"], conf),
+                        len(conf))]
     if "timeline" in m:
         parts += ["<h2>Per second</h2>", f'<p class="def">{prose(definition("timeline"))}</p>',
                   records([flat_row(r) for r in m["timeline"]])]

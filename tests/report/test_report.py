@@ -1,6 +1,7 @@
 """`fsr report` on a real compressed storm: the plots decode, the page holds every metric and its
 images, numbers come from the log (not from failstorm_metrics.json), odd logs still render, and the
-comparison page renders from `fsr compare`'s own aggregation."""
+comparison page renders from `fsr compare`'s own aggregation. The page's order (the answer first)
+is checked on hand-made metrics, no run needed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from fsr.compare.report import metric_table, overhead_table, write_reports
 from fsr.eventlog import read_events
 from fsr.metrics import compute_metrics
 from fsr.report import REPORT_DIR, write_run_report
+from fsr.report import definitions as defs
+from fsr.report import html as report_html
 from fsr.report.definitions import HEADLINE, definition
+from fsr.report.html import NOT_RECORDED, SEED_FIVE, run_page
 from fsr.report.marks import Detection, StormMarks
 from fsr.report.plots import detection_png
 from tests.helpers import log_path, metrics, run_fsr
@@ -207,6 +211,163 @@ def test_detection_matrix_draws_misses_and_mixed_kinds() -> None:
         restarts={}, rejoins={}, fault=5.0, window=(5.0, 35.0), steady=None, end_submit=12.0)
     width, height = png_size(detection_png(marks, ["agent_2->agent_10"], "synthetic"))
     assert width > 300 and height > 200
+
+
+# -- the page leads with the answer (hand-made metrics, no run) -------------------------------
+TIMELINE_PNG = b"\x89PNG timeline stand-in"
+DETECTION_PNG = b"\x89PNG detection stand-in"
+
+
+def fake_metrics(inflight: bool = True, hops: int = 3) -> dict[str, Any]:
+    """The shape `compute_metrics` returns, small: two of the five null with a reason."""
+    m: dict[str, Any] = {
+        "schema": 9, "run_id": "fake-run", "protocol": "json", "agent_count": 8, "seed": 7,
+        "partial": False, "notes": [],
+        "fault": {"injected": True, "t_s": 5.0, "victims": ["agent_2", "agent_4"],
+                  "restart_delay_s": 2.0},
+        "recovery_ms": 1234.5, "steady_state_ms": None, "bytes_reconnect": 98765,
+        "success_rate_drop": None, "duplicate_work_ratio": 0.0625,
+        "detection_ms": {"p50_ms": 812.0, "max_ms": 990.0, "n": 12},
+        "details": {
+            "recovery": {"value": 1234.5},
+            "steady_state": {"value": None, "reason": "the system never came back in band"},
+            "bytes_reconnect": {"value": 98765, "window_s": 5.0},
+            "success_rate_drop": {"value": None, "reason": "no task ended before the fault"},
+            "duplicate_work": {"value": 0.0625},
+            "detection": {"p50_ms": 812.0, "max_ms": 990.0, "n": 12, "missing": []},
+        },
+        "tasks": {"n": 40, "answered": 38},
+        "storms": {"count": 1, "list": [{"storm": i, "victims": 2} for i in range(20)]},
+        "timeline": [{"t": t, "completed": t % 3} for t in range(5)],
+    }
+    if inflight:
+        m["inflight"] = {
+            "n": 17,
+            "let_go_ms": {"p50_ms": 4321.0, "p95_ms": 5432.0, "max_ms": 6543.0, "n": 15},
+            "by_signal": {"hop_timeout": 11, "peer_lost": 4},
+            "fates": {"retried_elsewhere": 9, "lost": 6, "answered_by_victim": 2},
+            "tasks_hit": {"n": 13, "answered": 10, "p50_ms": 7111.0, "p95_ms": 8222.0},
+            "tasks_not_hit": {"n": 27, "answered": 27, "p50_ms": 611.0, "p95_ms": 922.0},
+        }
+        m["details"]["inflight"] = {"hops": [
+            {"task": f"task-{i}", "victim": "agent_2", "let_go_ms": 4000.0 + i,
+             "fate": "lost"} for i in range(hops)]}
+    return m
+
+
+def render(m: dict[str, Any]) -> str:
+    images = {"timeline.png": (TIMELINE_PNG, "timeline caption"),
+              "detection.png": (DETECTION_PNG, "detection caption")}
+    return run_page(m, {"scenario": {"seed": 7}}, images, "hand-made")
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_page_opens_with_the_five_then_inflight_then_the_timeline() -> None:
+    m = fake_metrics()
+    page = render(m)
+    timeline = page.index(data_uri(TIMELINE_PNG))
+    first_fold = page.index("<details")
+    assert timeline < first_fold < page.index(data_uri(DETECTION_PNG))
+    head = page[:timeline]
+    # 1. the five, in order, each with its value or null and the checker's reason
+    at = [head.index(f"<b>{k}</b>") for k in SEED_FIVE]
+    assert at == sorted(at)
+    texts = cells(head)
+    rows = dict(zip(texts, texts[1:], strict=False))
+    assert rows["recovery_ms"] == "1234.5" and rows["bytes_reconnect"] == "98765"
+    assert rows["duplicate_work_ratio"] == "0.0625"
+    assert rows["steady_state_ms"] == "null — the system never came back in band"
+    assert rows["success_rate_drop"] == "null — no task ended before the fault"
+    assert "detection_ms" not in texts  # not one of the five: it comes later
+    # 2. in flight, right below the five: every number of the block before the timeline
+    assert at[-1] < head.index("In flight at the strike")
+    inf = m["inflight"]
+    for leaf in leaves({k: v for k, v in inf.items()}):
+        assert text_of(leaf) in texts, leaf
+    assert all(name in texts for name in [*inf["by_signal"], *inf["fates"]])
+    assert rows["hit"] == "13" and rows["not hit"] == "27"
+    # the per-hop records are not in the head: they are folded below
+    assert "task-0" not in head
+    assert "task-0" in page[first_fold:]
+
+
+def test_everything_else_follows_folded() -> None:
+    m = fake_metrics()
+    page = render(m)
+    rest = page[page.index(data_uri(TIMELINE_PNG)):]
+    # the definitions table and the long tables are behind closed <details>
+    assert "<details open" not in page
+    for needle in ("detection_ms", "storms", "scenario.seed", "task-2"):
+        assert needle in rest, needle
+    folded = re.findall(r"<details>.*?</details>", rest, re.S)
+    assert any("detection_ms" in f for f in folded)  # the metrics table
+    assert any("task-2" in f for f in folded)  # the per-hop records
+    # every leaf of every figure still reaches the page
+    texts = cells(page)
+    for key, value in m.items():
+        for leaf in leaves(value):
+            assert any(text_of(leaf) in t for t in texts), (key, leaf)
+
+
+def test_per_hop_records_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_html, "MAX_LIST_ROWS", 4)
+    page = render(fake_metrics(hops=10))
+    assert "10 entries (first 4)" in page
+    assert "task-3" in page and "task-4" not in page
+
+
+def test_a_run_without_inflight_still_renders() -> None:
+    """Runs made before the figure existed: the block says so, the rest is unchanged."""
+    m = fake_metrics(inflight=False)
+    page = render(m)
+    timeline = page.index(data_uri(TIMELINE_PNG))
+    assert page.index("<b>duplicate_work_ratio</b>") < page.index(NOT_RECORDED) < timeline
+    assert "In-flight hops" not in page
+    # the old page's content is all there
+    texts = cells(page)
+    for key, value in m.items():
+        for leaf in leaves(value):
+            assert any(text_of(leaf) in t for t in texts), (key, leaf)
+    # an inflight figure without its per-hop details renders too
+    m = fake_metrics()
+    del m["details"]["inflight"]
+    assert "17" in cells(render(m))
+
+
+def test_inflight_definition_lookup_never_breaks_the_page(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # absent module, a module that raises while importing, a module without the function
+    (tmp_path / "fsr_broken_inflight.py").write_text("raise RuntimeError('half written')\n")
+    (tmp_path / "fsr_empty_inflight.py").write_text('"""no function here"""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for module in ("fsr.metrics.no_such_module", "fsr_broken_inflight", "fsr_empty_inflight"):
+        monkeypatch.setitem(defs.LATE, "inflight", (module, "inflight"))
+        assert definition("inflight") == ""
+        assert "In flight at the strike" in render(fake_metrics())
+    # one that exists: its docstring is the definition, shown in the folded metrics table
+    (tmp_path / "fsr_good_inflight.py").write_text(
+        'def inflight(h):\n    """Hops *outstanding* on the `victims` at the strike."""\n')
+    monkeypatch.setitem(defs.LATE, "inflight", ("fsr_good_inflight", "inflight"))
+    assert definition("inflight") == "Hops *outstanding* on the `victims` at the strike."
+    page = render(fake_metrics())
+    assert "Hops <em>outstanding</em> on the <code>victims</code> at the strike." in page
+
+
+def test_docstring_markup_single_and_double_backticks() -> None:
+    """Checkers write `code` (markdown) or ``code`` (RST); both become <code>, nothing leaks."""
+    out = report_html.prose("by ``hop_republished``: `timeout`, *not* <b> `a` `b`")
+    assert out == ("by <code>hop_republished</code>: <code>timeout</code>, <em>not</em> "
+                   "&lt;b&gt; <code>a</code> <code>b</code>")
+
+
+def test_real_run_page_leads_with_the_answer(run_dir: Path) -> None:
+    page = (run_dir / REPORT_DIR / "report.html").read_text()
+    timeline = page.index(data_uri((run_dir / REPORT_DIR / "timeline.png").read_bytes()))
+    assert max(page.index(f"<b>{k}</b>") for k in SEED_FIVE) < page.index("In flight at the")
+    assert page.index("In flight at the") < timeline < page.index("<details")
 
 
 # -- the comparison report --------------------------------------------------------------------
