@@ -5,7 +5,9 @@
 
 Each size is one `fsr run` (30 s of work, 30 % SIGKILLed at 10 s, restarted 4 s later) with a
 heartbeat of `--hb-interval` x `--hb-liveness` (default 1 s x 3, the config's) and 2 s / 10 s
-hop / task timeouts. From its event log: start-up
+hop / task timeouts, and stages served with `--service-time` (default none: microseconds, the
+task rate 4 a second — how the harness scales, not how loaded agents behave; e.g.
+`lognormal:2.26:3.13` for the run's LLM-like default). From its event log: start-up
 (first `agent_spawned` -> `mesh_ready`), the storm's strike spread (first to last kill() call),
 false suspicions (`peer_suspected` before the first kill: after `mesh_ready`, and in brackets
 during start-up, by agents / by the runner's own view of the agents), detection p50/max
@@ -35,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from fsr.eventlog import read_events
+from fsr.workload.service import from_flag
 
 HEADLINE = ("recovery_ms", "steady_state_ms", "bytes_reconnect", "success_rate_drop",
             "duplicate_work_ratio")
@@ -142,6 +145,9 @@ def run(n: int, args: argparse.Namespace, base: Path) -> dict[str, object]:
         "scenario": {"base_port": 9100},
         "heartbeat": {"interval": args.hb_interval, "liveness": args.hb_liveness},
         "timeouts": {"hop": 2.0, "task": 10.0},
+        # how the harness scales, not how loaded agents behave: stages take microseconds
+        # (task_rate 4); `--service-time` gives them LLM-like times instead
+        "workload": {"service_time": from_flag(args.service_time)},
     }))
     out = base / f"n{n}"
     cmd = [sys.executable, "-m", "fsr", "run", "--config", str(cfg), "--agent-count", str(n),
@@ -245,6 +251,8 @@ def main() -> None:
     ap.add_argument("--hb-interval", type=float, default=1.0, help="heartbeat.interval (s)")
     ap.add_argument("--hb-liveness", type=int, default=3, help="heartbeat.liveness")
     ap.add_argument("--security", default="curve", choices=("curve", "none"))
+    ap.add_argument("--service-time", default="none",
+                    help="each unit of work's time, as fsr run's flag (default none)")
     # passed on to `fsr run` only when given (older `fsr run`s have no --membership)
     ap.add_argument("--membership", default=None, choices=("pubsub", "swim"),
                     help="default: fsr run's own (pubsub)")
@@ -253,7 +261,7 @@ def main() -> None:
 
     print(f"topology {args.topology} (degree {args.degree}), security {args.security}, "
           f"membership {args.membership or 'pubsub (default)'}; heartbeat "
-          f"{args.hb_interval:g} s x {args.hb_liveness}\n")
+          f"{args.hb_interval:g} s x {args.hb_liveness}; service time {args.service_time}\n")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "|".join("---:" for _ in COLUMNS) + "|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

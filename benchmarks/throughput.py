@@ -5,6 +5,8 @@ flight and the same security setting (CurveZMQ with the same key set-up, or none
 sends bytes, a ROUTER echoes them. Mesh: two `MeshNode`s exchange `stage_request` /
 `stage_reply` Messages through a protocol adapter — every frame counted, framed, logged (the event
 log goes to a temp file) and decoded, exactly as in a run (the handshake of the protocol first).
+The echo answers at once: no service time (`workload.service_time` is the agents' load; this
+measures the data path alone).
 A third row, "flat": the same work per frame as the json mesh (the json envelope, a `send` and a
 `deliver` event logged as orjson lines and written once a turn, the decode, the routing id and its
 CURVE key checked) written as one flat loop over the same sockets, with no fsr code: how far
