@@ -1,5 +1,6 @@
-"""`fsr compare`: the CI math, aggregation and reports from synthetic metrics files, flag
-validation, a failing run that does not stop the comparison, and one real quick comparison."""
+"""`fsr compare`: the CI math (mean and paired difference), aggregation and reports from synthetic
+metrics files, flag validation, a failing run that does not stop the comparison, and one real
+quick comparison."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ from typing import Any
 import pytest
 import yaml
 
-from fsr.compare.aggregate import MANIFEST, RunRecord, aggregate, load_runs
-from fsr.compare.report import csv_text, markdown, notes
+from fsr.compare.aggregate import (
+    MANIFEST,
+    METRICS,
+    RunRecord,
+    aggregate,
+    baselines,
+    by_seed,
+    load_runs,
+)
+from fsr.compare.html import write_comparison_report
+from fsr.compare.report import MARK, csv_text, diff_cell, markdown, notes, paired_table
 from fsr.compare.run import QUICK, execute, plan
-from fsr.compare.stats import T975, mean_ci, t975
+from fsr.compare.stats import T975, mean_ci, paired_diff, t975
 from fsr.config import Config, ConfigError
 from fsr.runner.rundir import write_metrics
 from tests.helpers import run_fsr
@@ -60,6 +70,108 @@ def test_mean_ci_on_known_numbers() -> None:
     assert mean_ci([7.0]) == {"n": 1, "mean": 7.0, "sd": None, "ci95": None, "low": None,
                               "high": None}
     assert mean_ci([])["mean"] is None
+
+
+# -- the paired difference --------------------------------------------------------------------
+def test_paired_diff_by_hand_three_pairs() -> None:
+    # seeds 42..44: d = 12-10, 15-11, 20-14 = 2, 4, 6; seed 45 is on one side only
+    d = paired_diff({42: 12.0, 43: 15.0, 44: 20.0, 45: 99.0}, {42: 10.0, 43: 11.0, 44: 14.0})
+    # mean 4, s_d = 2, half-width = t(0.975, 2) * 2 / sqrt(3) = 4.3027 * 1.1547005 = 4.96833
+    assert (d["n"], d["mean"], d["sd"], d["ci95"]) == (3, 4.0, 2.0, 4.96833)
+    assert (d["low"], d["high"]) == (-0.96833, 8.96833)
+    assert d["excludes_zero"] is False  # the interval straddles 0
+    assert (d["seeds"], d["diffs"]) == ([42, 43, 44], [2.0, 4.0, 6.0])
+
+
+def test_paired_diff_excludes_zero_above_and_below() -> None:
+    # d = 3, 4, 5: mean 4, s_d = 1, half-width = 4.3027 / sqrt(3) = 2.484165
+    up = paired_diff({1: 13.0, 2: 14.0, 3: 15.0}, {1: 10.0, 2: 10.0, 3: 10.0})
+    assert (up["mean"], up["ci95"], up["low"], up["high"]) == (4.0, 2.484165, 1.515835, 6.484165)
+    assert up["excludes_zero"] is True
+    down = paired_diff({1: 10.0, 2: 10.0, 3: 10.0}, {1: 13.0, 2: 14.0, 3: 15.0})
+    assert (down["mean"], down["high"], down["excludes_zero"]) == (-4.0, -1.515835, True)
+    # one pair: a difference but no interval, so never "excludes 0"; none: nothing at all
+    one = paired_diff({1: 5.0, 2: 7.0}, {1: 1.0})
+    assert (one["n"], one["mean"], one["ci95"], one["excludes_zero"]) == (1, 4.0, None, False)
+    none = paired_diff({1: 5.0}, {2: 1.0})
+    assert (none["n"], none["mean"], none["excludes_zero"], none["seeds"]) == (0, None, False, [])
+    # the same difference on every seed: a zero-width interval away from 0
+    same = paired_diff({1: 3.0, 2: 4.0}, {1: 1.0, 2: 2.0})
+    assert (same["ci95"], same["excludes_zero"]) == (0.0, True)
+
+
+def mini(protocol: str, seed: int, recovery: float | None, exit_code: int = 0,
+         partial: bool = False, metrics: bool = True) -> RunRecord:
+    m = {"protocol": protocol, "seed": seed, "partial": partial, "recovery_ms": recovery,
+         "details": {"recovery": {"reason": "no recovery action"}}}
+    return RunRecord(protocol, seed - 41, seed, f"{protocol.replace('/', '-')}-{seed}",
+                     exit_code, "", 1.0, m if metrics else None)
+
+
+def test_pairing_by_seed_skips_unusable_runs_and_nulls() -> None:
+    rec = next(f for f in METRICS if f.name == "recovery_ms")
+    runs = [mini("a2a", 42, 110.0), mini("a2a", 43, 130.0, exit_code=1),
+            mini("a2a", 44, 150.0, partial=True), mini("a2a", 45, None),
+            mini("a2a", 46, 170.0, metrics=False), mini("a2a", 47, 190.0),
+            mini("a2a", 47, 191.0)]  # seed 47 twice: no unique pair
+    assert by_seed(runs, rec, None) == {42: 110.0}
+    base = [mini("json", s, 100.0 + s - 42) for s in range(42, 48)]
+    cmp = aggregate({"protocols": ["json", "a2a"]}, base + runs)
+    assert [(c["protocol"], c["baseline"]) for c in cmp["paired"]] == [("a2a", "json")]
+    d = cmp["paired"][0]["metrics"]["recovery_ms"]
+    assert (d["n"], d["seeds"], d["diffs"], d["mean"]) == (1, [42], [10.0], 10.0)
+    assert set(cmp["paired"][0]["overhead"]) and cmp["paired_ci"].startswith("paired over seeds")
+    # a null on the baseline's side drops the seed too
+    base[0].metrics = {**(base[0].metrics or {}), "recovery_ms": None}
+    cmp = aggregate({"protocols": ["json", "a2a"]}, base + runs)
+    assert cmp["paired"][0]["metrics"]["recovery_ms"]["n"] == 0
+
+
+def test_paired_per_failure_handling_mode() -> None:
+    labels = ["json/native", "json/uniform", "a2a/native", "a2a/uniform", "anp/native"]
+    assert baselines({"protocols": ["json", "a2a", "anp"]}, labels) == {
+        "a2a/native": "json/native", "a2a/uniform": "json/uniform", "anp/native": "json/native"}
+    # no manifest (settings {}): the first key is the first protocol
+    assert baselines({}, ["acp", "json"]) == {"json": "acp"}
+    assert baselines({"protocols": ["json"]}, ["json"]) == {}
+    assert baselines({"protocols": ["json", "a2a"]}, ["a2a"]) == {}  # the baseline never ran
+    runs = [mini(label, seed, value) for label, values in (
+        ("json/native", (100.0, 110.0, 120.0)), ("json/uniform", (500.0, 510.0, 520.0)),
+        ("a2a/native", (103.0, 114.0, 125.0)), ("a2a/uniform", (500.0, 511.0, 519.0)))
+        for seed, value in zip((42, 43, 44), values, strict=True)]
+    cmp = aggregate({"protocols": ["json", "a2a"], "failure_handling": "both"}, runs)
+    by = {c["protocol"]: c for c in cmp["paired"]}
+    assert {p: c["baseline"] for p, c in by.items()} == {"a2a/native": "json/native",
+                                                         "a2a/uniform": "json/uniform"}
+    native, uniform = (by[p]["metrics"]["recovery_ms"] for p in ("a2a/native", "a2a/uniform"))
+    assert (native["diffs"], native["excludes_zero"]) == ([3.0, 4.0, 5.0], True)
+    assert (uniform["diffs"], uniform["excludes_zero"]) == ([0.0, 1.0, -1.0], False)
+    header, rows = paired_table(cmp)
+    assert header[:3] == ["protocol", "vs", "recovery_ms"]
+    assert rows[0][:3] == ["a2a/native", "json/native", f"+4.0 ± 2.5{MARK} (3 pairs)"]
+    assert rows[1][:3] == ["a2a/uniform", "json/uniform", "+0.0 ± 2.5 (3 pairs)"]
+
+
+def test_diff_cell_formats() -> None:
+    assert diff_cell(paired_diff({1: 2.0}, {1: 1.0}), 1) == "+1.0 (1 pair)"
+    assert diff_cell(paired_diff({}, {}), 1, "\n") == "—\n(0 pairs)"
+    assert diff_cell(paired_diff({1: 1.0, 2: 2.0}, {1: 3.0, 2: 4.0}), 0) == "-2 ± 0* (2 pairs)"
+
+
+def test_new_figures_null_in_old_metrics_files_with_reasons() -> None:
+    old = mini("json", 42, 100.0)
+    new = mini("json", 43, 100.0)
+    assert new.metrics is not None
+    new.metrics["inflight"] = {"n": 0, "let_go_ms": {"p50_ms": None, "p95_ms": None},
+                               "reason": "no request was open on a victim at the fault"}
+    new.metrics["details"]["detection"] = {"busy": {"p50_ms": 812.5}}
+    m = aggregate({}, [old, new])["protocols"]["json"]["metrics"]
+    assert (m["inflight_n"]["n"], m["inflight_n"]["mean"]) == (1, 0.0)
+    assert m["inflight_n"]["nulls"] == {"no inflight report in the metrics file": 1}
+    assert m["let_go_ms_p95"]["nulls"] == {"no inflight report in the metrics file": 1,
+                                           "no request was open on a victim at the fault": 1}
+    assert (m["detection_busy_ms_p50"]["mean"], m["detection_busy_ms_p50"]["nulls"]) == (
+        812.5, {"no busy-peer detection figure in the metrics file": 1})
 
 
 # -- aggregation and reports from synthetic metrics files -------------------------------------
@@ -141,6 +253,12 @@ def test_reports_render_the_aggregate(tmp_path: Path) -> None:
     assert "| acp | 3 | 44 | acp-r3 | 1 | 20.0 | — |" in md  # the failed run, listed
     assert "acp: run acp-r3 not counted: exit code 1: run failed" in "\n".join(notes(cmp))
     assert "json: steady_state_ms null in 1 of 3 run(s)" in "\n".join(notes(cmp))
+    # acp − json on seeds 42, 43 (acp-r3 failed): recovery +1000 both times, bytes_reconnect
+    # equal, steady_state only on seed 42 (json's 43 is null)
+    assert "## Metrics: paired difference vs json (mean ± 95 % CI)" in md
+    assert f"| acp | json | +1000.0 ± 0.0{MARK} (2 pairs) | +0 ± 0 (2 pairs) | " \
+           "-400.0 (1 pair) |" in md
+    assert f"\\{MARK}: the 95 % CI of the difference excludes 0. Paired over seeds" in md
 
 
 def test_from_recomputes_the_files_and_runs_nothing(tmp_path: Path) -> None:
@@ -149,6 +267,7 @@ def test_from_recomputes_the_files_and_runs_nothing(tmp_path: Path) -> None:
     r = run_fsr("compare", "--from", str(folder), timeout=120)
     assert r.returncode == 0, r.stderr
     assert "recovery_ms" in r.stdout and "task bytes / answered task" in r.stdout
+    assert "paired difference vs json" in r.stdout and "Paired over seeds" in r.stdout
     written = {n: (folder / n).read_text() for n in ("comparison.json", "comparison.csv",
                                                       "comparison.md", "comparison.html")}
     assert sorted(p.name for p in folder.iterdir()) == sorted([*before, *written])
@@ -156,6 +275,19 @@ def test_from_recomputes_the_files_and_runs_nothing(tmp_path: Path) -> None:
         "recovery_ms"]["mean"] == 1200.0
     assert run_fsr("compare", "--from", str(folder), timeout=120).returncode == 0
     assert {n: (folder / n).read_text() for n in written} == written  # same bytes again
+    assert "paired difference vs json" in written["comparison.html"]
+
+
+def test_page_renders_a_comparison_json_from_before_the_new_figures(tmp_path: Path) -> None:
+    settings, runs = load_runs(synthetic_folder(tmp_path))
+    old = aggregate(settings, runs)
+    del old["paired"], old["paired_ci"]
+    for p in old["protocols"].values():
+        for name in ("inflight_n", "let_go_ms_p50", "let_go_ms_p95", "detection_busy_ms_p50"):
+            del p["metrics"][name]
+    (tmp_path / "comparison.json").write_text(json.dumps(old))
+    page = write_comparison_report(tmp_path).read_text()
+    assert "inflight_n" in page and "paired difference" not in page
 
 
 def test_folder_without_manifest_is_discovered(tmp_path: Path) -> None:
@@ -173,9 +305,11 @@ def test_plan_pairs_seeds_and_applies_quick(tmp_path: Path) -> None:
     cmp = plan("json", "3", None, True, {"scenario.seed": "7"}, str(tmp_path / "c"))
     assert [(p.record.dir, p.cfg.scenario.seed) for p in cmp.runs] == [
         ("json-r1", 7), ("json-r2", 8), ("json-r3", 9)]
-    sc, hb, m = cmp.runs[0].cfg.scenario, cmp.runs[0].cfg.heartbeat, cmp.runs[0].cfg.metrics
-    assert (sc.duration, sc.kill_at, sc.restart_delay, sc.task_rate) == (16, 6, 2, 4)
-    assert (hb.interval, hb.liveness, m.steady_window, m.reconnect_window) == (0.5, 3, 4, 8)
+    cfg = cmp.runs[0].cfg
+    for key, value in QUICK.items():  # every scalar of the quick timeline reached the config
+        section, name = key.split(".")
+        if not isinstance(value, dict):
+            assert getattr(getattr(cfg, section), name) == value, key
     assert not (tmp_path / "c").exists()  # planning starts nothing
 
 
@@ -265,7 +399,8 @@ def test_real_quick_comparison(tmp_path: Path) -> None:
     for d, m in zip(("json-r1", "json-r2"), per_run, strict=True):
         given = yaml.safe_load((out / "configs" / f"{d}.yaml").read_text())
         assert given["scenario"]["seed"] == m["seed"]
-        assert (given["scenario"]["duration"], given["heartbeat"]["interval"]) == (16, 0.5)
+        assert (given["scenario"]["duration"], given["heartbeat"]["interval"]) == (
+            QUICK["scenario.duration"], QUICK["heartbeat.interval"])
     wire = [m["overhead"]["per_answered_task"]["wire"] for m in per_run]
     assert cmp["protocols"]["json"]["overhead"]["task_wire_per_answer"]["values"] == wire
     assert (out / "comparison.csv").is_file() and (out / "comparison.md").is_file()

@@ -3,8 +3,9 @@
 A comparison folder holds one run folder per (protocol, repeat) and a manifest, ``runs.json``,
 that lists them with their seeds and exit codes. `load_runs` reads the folder (the only I/O here);
 `aggregate` turns the loaded runs into mean ± 95 % CI per protocol for the spec's metrics and for
-the overhead report. `fsr compare` and `fsr compare --from` both go through these two, so a
-comparison can always be recomputed from its folder.
+the overhead report, and into each protocol's paired difference from the first protocol (the
+runs paired by seed: the same victims and workload). `fsr compare` and `fsr compare --from` both
+go through these two, so a comparison can always be recomputed from its folder.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fsr.compare.stats import CI_METHOD, mean_ci
+from fsr.compare.stats import CI_METHOD, PAIRED_METHOD, PairedDiff, mean_ci, paired_diff
 from fsr.runner.rundir import METRICS_FILE
 
 SCHEMA = "fsr.comparison/1"
@@ -44,6 +45,10 @@ METRICS = (
     Figure("rejoin_ms_p50", ("rejoin_ms", "p50_ms"), 1),
     Figure("found_pre", ("details", "success_rate_drop", "pre", "found", "rate"), 3),
     Figure("found_post", ("details", "success_rate_drop", "post", "found", "rate"), 3),
+    Figure("inflight_n", ("inflight", "n"), 0),
+    Figure("let_go_ms_p50", ("inflight", "let_go_ms", "p50_ms"), 1),
+    Figure("let_go_ms_p95", ("inflight", "let_go_ms", "p95_ms"), 1),
+    Figure("detection_busy_ms_p50", ("details", "detection", "busy", "p50_ms"), 1),
 )
 
 OVERHEAD = (
@@ -147,6 +152,16 @@ def null_reason(m: dict[str, Any], figure: Figure, section: str | None) -> str:
             return "no overhead report in the metrics file"
         return "undefined: nothing to divide by"
     d = m.get("details", {})
+    if figure.path[0] == "inflight":
+        inflight = m.get("inflight")
+        if not isinstance(inflight, dict):
+            return "no inflight report in the metrics file"
+        return inflight.get("reason") or "no hop in flight to a victim was let go"
+    if figure.name == "detection_busy_ms_p50":
+        busy = d.get("detection", {}).get("busy")
+        if not isinstance(busy, dict):
+            return "no busy-peer detection figure in the metrics file"
+        return busy.get("reason") or "no busy pair (work in flight to the victim) detected"
     if figure.name == "recovery_ms":
         return d.get("recovery", {}).get("reason", "")
     if figure.name == "steady_state_ms":
@@ -187,9 +202,63 @@ def summarise(runs: list[RunRecord], figure: Figure, section: str | None,
     return {**mean_ci(values), "runs": of, "values": values, "nulls": dict(nulls)}
 
 
+def by_seed(runs: list[RunRecord], figure: Figure, section: str | None) -> dict[int, float]:
+    """One figure's value per seed over the usable `runs`; a null value gives no entry, and
+    neither does a seed that two usable runs share (no unique pair)."""
+    usable = [r for r in runs if r.problem() is None and r.metrics is not None]
+    count = Counter(r.seed for r in usable)
+    out: dict[int, float] = {}
+    for r in usable:
+        assert r.metrics is not None
+        value = dig(r.metrics.get(section) if section else r.metrics, figure.path)
+        if value is not None and count[r.seed] == 1:
+            out[r.seed] = float(value)
+    return out
+
+
+def baselines(settings: dict[str, Any], labels: list[str]) -> dict[str, str]:
+    """Each protocol key -> the key it is compared with: the first protocol of the comparison
+    (``settings["protocols"][0]``, else the first key) under the same failure handling, so
+    ``a2a/native`` -> ``json/native`` when the comparison ran ``--failure-handling both``. The
+    first protocol itself, and a key whose baseline has no runs, are left out."""
+    listed = settings.get("protocols") or labels
+    if not listed:
+        return {}
+    first = str(listed[0]).partition("/")[0]
+    out: dict[str, str] = {}
+    for label in labels:
+        _, sep, mode = label.partition("/")
+        base = first + sep + mode
+        if label != base and base in labels:
+            out[label] = base
+    return out
+
+
+def paired(settings: dict[str, Any], runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Per protocol other than the first (per failure-handling mode): every figure's paired
+    difference from its baseline, over the seeds where both runs are usable and non-null."""
+    labels = list(dict.fromkeys(r.protocol for r in runs))
+    out: list[dict[str, Any]] = []
+    for label, base in baselines(settings, labels).items():
+        mine = [r for r in runs if r.protocol == label]
+        theirs = [r for r in runs if r.protocol == base]
+        out.append({"protocol": label, "baseline": base,
+                    "metrics": diffs(mine, theirs, METRICS, None),
+                    "overhead": diffs(mine, theirs, OVERHEAD, "overhead")})
+    return out
+
+
+def diffs(mine: list[RunRecord], theirs: list[RunRecord], figures: tuple[Figure, ...],
+          section: str | None) -> dict[str, PairedDiff]:
+    """Each figure's paired difference mine − theirs."""
+    return {f.name: paired_diff(by_seed(mine, f, section), by_seed(theirs, f, section))
+            for f in figures}
+
+
 def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]:
     """The comparison: per protocol (in the order first seen), every metric and overhead figure
-    as mean ± 95 % CI over its usable runs, with the runs that could not be counted and why."""
+    as mean ± 95 % CI over its usable runs, with the runs that could not be counted and why;
+    and under ``paired``, each protocol's paired difference from the first protocol."""
     protocols: dict[str, Any] = {}
     for name in dict.fromkeys(r.protocol for r in runs):
         mine = [r for r in runs if r.protocol == name]
@@ -208,8 +277,10 @@ def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]
         "ci": CI_METHOD,
         "runs": [r.manifest_entry() for r in runs],
         "protocols": protocols,
+        "paired_ci": PAIRED_METHOD,
+        "paired": paired(settings, runs),
     }
 
 
 __all__ = ["MANIFEST", "METRICS", "OVERHEAD", "SCHEMA", "Figure", "RunRecord", "aggregate",
-           "load_runs"]
+           "baselines", "by_seed", "load_runs", "paired"]

@@ -1,9 +1,10 @@
 """The comparison page: ``comparison.html`` next to ``comparison.json`` (the `fsr compare` output).
 
 Rendered from ``comparison.json`` alone: per-metric bar charts (mean, 95 % CI error bar, every
-run's value as a dot), the per-protocol table, the overhead breakdown and the runs. The figure
-list, labels and table text are `fsr.compare`'s own (`METRICS`, `OVERHEAD`, `metric_table`…), so
-the page says exactly what ``comparison.md`` says.
+run's value as a dot), the per-protocol table, each protocol's paired difference from the first
+one, the overhead breakdown and the runs. The figure list, labels and table text are
+`fsr.compare`'s own (`METRICS`, `OVERHEAD`, `metric_table`, `paired_table`…), so the page says
+exactly what ``comparison.md`` says.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from matplotlib.figure import Figure
 
 from fsr.compare.aggregate import METRICS, OVERHEAD
 from fsr.compare.aggregate import SCHEMA as COMPARISON_SCHEMA
-from fsr.compare.report import metric_table, notes, overhead_table
+from fsr.compare.report import (
+    PAIRED_LEGEND,
+    metric_table,
+    notes,
+    overhead_table,
+    paired_table,
+    paired_title,
+)
+from fsr.compare.stats import mean_ci
 from fsr.report import COMPARISON_JSON, ReportError
 from fsr.report.definitions import definition
 from fsr.report.html import Raw, esc, img, page, prose, table
@@ -33,9 +42,20 @@ TASK_TOTAL = "task_wire_per_answer"
 
 
 def protocols(cmp: dict[str, Any]) -> list[str]:
-    """Protocols in the order the comparison ran them (comparison.json's keys are sorted)."""
-    order = [p for p in cmp["settings"].get("protocols", []) if p in cmp["protocols"]]
-    return order + [p for p in cmp["protocols"] if p not in order]
+    """Protocols in the order the comparison ran them (comparison.json's keys are sorted; a key
+    ``json/native`` ranks as ``json``), the ones the settings do not list last."""
+    rank = {p: i for i, p in enumerate(cmp["settings"].get("protocols", []))}
+    return sorted(cmp["protocols"], key=lambda p: rank.get(p.partition("/")[0], len(rank)))
+
+
+def fill_missing(cmp: dict[str, Any]) -> None:
+    """A comparison.json written before a figure was added to METRICS or OVERHEAD: that figure
+    has no value in any run."""
+    for p in cmp["protocols"].values():
+        for section, figures in (("metrics", METRICS), ("overhead", OVERHEAD)):
+            for f in figures:
+                p[section].setdefault(f.name, {**mean_ci([]), "runs": p["runs"], "values": [],
+                                               "nulls": {}})
 
 
 def _bars(ax: Any, names: list[str], stats: list[dict[str, Any]], title: str) -> None:
@@ -119,9 +139,14 @@ def comparison_page(cmp: dict[str, Any], folder: Path) -> str:
     settings = [(k, json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
                 for k, v in s.items()] + [("CI", f"95 %, {cmp['ci']}"),
                                           ("n", "runs with a value / runs of the protocol")]
-    parts += ["<h2>Metrics (mean ± 95 % CI)</h2>", table(*metric_table(cmp)),
-              img(metrics_png(cmp), "per-metric bar charts")]
-    defs = [(f.name, prose(definition(f.path[0]))) for f in METRICS]
+    parts += ["<h2>Metrics (mean ± 95 % CI)</h2>", table(*metric_table(cmp))]
+    if cmp.get("paired"):
+        parts += [f"<h3>{esc(paired_title(cmp))} (mean ± 95 % CI)</h3>",
+                  table(*paired_table(cmp)), f'<p class="def">{esc(PAIRED_LEGEND)}</p>']
+    parts += [img(metrics_png(cmp), "per-metric bar charts")]
+    # a figure under "details" is defined by its checker's docstring (details.<checker>.…)
+    defs = [(f.name, prose(definition(f.path[1] if f.path[0] == "details" else f.path[0])))
+            for f in METRICS]
     parts += ["<h3>Definitions</h3>", table(["metric", "definition"], defs)]
     parts += ["<h2>Protocol overhead (mean ± 95 % CI per run)</h2>",
               img(overhead_png(cmp), "overhead breakdown"), table(*overhead_table(cmp)),
@@ -168,4 +193,5 @@ def write_comparison_report(compare_dir: str | Path) -> Path:
         raise ReportError(f"{source}: not a readable comparison ({exc})") from exc
     if cmp.get("schema") != COMPARISON_SCHEMA:
         raise ReportError(f"{source}: schema {cmp.get('schema')!r}, expected {COMPARISON_SCHEMA!r}")
+    fill_missing(cmp)
     return write_comparison_html(folder, cmp)

@@ -16,6 +16,11 @@ from rich.table import Table
 from fsr.compare.aggregate import METRICS, OVERHEAD, Figure, dig
 
 FILES = ("comparison.json", "comparison.csv", "comparison.md")
+MARK = "*"  # on a paired difference whose 95 % CI excludes 0
+PAIRED_LEGEND = (f"{MARK}: the 95 % CI of the difference excludes 0. Paired over seeds: d = "
+                 "protocol − baseline on the same seed (same victims and workload), both runs "
+                 "counted and both values non-null; mean(d) ± t(0.975, n−1)·s_d/√n over the "
+                 "n pairs.")
 CSV_FIELDS = ("section", "protocol", "figure", "runs", "n", "mean", "ci95", "low", "high", "sd",
               "nulls")
 
@@ -37,6 +42,35 @@ def metric_table(cmp: dict[str, Any], sep: str = " ") -> tuple[list[str], list[l
     header = ["protocol", *(f.name.replace("_p50", " p50") for f in METRICS)]
     rows = [[name, *(with_n(p["metrics"][f.name], f.digits, sep) for f in METRICS)]
             for name, p in cmp["protocols"].items()]
+    return header, rows
+
+
+def diff_cell(d: dict[str, Any], digits: int, sep: str = " ") -> str:
+    """'+mean ± half-width' of a paired difference, MARK when its CI excludes 0, and the
+    number of pairs ('—' with none)."""
+    if d["mean"] is None:
+        return f"—{sep}(0 pairs)"
+    text = f"{d['mean']:+.{digits}f}"
+    if d["ci95"] is not None:
+        text += f" ± {d['ci95']:.{digits}f}"
+    mark = MARK if d["excludes_zero"] else ""
+    return f"{text}{mark}{sep}({d['n']} pair{'' if d['n'] == 1 else 's'})"
+
+
+def paired_title(cmp: dict[str, Any]) -> str:
+    """'paired difference vs json' (vs each mode's first protocol with failure handling both)."""
+    bases = list(dict.fromkeys(c["baseline"] for c in cmp.get("paired", [])))
+    more = " (the first protocol under the same failure handling)" if len(bases) > 1 else ""
+    return f"paired difference vs {', '.join(bases)}{more}"
+
+
+def paired_table(cmp: dict[str, Any], sep: str = " ") -> tuple[list[str], list[list[str]]]:
+    """One row per protocol compared, one column per metric: its difference from the baseline,
+    paired by seed. No rows when there is nothing to compare (one protocol)."""
+    header = ["protocol", "vs", *(f.name.replace("_p50", " p50") for f in METRICS)]
+    rows = [[c["protocol"], c["baseline"],
+             *(diff_cell(c["metrics"][f.name], f.digits, sep) for f in METRICS)]
+            for c in cmp.get("paired", [])]
     return header, rows
 
 
@@ -111,8 +145,11 @@ def markdown(cmp: dict[str, Any], metrics_of: dict[str, dict[str, Any]]) -> str:
                  f"- config file: {s.get('config') or '(defaults)'}",
                  f"- overrides: {json.dumps(s.get('overrides', {}), sort_keys=True)}"]
     head += [f"- CI: 95 %, {cmp['ci']}", "- n = runs with a value / runs of the protocol", ""]
-    body = ["## Metrics (mean ± 95 % CI)", "", md_table(*metric_table(cmp)), "",
-            "## Protocol overhead (mean ± 95 % CI per run)", "", md_table(*overhead_table(cmp)),
+    body = ["## Metrics (mean ± 95 % CI)", "", md_table(*metric_table(cmp)), ""]
+    if cmp.get("paired"):
+        body += [f"## Metrics: {paired_title(cmp)} (mean ± 95 % CI)", "",
+                 md_table(*paired_table(cmp)), "", "\\" + PAIRED_LEGEND, ""]
+    body += ["## Protocol overhead (mean ± 95 % CI per run)", "", md_table(*overhead_table(cmp)),
             "", "## Runs", "", per_run_table(cmp, metrics_of), ""]
     foot = notes(cmp)
     if foot:
@@ -134,17 +171,30 @@ def write_reports(cmp: dict[str, Any], folder: Path,
     return paths
 
 
+def transpose(header: list[str], rows: list[list[str]],
+              lead: int = 1) -> tuple[list[str], list[list[str]]]:
+    """One row per figure and one column per row of `rows` (named by its `lead` first cells):
+    a terminal is too narrow for a column per metric."""
+    names = [" − ".join(row[:lead]) for row in rows]
+    return ["metric", *names], [[h, *(row[i] for row in rows)]
+                                for i, h in enumerate(header) if i >= lead]
+
+
 def print_tables(console: Console, cmp: dict[str, Any]) -> None:
-    for title, (header, rows) in (
-        ("fsr compare — mean ± 95 % CI (n = runs with a value / runs)",
-         metric_table(cmp, sep="\n")),
-        ("protocol overhead — mean ± 95 % CI per run", overhead_table(cmp)),
-    ):
+    tables = [("fsr compare — mean ± 95 % CI (n = runs with a value / runs)",
+               transpose(*metric_table(cmp, sep="\n")), None)]
+    if cmp.get("paired"):
+        tables.append((f"{paired_title(cmp)} — mean ± 95 % CI",
+                       transpose(*paired_table(cmp, sep="\n"), lead=2), PAIRED_LEGEND))
+    tables.append(("protocol overhead — mean ± 95 % CI per run", overhead_table(cmp), None))
+    for title, (header, rows), legend in tables:
         table = Table(title=title)
         for col in header:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*row)
         console.print(table)
+        if legend:
+            console.print(legend, markup=False, highlight=False)
     for line in notes(cmp):
         console.print(f"note: {line}", markup=False, highlight=False)
