@@ -143,8 +143,9 @@ def gen_doc(
 
 @app.command()
 def compare(
-    protocols: Annotated[str | None, Opt(help="comma-separated; default: every registered one")]
-    = None,
+    protocols: Annotated[str | None, Opt(help="comma-separated, the first is the baseline of "
+                                              "the paired differences; default: every "
+                                              "registered one")] = None,
     repeats: Annotated[str | None, Opt(help="runs per protocol (default 3; 5 with --quick); "
                                             "repeat i uses seed + i - 1 for every protocol")]
     = None,
@@ -165,7 +166,8 @@ def compare(
     from_: Annotated[Path | None, Opt("--from", help="re-aggregate this comparison folder; "
                                                      "runs nothing")] = None,
 ) -> None:
-    """Run protocols x repeats one after the other; report mean ± 95 % CI (docs/compare.md)."""
+    """Run protocols x repeats one after the other; report mean ± 95 % CI and each protocol's
+    paired difference from the first (docs/compare.md)."""
     from rich.console import Console
 
     from fsr.compare import report, run_and_report
