@@ -291,79 +291,6 @@ def failover(h: History) -> dict[str, Any]:
     return {"value": ms(ends[0] - h.fault), "tasks": len(hit), "answered": len(ends)}
 
 
-STEADY_TASKS = 20  # an `auto` window holds about this many pre-fault task ends
-
-
-def steady_window(h: History, base_tp: float) -> float:
-    """`metrics.steady_window`, or when it is `auto`: the time the pre-fault rate takes to end
-    `STEADY_TASKS` tasks, clamped to [1 s, a third of the post-fault period]."""
-    given = h.config["metrics"].get("steady_window")
-    if given is not None:
-        return float(given)
-    post = h.end_submit - h.fault
-    return max(1.0, min(STEADY_TASKS / base_tp, post / 3))
-
-
-def steady_state(h: History) -> dict[str, Any]:
-    """Settling time. Baseline: answered tasks per second, and success (the share of ended
-    tasks that succeeded by `metrics.success`), over the tasks that ended in [t0, fault).
-    Windows (by task end time) of `metrics.steady_window` s — `auto`: long enough for 20
-    pre-fault task ends, at most a third of the post-fault period — start at the fault and step
-    by `metrics.steady_step` s while they fit before t0 + duration. A window is *in band* when
-    its success is within ±`metrics.steady_band` (relative) of the baseline's and its
-    throughput is at least (1 − `steady_band`) × the baseline's. Throughput above the baseline
-    is not held against a window: tasks arrive at a fixed rate, so a burst after a stall is the
-    backlog being worked off — catch-up is recovery, not instability. Value: start of the first
-    window from which every later window is in band, minus the fault time."""
-    m = h.config["metrics"]
-    step, band = float(m["steady_step"]), float(m["steady_band"])
-    measure = m.get("success", "correct")
-    ended = [t for t in h.tasks if t.ended is not None]
-
-    def window(a: float, b: float) -> tuple[float, float | None, int]:
-        inside = [t for t in ended if a <= t.ended < b]
-        answered = sum(t.status == "answered" for t in inside)
-        success = sum(succeeded(t, measure) for t in inside) / len(inside) if inside else None
-        return answered / (b - a), success, len(inside)
-
-    if h.baseline_end - h.t0 <= 0:
-        return {"value": None, "reason": "no pre-fault period to take a baseline from"}
-    base_tp, base_ok, base_n = window(h.t0, h.baseline_end)
-    if not base_tp or base_ok is None:
-        return {"value": None, "reason": "no task ended before the fault"}
-    width = steady_window(h, base_tp)
-    starts = []
-    s = h.fault
-    while s + width <= h.end_submit + 1e-9:
-        starts.append(s)
-        s += step
-    base = {"answered_per_s": r3(base_tp), "success": r3(base_ok), "n": base_n,
-            "measure": measure}
-    if not starts:
-        return {"value": None, "reason": "no full window fits between the fault and the end",
-                "window_s": r3(width), "baseline": base}
-    flags, first_out = [], None
-    for a in starts:
-        tp, ok, n = window(a, a + width)
-        inside = (ok is not None and tp >= (1 - band) * base_tp
-                  and abs(ok - base_ok) <= band * base_ok)
-        flags.append(inside)
-        if not inside:
-            first_out = {"start_s": r3(a - h.fault), "answered_per_s": r3(tp),
-                         "success": None if ok is None else r3(ok), "n": n}
-    settled = None
-    for i in range(len(flags) - 1, -1, -1):
-        if not flags[i]:
-            break
-        settled = starts[i]
-    out = {"baseline": base, "window_s": r3(width), "windows": len(flags),
-           "in_band": sum(flags)}
-    if settled is None:
-        return {"value": None, "reason": "the last window is out of band: the system never "
-                                         "settled before the end", "last_out": first_out, **out}
-    return {"value": ms(settled - h.fault), **out}
-
-
 def duplicate_work(h: History) -> dict[str, Any]:
     """Repeated executions of the same (task_id, stage) over all stage executions. `causes`:
     each repeat by the reason its hop was last re-published before it (``hop_republished``:
@@ -419,3 +346,7 @@ def timeline(h: History) -> list[dict[str, Any]]:
             i += 1
         r["live_agents"] = live
     return rows
+
+
+# the steady state lives in its own module (which reads the helpers above)
+from fsr.metrics.steady import steady_state, steady_window  # noqa: E402, F401

@@ -29,7 +29,7 @@ KEPT = frozenset({
     "agent_started", "stage_exec", "stage_done", "lookup_exec", "lookup_done", "work_start",
     "hop_sent", "hop_failed", "hop_held", "hop_done", "hop_republished", "reattach",
     "handshake_start", "handshake_done",
-    "peer_lost", "peer_suspected", "frame_dropped", "hop_relayed",
+    "peer_lost", "peer_suspected", "peer_returned", "frame_dropped", "hop_relayed",
 })
 
 
