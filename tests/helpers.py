@@ -39,7 +39,9 @@ def fast_config(tmp: Path, **extra: dict[str, Any]) -> Path:
                      "seed": 1},
         "heartbeat": {"interval": 0.25, "liveness": 4},
         "timeouts": {"hop": 1.0, "task": 6.0},
-        "metrics": {"reconnect_window": 5, "steady_window": 3, "steady_step": 0.5,
+        # 4.5 s windows hold ~22 tasks at 5 a second: enough for the settling rule to decide
+        # (19 at a band of 0.2, `fsr.metrics.steady.tasks_needed`)
+        "metrics": {"reconnect_window": 5, "steady_window": 4.5, "steady_step": 0.5,
                     "steady_band": 0.2},
     }
     for name, values in extra.items():

@@ -23,11 +23,19 @@ from fsr.compare.aggregate import (
     load_runs,
 )
 from fsr.compare.html import write_comparison_report
-from fsr.compare.report import MARK, csv_text, diff_cell, markdown, notes, paired_table
+from fsr.compare.report import (
+    MARK,
+    csv_text,
+    diff_cell,
+    markdown,
+    metric_table,
+    notes,
+    paired_table,
+)
 from fsr.compare.run import QUICK, execute, plan
 from fsr.compare.stats import T975, mean_ci, paired_diff, t975
 from fsr.config import Config, ConfigError
-from fsr.runner.rundir import write_metrics
+from fsr.runner.rundir import METRICS_FILE, write_metrics
 from tests.helpers import run_fsr
 
 
@@ -404,3 +412,20 @@ def test_real_quick_comparison(tmp_path: Path) -> None:
     wire = [m["overhead"]["per_answered_task"]["wire"] for m in per_run]
     assert cmp["protocols"]["json"]["overhead"]["task_wire_per_answer"]["values"] == wire
     assert (out / "comparison.csv").is_file() and (out / "comparison.md").is_file()
+
+
+def test_steady_state_averages_the_settled_runs_and_counts_the_rest(tmp_path: Path) -> None:
+    """A run the storm did not disturb (0 ms, `not_disturbed`) is counted, not averaged in."""
+    root = synthetic_folder(tmp_path)
+    path = root / "json-r1" / METRICS_FILE
+    m = json.loads(path.read_text())
+    m["steady_state_ms"], m["details"]["steady_state"] = 0.0, {"reason": "not_disturbed"}
+    path.write_text(json.dumps(m))
+    cmp = aggregate(*load_runs(root))
+    js = cmp["protocols"]["json"]
+    steady = js["metrics"]["steady_state_ms"]
+    assert (steady["n"], steady["mean"]) == (1, 700.0)
+    assert steady["nulls"] == {"not_disturbed": 1, "never stayed within band until the end": 1}
+    assert js["settling"]["settled"] == 1 and js["settling"]["not_disturbed"] == 1
+    header, rows = metric_table(cmp)
+    assert header[-1] == "steady state: runs" and "not disturbed 1" in rows[0][-1]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fsr.compare.stats import CI_METHOD, PAIRED_METHOD, PairedDiff, mean_ci, paired_diff
+from fsr.metrics.steady import settling_counts, settling_outcome
 from fsr.runner.rundir import METRICS_FILE
 
 SCHEMA = "fsr.comparison/1"
@@ -38,6 +39,8 @@ METRICS = (
     Figure("recovery_ms", ("recovery_ms",), 1),
     Figure("bytes_reconnect", ("bytes_reconnect",), 0),
     Figure("steady_state_ms", ("steady_state_ms",), 1),
+    Figure("mesh_settled_ms", ("details", "steady_state", "mesh_settled_ms"), 1),
+    Figure("latency_settled_ms", ("details", "steady_state", "latency_settled_ms"), 1),
     Figure("success_rate_drop", ("success_rate_drop",), 3),
     Figure("duplicate_work_ratio", ("duplicate_work_ratio",), 3),
     Figure("detection_ms_p50", ("detection_ms", "p50_ms"), 1),
@@ -195,8 +198,13 @@ def summarise(runs: list[RunRecord], figure: Figure, section: str | None,
     for r in runs:
         assert r.metrics is not None
         value = dig(r.metrics.get(section) if section else r.metrics, figure.path)
-        if value is None:
-            nulls[null_reason(r.metrics, figure, section) or "null (no reason recorded)"] += 1
+        # a settling time is averaged over the runs that settled; the others are counted by
+        # their outcome (not disturbed, never settled, too few tasks to tell)
+        outcome = settling_outcome(r.metrics) if figure.name == "steady_state_ms" else None
+        if value is None or outcome not in (None, "settled"):
+            known = outcome not in (None, "settled", "unknown")
+            nulls[str(outcome) if known else null_reason(r.metrics, figure, section)
+                  or "null (no reason recorded)"] += 1
         else:
             values.append(float(value))
     return {**mean_ci(values), "runs": of, "values": values, "nulls": dict(nulls)}
@@ -268,6 +276,7 @@ def aggregate(settings: dict[str, Any], runs: list[RunRecord]) -> dict[str, Any]
             "usable": len(usable),
             "seeds": [r.seed for r in mine],
             "failed": [{"dir": r.dir, "reason": r.problem()} for r in mine if r.problem()],
+            "settling": settling_counts(r.metrics for r in usable if r.metrics is not None),
             "metrics": {f.name: summarise(usable, f, None, len(mine)) for f in METRICS},
             "overhead": {f.name: summarise(usable, f, "overhead", len(mine)) for f in OVERHEAD},
         }

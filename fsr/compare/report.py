@@ -39,10 +39,19 @@ def with_n(s: dict[str, Any], digits: int, sep: str = " ") -> str:
 
 def metric_table(cmp: dict[str, Any], sep: str = " ") -> tuple[list[str], list[list[str]]]:
     """The spec's table: one row per protocol, one column per metric."""
-    header = ["protocol", *(f.name.replace("_p50", " p50") for f in METRICS)]
-    rows = [[name, *(with_n(p["metrics"][f.name], f.digits, sep) for f in METRICS)]
+    header = ["protocol", *(f.name.replace("_p50", " p50") for f in METRICS),
+              "steady state: runs"]
+    rows = [[name, *(with_n(p["metrics"][f.name], f.digits, sep) for f in METRICS),
+             settling_cell(p.get("settling"))]
             for name, p in cmp["protocols"].items()]
     return header, rows
+
+
+def settling_cell(counts: dict[str, int] | None) -> str:
+    """How the runs settled: settled, not settled, not disturbed, too few tasks to tell."""
+    if not counts:
+        return "-"
+    return " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v) or "-"
 
 
 def diff_cell(d: dict[str, Any], digits: int, sep: str = " ") -> str:

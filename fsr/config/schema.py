@@ -113,8 +113,9 @@ class Workload:
 class MetricsCfg:
     reconnect_window: float = _f(30.0, ">0", "seconds after the fault counted in bytes_reconnect")
     steady_window: float | None = _f(
-        None, ">0|auto", "rolling window (s) of the steady-state check; auto: 20 pre-fault "
-        "task ends, at most a third of the post-fault period")
+        None, ">0|auto", "rolling window (s) of the steady-state check; auto: long enough for "
+        "the pre-fault rate to end the tasks a window needs to decide (17 at a band of 0.1), "
+        "at most a third of the post-fault period")
     steady_step: float = _f(1.0, ">0", "grid step (s) of the steady-state check")
     steady_band: float = _f(0.1, "0..1", "allowed relative deviation from the pre-fault baseline")
     success: str = _f("correct", "one_of:correct,found,answered",
