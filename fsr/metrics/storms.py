@@ -25,11 +25,13 @@ def storm_metrics(h: History) -> list[dict[str, Any]]:
     history: detection p50/max/n, recovery, rejoin p50, failover, the wire bytes of its window
     (`bytes_window`: the bytes_reconnect window, cut at the next storm), the success rate of the
     tasks submitted in its window (`success_post`, `post_n`) and its drop from the run's
-    pre-fault baseline, and its steady state; a corrupt storm adds `corruption`."""
+    pre-fault baseline, and its steady state with its reason; a corrupt storm adds
+    `corruption`."""
     out = []
     for s in h.storms:
         v = storm_view(h, s.index)
         det, drop, join = c.detection(v), c.success_rate_drop(v), c.rejoin(v)
+        steady = c.steady_state(v)
         out.append({
             "index": s.index, "kind": s.kind, "t_s": c.r3(s.start - h.t0),
             "victims": sorted(s.kills), "window_s": c.r3(v.end_submit - s.start),
@@ -39,7 +41,7 @@ def storm_metrics(h: History) -> list[dict[str, Any]]:
             "bytes_window": c.bytes_reconnect(v)["value"],
             "success_post": drop["post"]["success_rate"], "post_n": drop["post"]["n"],
             "success_rate_drop": drop["value"],
-            "steady_state_ms": c.steady_state(v)["value"],
+            "steady_state_ms": steady["value"], "steady_reason": steady.get("reason"),
             **({"corruption": corruption(v, s.index)} if s.kind == "corrupt" else {}),
         })
     return out
@@ -56,11 +58,12 @@ def corruption(v: History, storm: int) -> dict[str, int]:
 
 
 def overall(storms: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each per-storm figure over the storms that have it (a null is left out): mean, min, max
-    and n."""
+    """Each per-storm figure over the storms that have it (a null is left out; a settling time
+    only from the storms that disturbed the run and settled): mean, min, max and n."""
     out: dict[str, Any] = {}
     for key in PER_STORM:
-        vals = [s[key] for s in storms if s[key] is not None]
+        vals = [s[key] for s in storms if s[key] is not None
+                and (key != "steady_state_ms" or s.get("steady_reason") == "recovered")]
         out[key] = {"mean": c.r3(sum(vals) / len(vals)) if vals else None,
                     "min": min(vals) if vals else None, "max": max(vals) if vals else None,
                     "n": len(vals)}
