@@ -86,14 +86,20 @@ def task_window(tasks: list[Task], start: float, end: float,
 
 def success_rate_drop(h: History) -> dict[str, Any]:
     """(pre − post) / pre of the success rate (the share of tasks that succeeded by
-    `metrics.success`: correct, found or answered) of the tasks *submitted* before the fault, in
-    [t0, fault), and after it, in [fault, t0 + duration). For storm i of several, post is
-    [its fault, the next storm) and pre stays the run's pre-fault period [t0, first fault)."""
+    `metrics.success`: correct, found or answered). pre: the tasks submitted in [t0, fault)
+    that *ended* before the fault — the undisturbed baseline; post: the tasks the storm could
+    touch — submitted before t0 + duration and not ended at the fault: in progress at the
+    strike (the work it caught in flight, `inflight`) or submitted after it. For storm i of
+    several, post ends at the next storm and pre stays the run's baseline (ended before the
+    first fault)."""
     measure = h.config["metrics"].get("success", "correct")
-    pre = task_window(h.tasks, h.t0, h.baseline_end, measure)
-    post = task_window(h.tasks, h.fault, h.end_submit, measure)
+    pre = task_window([t for t in h.tasks if t.ended is not None and t.ended < h.baseline_end],
+                      h.t0, h.baseline_end, measure)
+    post = task_window([t for t in h.tasks if t.ended is None or t.ended >= h.fault],
+                       h.t0, h.end_submit, measure)
     out = {"value": None, "pre": pre, "post": post,
-           "windows": "pre = tasks submitted in [t0, fault); post = [fault, t0 + duration)"}
+           "windows": "pre = tasks submitted in [t0, fault) and ended before the fault; post = "
+                      "tasks submitted in [t0, t0 + duration) not ended at the fault"}
     if not pre["n"] or not post["n"]:
         out["reason"] = "no task submitted in the pre or the post window"
     elif not pre["success_rate"]:

@@ -132,3 +132,25 @@ def test_a_task_whose_entry_agent_died_is_hit() -> None:
     assert f["n"] == 4  # no hop of its was outstanding: its sender died
     assert f["tasks_hit"]["n"] == 5 and f["tasks_hit"]["entry_killed"] == 1
     assert f["tasks_not_hit"]["n"] == 2
+
+
+def test_success_rate_drop_counts_the_work_caught_in_flight_after_the_fault() -> None:
+    """A task in progress at the strike counts in post, where its fate is decided: splitting by
+    submission alone would put it in the baseline."""
+    from fsr.metrics.checkers import success_rate_drop
+
+    log = [ev(0.0, "run_start", run_id="r", config=CONFIG, agents=AGENTS),
+           ev(1.0, "phase", name="broadcast"),
+           ev(1.5, "task_submit", task="a", qid="q", question="?", gold="x", entry="s1"),
+           ev(2.0, "task_end", task="a", status="answered", answer="x", by="s1"),
+           ev(4.0, "task_submit", task="b", qid="q", question="?", gold="x", entry="s1"),
+           ev(5.0, "kill", node="runner", storm=0, victim="v", pid=1, kill_ts=5.0,
+              signal="SIGKILL"),
+           ev(6.0, "task_submit", task="c", qid="q", question="?", gold="x", entry="s1"),
+           ev(7.0, "task_end", task="c", status="answered", answer="x", by="s1"),
+           ev(9.0, "task_end", task="b", status="timed_out", answer="", by="runner"),
+           ev(30.0, "run_end", reason="completed")]
+    d = success_rate_drop(build_history(log))
+    assert (d["pre"]["n"], d["pre"]["success_rate"]) == (1, 1.0)
+    assert (d["post"]["n"], d["post"]["success_rate"]) == (2, 0.5)
+    assert d["value"] == 0.5
