@@ -127,8 +127,14 @@ def test_corruption_reaches_the_application(protocol: str, tmp_path: Path) -> No
 
 
 def test_counted_bytes_are_the_streams_the_kernel_delivered_under_loss(tmp_path: Path) -> None:
+    # `ss` sees only the sockets still open: a connection closed and made again (a peer
+    # suspected under the loss and handshaken anew) takes its bytes out of the kernel's count
+    # while fsr's stay. A 5 s heartbeat deadline outlasts the kernel's retransmissions, so the
+    # loss is retransmitted, not mistaken for a death (with 1 s, 6 of 144 connections were
+    # remade in one run and the counts parted by 1.4 %).
     cfg = fast_config(tmp_path, scenario={"duration": 12, "kill_at": 4, "fault_duration": 5,
-                                          "fault_percent": 30, "kill_fraction": 0.25})
+                                          "fault_percent": 30, "kill_fraction": 0.25},
+                      heartbeat={"liveness": 20})
     out = tmp_path / "run"
     proc = run_fsr("run", "--config", str(cfg), "--fault", "loss", "--out", str(out),
                    "--no-report")
@@ -141,4 +147,5 @@ def test_counted_bytes_are_the_streams_the_kernel_delivered_under_loss(tmp_path:
                   and e["ts"] <= tcp["ts"])
     # the kernel resent what was lost; fsr counts the streams, which is what the receivers got
     assert tcp["retransmitted"] > 0
-    assert abs(counted - tcp["received"]) < 0.01 * tcp["received"], (counted, tcp)
+    remade = [e for e in evs if e["event"] == "zmtp_disconnect" and e["ts"] <= tcp["ts"]]
+    assert abs(counted - tcp["received"]) < 0.01 * tcp["received"], (counted, tcp, remade)
