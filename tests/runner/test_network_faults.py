@@ -116,7 +116,9 @@ def test_corruption_reaches_the_application(protocol: str, tmp_path: Path) -> No
     assert c["flipped"] == len(flips)
     if protocol == "anp":  # the CRC rejects every flipped frame; NACKs recover the data ones
         crc = [e for e in evs if e["event"] == "crc_fail"]
-        assert len(crc) == c["rejected"] == c["flipped"] and c["delivered"] == 0
+        # every flipped frame fails its CRC; `rejected` counts every frame a victim dropped in
+        # the storm, which may include a protocol refusal the flips caused (a 401 seen once)
+        assert len(crc) == c["flipped"] <= c["rejected"] and c["delivered"] == 0
         data = [e for e in crc if e.get("channel") != "heartbeat"]  # heartbeats: no NACK
         assert data and sum(e["event"] == "anp_recovered" for e in evs) >= len(data) // 2
     else:  # no check: some fail to decode, the rest are delivered changed
