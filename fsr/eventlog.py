@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def _dumps(obj: Any, **_: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
 
 
-def _stamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _stamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # whole microseconds; integer arithmetic, as round(time.time(), 6) costs more than the dump
     event_dict["ts"] = time.time_ns() // 1000 / 1e6
     return event_dict

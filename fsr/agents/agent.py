@@ -27,6 +27,7 @@ from fsr.bus.node import MeshNode
 from fsr.bus.swim import Swim
 from fsr.config import from_dict
 from fsr.config.load import service_time
+from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
 from fsr.protocols import Message, design_for
 from fsr.workload import Document, DocumentError, holders
@@ -64,13 +65,13 @@ class Agent(MeshNode):
             self.swim = Swim(node_id, self.local.incarnation, sorted(self.neighbours),
                              cfg.heartbeat.interval, self._links_of, str(cfg.scenario.seed))
         sc = cfg.scenario
+        self.hop_timeout = resolved(cfg.timeouts.hop, "timeouts.hop")
+        self.task_timeout = resolved(cfg.timeouts.task, "timeouts.task")
         self.design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
-                                 cfg.heartbeat.interval, cfg.heartbeat.liveness, cfg.timeouts.hop)
+                                 cfg.heartbeat.interval, cfg.heartbeat.liveness, self.hop_timeout)
         self.hops = HopTracker(self, self.design.request_timeout)
         self.ping_misses: dict[str, int] = {}  # peer -> pings sent since its last pong
         self._ping_seq = 0
-        self.hop_timeout = cfg.timeouts.hop
-        self.task_timeout = cfg.timeouts.task
         self.max_attempts = cfg.timeouts.max_attempts
         self.top_k = cfg.workload.top_k
         self.work = WorkSlots(self, make_backend(cfg.llm.model), service_time(cfg),
@@ -290,7 +291,8 @@ class Agent(MeshNode):
     # -- executing a stage --------------------------------------------------------------------
     def execute(self, req: Message) -> None:
         task, stage = req.body.get("task_id"), req.body.get("stage")
-        if stage not in self.roles and self.relay(req, self.role_holders.get(stage, frozenset())):
+        holders = self.role_holders.get(str(stage), frozenset())
+        if stage not in self.roles and self.relay(req, holders):
             return
         self.record("stage_exec", task=task, stage=stage, attempt=req.body.get("attempt"),
                     src=req.sender)

@@ -10,8 +10,8 @@ in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smal
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
+from signal import Signals
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fsr.protocols import FailureDesign, Message, ProtocolAdapter
@@ -62,9 +62,9 @@ class PipelineHost(Recorder, Protocol):
 
 
 class ProcessControl(Protocol):
-    def signal(self, node_id: str, sig: signal.Signals) -> tuple[int, float]: ...
+    def signal(self, node_id: str, sig: Signals) -> tuple[int, float]: ...
 
-    def signal_all(self, node_ids: list[str], sig: signal.Signals
+    def signal_all(self, node_ids: list[str], sig: Signals
                    ) -> tuple[list[tuple[str, int, float]], bool]: ...
 
     def spawn(self, node_id: str) -> BaseProcess: ...

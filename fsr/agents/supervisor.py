@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from signal import Signals
 
 _PR_SET_PDEATHSIG = 1
 _CTX = multiprocessing.get_context("forkserver")
@@ -136,7 +137,7 @@ class Supervisor:
         self.procs[node_id] = proc
         return proc
 
-    def signal(self, node_id: str, sig: signal.Signals) -> tuple[int, float]:
+    def signal(self, node_id: str, sig: Signals) -> tuple[int, float]:
         """Send `sig` to an agent at once; returns its pid and the time of the kill() call.
         Nothing waits for the process: a storm signals every victim before any is reaped (the
         forkserver reaps them; `alive` polls)."""
@@ -146,7 +147,7 @@ class Supervisor:
         os.kill(proc.pid, sig)
         return proc.pid, ts
 
-    def signal_all(self, node_ids: list[str], sig: signal.Signals
+    def signal_all(self, node_ids: list[str], sig: Signals
                    ) -> tuple[list[tuple[str, int, float]], bool]:
         """`signal` each agent in one burst: (agent, pid, kill() time) each, and whether the
         burst ran at real-time priority. SCHED_FIFO (when permitted; root here) keeps the

@@ -38,7 +38,7 @@ import collections
 import contextlib
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import zmq
@@ -55,8 +55,9 @@ SWIM_TAG = b"swim"  # first frame of a SWIM membership message (control's is emp
 _MAX_CONTROL = 1 << 20  # bytes of one control body (a task's question is far smaller)
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 # what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
-_REFUSALS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth", zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-             "protocol", zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no_detail"}
+_REFUSALS: dict[int, str] = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
+                             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol",
+                             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no_detail"}
 
 
 _PROTOCOL_ERRORS = {int(getattr(zmq, n)): n.removeprefix("PROTOCOL_ERROR_") for n in dir(zmq)
@@ -235,7 +236,7 @@ class Mesh:
         if dest not in self._writable:
             # ZeroMQ's own test of a send (ZMQ_IMMEDIATE: a connected pipe below its HWM),
             # once per peer and turn, so a send with no live connection fails here and now
-            if not _GET(dealer, _EVENTS) & _POLLOUT:
+            if not cast(int, _GET(dealer, _EVENTS)) & _POLLOUT:
                 self._send_failed(fields, "no live connection")
                 return False
             self._writable.add(dest)

@@ -13,7 +13,7 @@ import itertools
 import select
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -29,7 +29,7 @@ from fsr.protocols.base import Heartbeat
 
 def _events(sock: zmq.Socket) -> int:
     # ZMQ_EVENTS as a plain int: pyzmq's Socket.get wraps it in an enum.Flag (1.3 µs more)
-    return zmq.backend.Socket.get(sock, zmq.EVENTS)
+    return cast(int, zmq.backend.Socket.get(sock, zmq.EVENTS))
 
 
 class MeshNode:
@@ -89,7 +89,7 @@ class MeshNode:
         self._unread.add(self._hb_fd)  # connect() runs the SUB's pending commands
 
     def _watch_monitor(self, mon: zmq.Socket) -> None:
-        fd = mon.get(zmq.FD)
+        fd = cast(int, mon.get(zmq.FD))
         self._monitor_fds[fd] = mon
         self._epoll.register(fd, select.EPOLLIN)
         # its first events may have consumed the fd's signal already: read it next turn

@@ -184,7 +184,7 @@ class Swim:
         if self.probe is not None and self.probe.target == sender:
             self.probe.acked = True  # any word from the probed member proves it alive
         for update in body["g"]:
-            changes += self._apply(tuple(update), now)  # type: ignore[arg-type]
+            changes += self._apply(tuple(update), now)
         kind = body["t"]
         if kind == "ping":
             out.append((sender, self._msg("ack", seq=body["seq"])))

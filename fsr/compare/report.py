@@ -190,8 +190,9 @@ def transpose(header: list[str], rows: list[list[str]],
 
 
 def print_tables(console: Console, cmp: dict[str, Any]) -> None:
-    tables = [("fsr compare — mean ± 95 % CI (n = runs with a value / runs)",
-               transpose(*metric_table(cmp, sep="\n")), None)]
+    tables: list[tuple[str, tuple[list[str], list[list[str]]], str | None]] = [(
+        "fsr compare — mean ± 95 % CI (n = runs with a value / runs)",
+        transpose(*metric_table(cmp, sep="\n")), None)]
     if cmp.get("paired"):
         tables.append((f"{paired_title(cmp)} — mean ± 95 % CI",
                        transpose(*paired_table(cmp, sep="\n"), lead=2), PAIRED_LEGEND))

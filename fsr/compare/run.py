@@ -27,6 +27,7 @@ import yaml
 
 from fsr.compare.aggregate import MANIFEST, RunRecord
 from fsr.config import Config, ConfigError, load_config, to_dict
+from fsr.config.schema import resolved
 from fsr.eventlog import read_events
 from fsr.protocols import REGISTRY
 from fsr.protocols.failure import MODES
@@ -179,7 +180,8 @@ def subprocess_launch(cfg: Config, out: str, debug: bool) -> int:
            *(["--debug"] if debug else [])]
     # start-up and shard loading may each take up to timeouts.ready, the last task may run
     # timeouts.task past the end; the margin covers stopping, metrics and the report
-    budget = 2 * cfg.timeouts.ready + cfg.scenario.duration + cfg.timeouts.task + 120
+    budget = (2 * cfg.timeouts.ready + cfg.scenario.duration
+              + resolved(cfg.timeouts.task, "timeouts.task") + 120)
     proc = subprocess.Popen(cmd, preexec_fn=sigint_default)
     try:
         return proc.wait(budget)

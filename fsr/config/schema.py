@@ -7,13 +7,22 @@ a few seconds while the defaults stay the spec's (kill at 60 s of a 120 s run).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fsr.protocols import REGISTRY
 from fsr.workload.service import DEFAULT as SERVICE_DEFAULT
 
 PROTOCOLS = tuple(REGISTRY)  # registering a framing makes it a valid scenario.protocol
 LLM_TYPES = ("offline", "openai", "local")
+T = TypeVar("T")
+
+
+def resolved(value: T | None, key: str) -> T:
+    """An `auto` value (None in the dataclass) once `fsr.config.load.resolve_auto` has filled
+    it, as every loaded config has: the type says so, and a config built by hand fails here."""
+    if value is None:
+        raise ValueError(f"{key}: auto was not resolved (load the config with fsr.config.load)")
+    return value
 
 
 def _f(default: Any, check: str = "", help: str = "") -> Any:

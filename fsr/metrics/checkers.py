@@ -97,7 +97,7 @@ def success_rate_drop(h: History) -> dict[str, Any]:
                       h.t0, h.baseline_end, measure)
     post = task_window([t for t in h.tasks if t.ended is None or t.ended >= h.fault],
                        h.t0, h.end_submit, measure)
-    out = {"value": None, "pre": pre, "post": post,
+    out: dict[str, Any] = {"value": None, "pre": pre, "post": post,
            "windows": "pre = tasks submitted in [t0, fault) and ended before the fault; post = "
                       "tasks submitted in [t0, t0 + duration) not ended at the fault"}
     if not pre["n"] or not post["n"]:
@@ -272,7 +272,7 @@ def rejoin(h: History) -> dict[str, Any]:
                   "first_task_ms": None if work is None else ms(work - t)}
 
     def stats(key: str) -> dict[str, Any]:
-        vals = [p[key] for p in per.values() if p[key] is not None]
+        vals = [v for p in per.values() if (v := p[key]) is not None]
         return {"p50_ms": percentile(vals, 50), "max_ms": max(vals) if vals else None,
                 "n": len(vals)}
 
@@ -325,9 +325,9 @@ def timeline(h: History) -> list[dict[str, Any]]:
     """Per second since t0: tasks ended/answered/correct, live agents, bytes by category (a
     heartbeat tally in the second its interval ended)."""
     last = int(max(h.end, h.end_submit) - h.t0) + 1
-    rows = [{"t": s, "ended": 0, "answered": 0, "correct": 0, "live_agents": 0,
-             "bytes": dict.fromkeys(CATEGORIES, 0)}
-            for s in range(max(last, 0))]
+    rows: list[dict[str, Any]] = [
+        {"t": s, "ended": 0, "answered": 0, "correct": 0, "live_agents": 0,
+         "bytes": dict.fromkeys(CATEGORIES, 0)} for s in range(max(last, 0))]
 
     def row(ts: float) -> dict[str, Any] | None:
         i = int(ts - h.t0)
@@ -341,7 +341,7 @@ def timeline(h: History) -> list[dict[str, Any]]:
     for w in h.wire.rows():
         if r := row(w.ts):
             r["bytes"][w.cat] += w.wire
-    changes = sorted([(e["ts"], 1) for e in h.of("agent_started")]
+    changes: list[tuple[float, int]] = sorted([(e["ts"], 1) for e in h.of("agent_started")]
                      + [(ts, 1) for ts in h.resumes()]
                      + [(k, -1) for s in h.storms if s.kind in ("kill", "pause")
                         for k in s.kills.values()])

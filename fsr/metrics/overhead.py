@@ -60,7 +60,7 @@ def overhead(h: History) -> dict[str, Any]:
     copies, beats = sum(r.copies for r in tallies), sum(r.wire for r in tallies)
     # membership swim: its pings, acks and gossip are sends of category heartbeat
     swim = split([r for r in sends if r.cat == "heartbeat"])
-    heartbeat = {"copies": copies, "bytes_per_heartbeat": per(beats, copies),
+    heartbeat: dict[str, Any] = {"copies": copies, "bytes_per_heartbeat": per(beats, copies),
                  "total": beats + swim["wire"], "security": security_bytes(tallies)
                  + swim["security"], "swim": swim}
 

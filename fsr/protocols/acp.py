@@ -254,7 +254,7 @@ class AcpAdapter(ReattachingAdapter):
             reply = Message(part.text("name"), _part_body(part), _header(resp, "x-reply-id"),
                             mid, sender)
         self.reattached(rid)
-        if reply is None:
+        if reply is None or reply.reply_to is None:
             return []
         self.partial.pop(reply.reply_to, None)
         self.outstanding.pop(reply.reply_to)

@@ -61,7 +61,7 @@ class Fields:
         return Fields(self._read(key, (dict,), "an object", _ABSENT), f"{self.where}.{key}")
 
     def items(self, key: str, default: Any = _ABSENT) -> list[Any]:
-        return self._read(key, (list,), "a list", default)  # type: ignore[no-any-return]
+        return self._read(key, (list,), "a list", default)
 
     def objs(self, key: str) -> list[Fields]:
         """A list of objects."""

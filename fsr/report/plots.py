@@ -28,7 +28,7 @@ CLIP_FACTOR = 4.0
 MAX_ANNOTATED_CELLS = 400
 
 KILL, DETECT, UP, REJOIN, STEADY = "tab:red", "tab:orange", "tab:gray", "tab:green", "tab:blue"
-SHADE = dict(color="tab:gray", alpha=0.15, lw=0)
+SHADE: dict[str, Any] = dict(color="tab:gray", alpha=0.15, lw=0)
 SHADE_MEANING = "fault window [fault, fault + reconnect_window]: what bytes_reconnect counts"
 # each storm, from its strike until its last victim is back, shaded by the fault's kind
 FAULT_COLOURS = {"kill": "tab:red", "pause": "tab:purple", "partition": "tab:brown",
@@ -114,7 +114,7 @@ def _bytes(ax: Any, rows: list[dict[str, Any]]) -> None:
     cats = list(rows[0]["bytes"])  # the checker's category order
     t = np.array([r["t"] for r in rows], dtype=float)
     per_cat = {c: np.array([r["bytes"][c] for r in rows], dtype=float) for c in cats}
-    totals = sum(per_cat.values())
+    totals = np.sum(list(per_cat.values()), axis=0)
     bottom = np.zeros(len(rows))
     for c in cats:
         ax.bar(t, per_cat[c], width=1.0, align="edge", bottom=bottom, label=c, lw=0)

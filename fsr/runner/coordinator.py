@@ -14,6 +14,7 @@ or the task deadline, logged once as ``task_end``.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
 from fsr.config import Config
 from fsr.config.load import planned_load
+from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, resolve_targets
 from fsr.injector.schedule import Storm, storms_of
@@ -120,7 +122,7 @@ class Runner(MeshNode):
                             time.time() + self.cfg.timeouts.ready, "shards loaded")
             self.set_phase("work")
             for storm in self.storms:
-                self.call_at(self.t0 + storm.at, lambda s=storm: self.strike(s))
+                self.call_at(self.t0 + storm.at, functools.partial(self.strike, storm))
             end_submit = self.t0 + sc.duration
             self.schedule_tasks(time.time(), end_submit)
             self.wait_until(lambda: time.time() >= end_submit, None, "work")
@@ -252,7 +254,7 @@ class Runner(MeshNode):
 
     # -- the workload -------------------------------------------------------------------------
     def schedule_tasks(self, start: float, end: float) -> None:
-        gap = 1.0 / self.cfg.scenario.task_rate
+        gap = 1.0 / resolved(self.cfg.scenario.task_rate, "scenario.task_rate")
         n = 0
         while start + n * gap < end:
             self.call_at(start + n * gap, self.submit_task)
@@ -275,7 +277,7 @@ class Runner(MeshNode):
         task_id = f"t{self.counts['submitted']:05d}"
         self.counts["submitted"] += 1
         entry = self.entry_agent()
-        deadline = time.time() + self.cfg.timeouts.task
+        deadline = time.time() + resolved(self.cfg.timeouts.task, "timeouts.task")
         self.tasks[task_id] = TaskState(task_id, qa.qid, entry or "", deadline)
         self.record("task_submit", task=task_id, qid=qa.qid, question=qa.question, gold=qa.answer,
                     entry=entry)

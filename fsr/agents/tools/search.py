@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Function words only: content words such as "founded" or "members" must stay, they are what tells
@@ -121,7 +122,7 @@ class ShardIndex:
         """
         terms = sorted(set(tokenize(query)))
         pool = self._texts.keys() if fids is None else [f for f in fids if f in self._texts]
-        hits = []
+        hits: list[dict[str, Any]] = []
         for fid in pool:
             s = self.score(terms, fid)
             if s > 0.0:
