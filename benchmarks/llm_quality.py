@@ -2,7 +2,7 @@
 
 Runs extract -> triple -> reason on the first N questions of a document (default: the bundled one),
 with the passages a run's search stage would hand over (BM25 over the whole document, top k), or
-with the gold fragments (`--passages gold`). Grades every answer with `fsr.metrics.grading` and
+with the gold fragments (`--passages gold`). Grades every answer with `fsr.workload.grading` and
 prints, per backend: EM, F1, tasks/s, LLM tokens/s, mean call latency and, for the local model, the
 server's start-up time.
 
@@ -31,8 +31,8 @@ from fsr.agents.tools.local_server import LocalServer, start_local_server
 from fsr.agents.tools.offline import OfflineBackend
 from fsr.agents.tools.search import CorpusStats, ShardIndex
 from fsr.config.schema import Model
-from fsr.metrics.grading import exact_match, token_f1
 from fsr.workload.document import QA, Document, load_document
+from fsr.workload.grading import exact_match, token_f1
 
 
 @dataclass

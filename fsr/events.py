@@ -60,7 +60,7 @@ CATALOGUE: dict[str, str] = {
     "hop_done": "dst, mid (the hop's reply reached its sender)",
     "hop_republished": "task, stage, attempt, reason",
     "hop_relayed": "task, kind, stage, src, dst, mid (a request this agent cannot answer, passed "
-                   "on towards one that can: `fsr.agents.topology`)",
+                   "on towards one that can: `fsr.bus.topology`)",
     "reply_lost": "dst, re",
     "stale_reply": "src, kind, re",
     # -- membership and the failure-handling design --------------------------------------

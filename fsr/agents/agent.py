@@ -21,10 +21,10 @@ from fsr.agents.messages import check as check_message
 from fsr.agents.pipeline import SearchRun, TaskRun
 from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.tools import CorpusStats, ShardIndex, ToolResult, make_backend, merge_hits
-from fsr.agents.topology import Routes
 from fsr.agents.work import WorkSlots
 from fsr.bus.node import MeshNode
 from fsr.bus.swim import Swim
+from fsr.bus.topology import Routes
 from fsr.config import from_dict
 from fsr.config.load import service_time
 from fsr.config.schema import resolved
@@ -51,7 +51,7 @@ class Agent(MeshNode):
                              for r in {r for rs in self.peer_roles.values() for r in rs}}
         self.workspace = Path(plan.run_dir) / "workspaces" / node_id
         self.workspace.mkdir(parents=True, exist_ok=True)
-        # only the topology's neighbours (`fsr.agents.topology`); the rest is reached by relays
+        # only the topology's neighbours (`fsr.bus.topology`); the rest is reached by relays
         self.neighbours = set(plan.peers_of(node_id))
         graph = {a.node_id: plan.peers_of(a.node_id) for a in plan.agents}
         full = all(len(p) == len(graph) - 1 for p in graph.values())

@@ -86,7 +86,7 @@ class TaskRun:
 
 class SearchRun:
     """The search stage (a `stage_request`), or a relayed `lookup` whose fragments are partly
-    held beyond this agent's neighbours (`fsr.agents.topology`): the same cover, merged."""
+    held beyond this agent's neighbours (`fsr.bus.topology`): the same cover, merged."""
 
     def __init__(self, agent: PipelineHost, request: Message) -> None:
         self.agent, self.request = agent, request

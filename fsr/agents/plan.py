@@ -48,7 +48,7 @@ class RunPlan:
     runner_port: int
     agents: list[AgentSpec]
     config: dict[str, Any]
-    # each agent's neighbours (`fsr.agents.topology`); absent in plans of older runs: full mesh
+    # each agent's neighbours (`fsr.bus.topology`); absent in plans of older runs: full mesh
     neighbours: dict[str, list[str]] | None = None
 
     def keys(self) -> dict[str, tuple[bytes, bytes]] | None:

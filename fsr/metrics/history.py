@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fsr.events import CATALOGUE
-from fsr.metrics.grading import answer_found, exact_match, token_f1
 from fsr.metrics.ledger import WIRE_EVENTS, WireLedger
+from fsr.workload.grading import answer_found, exact_match, token_f1
 
 # the events checkers and reports read by name (`History.of`; tests/test_events.py checks it)
 KEPT = frozenset({

@@ -1,4 +1,4 @@
-"""Which topology ran, and what relaying across it cost (`fsr.agents.topology`).
+"""Which topology ran, and what relaying across it cost (`fsr.bus.topology`).
 
 From the log alone: the neighbours are in ``run_start`` (absent: a full mesh), each relay is a
 ``hop_relayed`` event, and each leg a ``hop_sent`` with ``relay`` whose frame is the ``send``
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsr.agents.topology import diameter
+from fsr.bus.topology import diameter
 from fsr.metrics.history import History
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fsr.agents.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
-from fsr.agents.topology import build_topology
 from fsr.bus.security import write_run_keys
+from fsr.bus.topology import build_topology
 from fsr.config import Config, ConfigError, to_dict
 
 METRICS_FILE = "failstorm_metrics.json"

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fsr.metrics.grading import answer_found
+from fsr.workload.grading import answer_found
 
 DEFAULT_DOCUMENT = "gaia_default.json"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fsr.workload.document import QA, Document, Fragment
+from fsr.workload.tokens import STOPWORDS, tokenize
 
 DEFAULT_SEED = 2024
 QUESTION_SHARE = 0.9  # facts that get a gold question; the rest stay in the text as distractors
@@ -109,10 +110,6 @@ class _Names:
     """Invented words, unique by their BM25 token so no two names share a search term."""
 
     def __init__(self, rng: random.Random) -> None:
-        # Imported here, not at the top: fsr.agents.tools (offline backend) imports this module's
-        # templates, and a top-level import would make the two packages import each other.
-        from fsr.agents.tools.search import STOPWORDS, tokenize
-
         self.rng = rng
         self.tokenize = tokenize
         # Words of the templates and value pools must never double as a name.

@@ -9,12 +9,12 @@ from fsr.agents.tools import (
     StageBackend,
     make_backend,
     merge_hits,
-    tokenize,
 )
 from fsr.agents.tools.offline import question_relation
 from fsr.config.schema import Model
-from fsr.metrics.grading import exact_match
 from fsr.workload import Document, assign_shards, load_document
+from fsr.workload.grading import exact_match
+from fsr.workload.tokens import tokenize
 
 CORPUS = {
     "f1": "The Aldoran Observatory was founded by Mira Kessel.",

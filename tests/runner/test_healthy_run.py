@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fsr.metrics.grading import exact_match
+from fsr.workload.grading import exact_match
 from tests.helpers import events, metrics, run_fsr
 
 TERMINAL = {"answered", "failed", "timed_out"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fsr.metrics.grading import exact_match
+from fsr.workload.grading import exact_match
 from tests.helpers import (
     events,
     fast_config,

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from fsr.agents.tools.offline import parse_triple, split_sentences
-from fsr.agents.tools.search import tokenize
 from fsr.workload import DEFAULT_SEED, generate_document, load_document, write_document
 from fsr.workload.generate import RELATIONS
+from fsr.workload.tokens import tokenize
 
 
 def test_same_seed_same_document_different_seed_different() -> None:

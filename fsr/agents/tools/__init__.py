@@ -2,7 +2,7 @@
 
 from fsr.agents.tools.base import StageBackend, ToolResult
 from fsr.agents.tools.offline import OfflineBackend
-from fsr.agents.tools.search import CorpusStats, ShardIndex, merge_hits, tokenize
+from fsr.agents.tools.search import CorpusStats, ShardIndex, merge_hits
 from fsr.config.schema import Model
 
 
@@ -25,5 +25,4 @@ __all__ = [
     "ToolResult",
     "make_backend",
     "merge_hits",
-    "tokenize",
 ]

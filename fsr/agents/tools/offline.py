@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 from fsr.agents.tools.base import ToolResult
-from fsr.agents.tools.search import STOPWORDS, tokenize
 from fsr.workload.generate import RELATIONS
+from fsr.workload.tokens import STOPWORDS, tokenize
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD_SPAN = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")

@@ -1,10 +1,10 @@
-"""The topologies' shapes and the relay rule (pure functions of `fsr.agents.topology`)."""
+"""The topologies' shapes and the relay rule (pure functions of `fsr.bus.topology`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from fsr.agents.topology import Routes, build_topology, components, diameter, distances
+from fsr.bus.topology import Routes, build_topology, components, diameter, distances
 
 IDS = [f"agent_{i}" for i in range(12)]
 

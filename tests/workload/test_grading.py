@@ -2,7 +2,7 @@
 
 import pytest
 
-from fsr.metrics.grading import exact_match, normalize_answer, token_f1
+from fsr.workload.grading import exact_match, normalize_answer, token_f1
 
 
 def test_normalize_drops_case_punctuation_articles_and_spaces() -> None:
