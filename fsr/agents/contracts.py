@@ -1,10 +1,11 @@
 """The seams inside an agent, as `typing.Protocol`s: what each part needs of the agent it runs
 in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smaller stand-in.
 
-* `HopHost` — what `hops.HopTracker` needs: the adapter, timers, the log, the failure design,
-  and the agent's reactions to a refused send and to a request timeout;
-* `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: routing (executors, set cover
-  of shard holders), the hop tracker, shard lookups, replies and task ends;
+* `HopHost` — what `hops.HopTracker` needs: the adapter, timers, the log, the protocol's
+  recovery decisions, and the agent's reactions to a refused send and to a request timeout;
+* `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: the router (executors, set
+  cover of shard holders), the shard, the tool server's lookups, the hop tracker, replies and
+  task ends;
 * `ProcessControl` — what `fsr.injector.FailStorm` needs of the supervisor.
 """
 
@@ -14,13 +15,17 @@ from collections.abc import Callable
 from signal import Signals
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fsr.protocols import FailureDesign, Message, ProtocolAdapter
+from fsr.protocols import Message, ProtocolAdapter
+from fsr.protocols.recovery import Recovery
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from fsr.agents.hops import HopTracker
     from fsr.agents.pipeline import TaskRun
+    from fsr.agents.routing import Router
+    from fsr.agents.serving import ToolServer
+    from fsr.agents.shard import Shard
 
 
 class Recorder(Protocol):
@@ -31,7 +36,7 @@ class Recorder(Protocol):
 
 class HopHost(Recorder, Protocol):
     adapter: ProtocolAdapter
-    design: FailureDesign
+    recovery: Recovery
 
     def unreachable(self, peer: str) -> None: ...
 
@@ -43,20 +48,11 @@ class PipelineHost(Recorder, Protocol):
     max_attempts: int
     top_k: int
 
-    def executors(self, role: str) -> list[str]: ...
+    router: Router
+    server: ToolServer
+    shard: Shard | None
 
     def task_finished(self, run: TaskRun, status: str, answer: str, reason: str) -> None: ...
-
-    def split_own_fragments(self, fids: list[str] | None = None
-                            ) -> tuple[list[str], list[str]]: ...
-
-    def lookup_local(self, task: str, question: str, fids: list[str],
-                     on_hits: Callable[[list[dict[str, Any]]], None]) -> None: ...
-
-    def cover(self, fids: list[str], exclude: set[str], salt: str
-              ) -> tuple[dict[str, list[str]], list[str]]: ...
-
-    def merge(self, hit_lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]: ...
 
     def reply(self, request: Message, body: dict[str, Any]) -> None: ...
 

@@ -10,11 +10,12 @@ and the adapter hears of it (`forget`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fsr.protocols import FailureDesign, Message
+from fsr.protocols import Message
 
 if TYPE_CHECKING:
     from fsr.agents.contracts import HopHost
@@ -77,14 +78,13 @@ class HopTracker:
         return any(h.dest == peer for h in self.pending.values())
 
     def peer_lost(self, peer: str, how: str) -> None:
-        """Each hop to `peer`: held if the node's design resubscribes and the protocol can,
-        else failed now (so its owner re-publishes it)."""
-        design: FailureDesign = self.node.design
+        """Each hop to `peer`: held if its protocol keeps it (`Recovery.keeps_hop`), else
+        failed now (so its owner re-publishes it)."""
         for mid, hop in [(m, h) for m, h in self.pending.items() if h.dest == peer]:
             if hop.held:
                 continue
-            if (design.on_lost == "resubscribe" and design.backoff is not None
-                    and self.node.adapter.recover(peer, mid, design.backoff)):
+            if self.node.recovery.keeps_hop(functools.partial(self.node.adapter.recover,
+                                                              peer, mid)):
                 hop.held = True
                 self.node.record("hop_held", dst=peer, mid=mid, how=how, **hop.meta)
             else:

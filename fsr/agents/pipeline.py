@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsr.agents.hops import Hop
 from fsr.agents.plan import STAGES
+from fsr.agents.tools import merge_hits
 from fsr.protocols import Message
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class TaskRun:
 
     def advance(self) -> None:
         """Send the current stage to a live agent of its role, or park until one is reachable."""
-        candidates = self.agent.executors(self.stage)
+        candidates = self.agent.router.executors(self.stage)
         fresh = [c for c in candidates if c not in self.tried] or candidates
         if not fresh:
             if not self.parked:
@@ -102,12 +103,13 @@ class SearchRun:
         self.sent = 0
 
     def start(self) -> None:
-        own, rest = self.agent.split_own_fragments(self.fids)
+        assert self.agent.shard is not None  # a search starts only once the shard is in
+        own, rest = self.agent.shard.split(self.fids)
         if own:
             self.pending += 1  # before the cover, so no reply leaves while this one works
         self.cover(rest)
         if own:
-            self.agent.lookup_local(self.task_id, self.question, own, self._own_hits)
+            self.agent.server.lookup_local(self.task_id, self.question, own, self._own_hits)
         else:
             self.maybe_reply()
 
@@ -118,7 +120,8 @@ class SearchRun:
 
     def cover(self, fids: list[str], retry: bool = False) -> None:
         """Send lookups to live holders so that each fragment in `fids` is asked of one holder."""
-        plan, lost = self.agent.cover(fids, exclude=self.failed_holders, salt=self.task_id)
+        plan, lost = self.agent.router.cover(fids, exclude=self.failed_holders,
+                                             salt=self.task_id)
         self.missing += len(lost)
         for holder, group in plan.items():
             self.pending += 1
@@ -158,7 +161,7 @@ class SearchRun:
 
     def maybe_reply(self) -> None:
         if self.pending == 0:
-            merged = self.agent.merge(self.hits)
+            merged = merge_hits(self.hits, self.agent.top_k)
             self.agent.reply(self.request, {"hits": merged, "missing": self.missing}
                              if self.is_lookup else {"output": {"passages": merged},
                                                      "missing": self.missing})

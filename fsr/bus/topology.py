@@ -108,7 +108,22 @@ class Routes:
         self.me, self.graph = me, graph or {}
         self.neighbours = frozenset(self.graph.get(me, ()))
         self.full = graph is None
+        self.linked = self.neighbours  # whom `me` links to (every agent, in a full mesh)
         self._cache: dict[frozenset[str], dict[str, int]] = {}
+
+    @classmethod
+    def of_mesh(cls, me: str, graph: Graph) -> Routes:
+        """`graph` as the run plan gives it, a full mesh included (kept as None)."""
+        full = all(len(p) == len(graph) - 1 for p in graph.values())
+        routes = cls(me, None if full else graph)
+        routes.linked = frozenset(graph.get(me, ()))
+        return routes
+
+    def shared_neighbours(self, peer: str) -> set[str]:
+        """Our neighbours that are also `peer`'s (helpers for SWIM's indirect probe)."""
+        if self.full:
+            return set(self.linked - {peer})
+        return set(self.linked & set(self.graph.get(peer, ())))
 
     def toward(self, targets: frozenset[str], live: set[str]) -> list[str]:
         """Live neighbours strictly closer to the nearest of `targets` than this agent, the

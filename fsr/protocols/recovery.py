@@ -1,0 +1,129 @@
+"""A node's reaction to losing a peer, as its protocol's `FailureDesign` says — in one place.
+
+`Recovery` takes what the node observes (a peer suspected by the membership view, a connection
+closed, a send refused, a request timed out, a pong, a peer back) and returns *decisions*:
+`Lose` a peer (stop routing to it, settle its hops in flight, then reconnect) and `Ping` one.
+For each hop in flight to a lost peer, `keeps_hop` says whether the protocol holds it and asks
+the same peer again (``on_lost: resubscribe``) or lets the agent re-publish it. The agent
+(`fsr.agents.agent`) and its hop tracker (`fsr.agents.hops`) only carry decisions out, so a
+reader finds one protocol's whole reaction to a SIGKILL here, in its design (the protocol's
+module: `DESIGN`, with the source of every knob) and in its adapter's hooks (`send_ping`,
+`recover`, `open_requests`, `start_handshake`).
+
+`PeerTable` is the node's view of its peers for routing: which completed a handshake with it
+(ready), which it is handshaking with, and how many pings each left unanswered. Membership —
+alive, suspected, incarnation — stays the bus's (`fsr.bus.heartbeat`, `fsr.bus.swim`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fsr.protocols.failure import Backoff, FailureDesign
+
+
+@dataclass(frozen=True)
+class Lose:
+    """Stop using `peer` until a new handshake; settle its hops (`keeps_hop`); reconnect."""
+
+    peer: str
+    how: str  # the signal, as logged in peer_lost / hop_failed: heartbeat_timeout, ...
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Send liveness ping number `seq` to `peer` (the adapter's own frame)."""
+
+    peer: str
+    seq: int
+
+
+Decision = Lose | Ping
+
+
+@dataclass
+class PeerTable:
+    """One node's routing view of its peers."""
+
+    node_id: str
+    ready: set[str] = field(default_factory=set)  # completed a handshake: routable
+    handshaking: set[str] = field(default_factory=set)  # a handshake loop is running
+    ping_misses: dict[str, int] = field(default_factory=dict)  # pings since the last pong
+
+    def __post_init__(self) -> None:
+        self.ready.add(self.node_id)  # hops to itself need no handshake
+
+    def drop(self, peer: str) -> bool:
+        """Forget that `peer` is routable; whether it was."""
+        was = peer in self.ready
+        self.ready.discard(peer)
+        self.ping_misses.pop(peer, None)
+        return was
+
+    def others(self) -> list[str]:
+        return sorted(self.ready - {self.node_id})
+
+
+class Recovery:
+    """What the design decides on each observation; it keeps the ping schedule's counts."""
+
+    def __init__(self, design: FailureDesign, peers: PeerTable) -> None:
+        self.design = design
+        self.peers = peers
+        self._ping_seq = 0
+
+    def suspected(self, peer: str, how: str) -> list[Decision]:
+        """The membership view suspects `peer`. The heartbeat channel is every protocol's
+        membership view; only a design that lists it stops using a peer for its silence. A
+        new incarnation means the old process and its connections are gone, whatever the
+        design."""
+        if "heartbeat" in self.design.liveness or how == "new_incarnation":
+            return [Lose(peer, how)]
+        return []
+
+    def disconnected(self, peer: str, open_request: bool) -> list[Decision]:
+        """``stream``: the connection of an open request closed (an SSE stream dropping)."""
+        if "stream" in self.design.liveness and open_request:
+            return [Lose(peer, "stream_closed")]
+        return []
+
+    def timed_out(self, peer: str) -> list[Decision]:
+        """A request to `peer` got no answer in time: without heartbeats, the only sign of a
+        hung peer, so the design stops using it."""
+        if "heartbeat" not in self.design.liveness:
+            return [Lose(peer, "request_timeout")]
+        return []
+
+    def send_refused(self, peer: str) -> list[Decision]:
+        """The transport refused a send to `peer` (no live connection): a lost peer in every
+        design — whether it is dead is still the membership view's call."""
+        return [] if peer == self.peers.node_id else [Lose(peer, "send_failed")]
+
+    def returned(self, peer: str) -> None:
+        """`peer`'s heartbeat is back (joined, restarted, resumed): handshake with it again."""
+        self.peers.ready.discard(peer)
+
+    def pong(self, peer: str) -> None:
+        self.peers.ping_misses[peer] = 0
+
+    def ping_round(self) -> list[Decision]:
+        """``ping``: one ping to each peer in use; `ping_misses` unanswered and it is lost. A
+        ping the transport cannot send counts as unanswered."""
+        out: list[Decision] = []
+        for peer in self.peers.others():
+            misses = self.peers.ping_misses.get(peer, 0)
+            if misses >= self.design.ping_misses:
+                out.append(Lose(peer, "ping_timeout"))
+                continue
+            self.peers.ping_misses[peer] = misses + 1
+            self._ping_seq += 1
+            out.append(Ping(peer, self._ping_seq))
+        return out
+
+    def keeps_hop(self, recover: Callable[[Backoff], bool]) -> bool:
+        """A hop in flight to a lost peer: True if the protocol holds it — its design
+        resubscribes and its adapter takes it on (`recover`, on the design's backoff) — False
+        if the agent re-publishes it now."""
+        d = self.design
+        return d.on_lost == "resubscribe" and d.backoff is not None and recover(d.backoff)
