@@ -44,15 +44,13 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from fsr.bus.schema import check_control, check_swim
+from fsr.bus.inbound import SWIM_TAG, FrameIn, Inbound, side_plane
 from fsr.bus.security import Curve
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols.base import WireFrame
 
 HOST = "127.0.0.1"
-SWIM_TAG = b"swim"  # first frame of a SWIM membership message (control's is empty)
-_MAX_CONTROL = 1 << 20  # bytes of one control body (a task's question is far smaller)
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 # what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
 _REFUSALS: dict[int, str] = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
@@ -118,13 +116,10 @@ class Mesh:
         self.sub.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
         self.dealers: dict[str, zmq.Socket] = {}
         self.sub_peers: dict[str, str] = {}  # heartbeat endpoint -> peer
-        self.control_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
-        self.swim_inbox: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
         self.control_senders: set[str] | None = None
         self._writable: set[str] = set()  # peers found writable this turn (the outbox, below)
         self._held: list[tuple[zmq.Socket, bytes | list[bytes], dict[str, Any]]] = []
-        self.inbox_drained = True  # the last read of the inbox found it empty
         self._batch: collections.deque[bytes] = collections.deque()  # a batch's unread frames
         self._batch_sender = ""
         self._wire_of: dict[int, dict[str, int]] = {}  # frame size -> its `wire` fields
@@ -299,67 +294,49 @@ class Mesh:
         self.log.log("hb_sent", seq=seq, frame=self.wire(frame_bytes, len(frame.data))["wire"])
 
     # -- receiving ----------------------------------------------------------------------------
-    def recv_frame(self) -> tuple[str, bytes] | None:
-        """Next protocol frame from the inbox (a batch's frames one by one, in order); control
-        messages are set aside in control_inbox. None also when the inbox is empty, which sets
-        `inbox_drained` (cheaper than asking ZeroMQ before every read whether a message is
-        pending). A message is a control or SWIM message if its first frame is their tag
-        (exactly two frames, else dropped), else a batch of protocol frames."""
+    def recv(self) -> Inbound | None:
+        """The inbox's next message, tagged by its plane (`fsr.bus.inbound`): a batch's
+        protocol frames one by one, in order. None once the inbox is empty — known from the
+        failed read itself, cheaper than asking ZeroMQ before every read whether a message is
+        pending. A message is a control or SWIM message if its first frame is their tag
+        (exactly two frames), else a batch of protocol frames; one that must be dropped is
+        counted with its reason and skipped."""
         # The routing id as bytes, the rest as Frames: `Frame.more` is a plain read where
         # getsockopt(RCVMORE) costs 0.6 µs, and a Frame holds the CURVE User-Id. (Frames for
         # every part, and recv_multipart, cost 2-3 µs a message; this, 1 µs.)
-        if self._batch:
-            return self._batch_sender, self._batch.popleft()
-        try:
-            rid = _RECV(self.router, _NOBLOCK)
-            frame = _RECV(self.router, _NOBLOCK, copy=False)
-            parts = [frame.bytes]
-            while frame.more:
-                frame = _RECV(self.router, _NOBLOCK, copy=False)
-                parts.append(frame.bytes)
-        except zmq.Again:  # a message's parts arrive together: only its first read can fail
-            self.inbox_drained = True
-            return None
-        sender = rid.decode(errors="replace")
-        if self.curve is not None and (key_of := frame.get("User-Id")) != sender:
-            # a routing id is bound to the key its connection was admitted under
-            self.log.log("frame_dropped", src=sender[:40], reason=f"routing id {sender[:40]!r} "
-                         f"is not its key's ({key_of})", wire=sum(map(len, parts)))
-            return None
-        if len(parts) == 1:
-            return sender, parts[0]
-        if parts[0] not in (b"", SWIM_TAG):  # a batch of protocol frames
-            self._batch_sender = sender
-            self._batch.extend(parts[1:])
-            return sender, parts[0]
-        if len(parts) == 2:
-            self._take_side_plane(sender, parts[0], parts[1])
-            return None
-        self.log.log("frame_dropped", src=sender, reason=f"{len(parts)} frames",
-                     wire=sum(map(len, parts)))
-        return None
-
-    def _take_side_plane(self, sender: str, tag: bytes, data: bytes) -> None:
-        """A control (empty tag) or SWIM message: decoded, checked, and set aside in its inbox,
-        or dropped and counted with the reason."""
-        plane, check, inbox = (("control", check_control, self.control_inbox) if tag == b""
-                               else ("swim", check_swim, self.swim_inbox))
-        why = None
-        if plane == "control" and self.control_senders is not None \
-                and sender not in self.control_senders:
-            why = f"control from {sender[:40]!r}, not an accepted sender"
-        elif len(data) > _MAX_CONTROL:
-            why = f"{plane}: {len(data)} bytes, over {_MAX_CONTROL}"
-        else:
+        while True:
+            if self._batch:
+                return FrameIn(self._batch_sender, self._batch.popleft())
             try:
-                body = msgpack.unpackb(data)
-                why = check(body)
-            except (ValueError, msgpack.UnpackException) as exc:
-                why = f"{plane}: {exc}"
-        if why is not None:
-            self.log.log("frame_dropped", src=sender, reason=why[:200], wire=len(data))
-        else:
-            inbox.append((sender, body))
+                rid = _RECV(self.router, _NOBLOCK)
+                frame = _RECV(self.router, _NOBLOCK, copy=False)
+                parts = [frame.bytes]
+                while frame.more:
+                    frame = _RECV(self.router, _NOBLOCK, copy=False)
+                    parts.append(frame.bytes)
+            except zmq.Again:  # a message's parts arrive together: only its first read fails
+                return None
+            sender = rid.decode(errors="replace")
+            if self.curve is not None and (key_of := frame.get("User-Id")) != sender:
+                # a routing id is bound to the key its connection was admitted under
+                why = f"routing id {sender[:40]!r} is not its key's ({key_of})"
+                self.log.log("frame_dropped", src=sender[:40], reason=why,
+                             wire=sum(map(len, parts)))
+                continue
+            if len(parts) == 1:
+                return FrameIn(sender, parts[0])
+            if parts[0] not in (b"", SWIM_TAG):  # a batch of protocol frames
+                self._batch_sender = sender
+                self._batch.extend(parts[1:])
+                return FrameIn(sender, parts[0])
+            if len(parts) != 2:
+                self.log.log("frame_dropped", src=sender, reason=f"{len(parts)} frames",
+                             wire=sum(map(len, parts)))
+                continue
+            got = side_plane(sender, parts[0], parts[1], self.control_senders)
+            if not isinstance(got, str):
+                return got
+            self.log.log("frame_dropped", src=sender, reason=got[:200], wire=len(parts[1]))
 
     def recv_heartbeat(self) -> bytes | None:
         try:

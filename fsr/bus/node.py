@@ -18,6 +18,7 @@ from typing import Any, cast
 import zmq
 
 from fsr.bus.heartbeat import HeartbeatMonitor
+from fsr.bus.inbound import ControlIn, FrameIn
 from fsr.bus.mesh import Mesh
 from fsr.bus.security import Curve
 from fsr.bus.swim import Swim
@@ -77,9 +78,6 @@ class MeshNode:
     # -- Transport, as seen by the protocol adapter -------------------------------------------
     def send_frame(self, dest: str, frame: Any) -> bool:
         return self.mesh.send_frame(dest, frame)
-
-    def recv_frame(self) -> tuple[str, bytes] | None:
-        return self.mesh.recv_frame()
 
     def record(self, event: str, **fields: Any) -> None:
         self.log.log(event, **fields)
@@ -244,25 +242,33 @@ class MeshNode:
                      by_src={src: c if curve else c[:2] for src, c in sorted(tally.items())})
 
     def _read_inbox(self) -> None:
-        self.mesh.inbox_drained = False
-        while not self.mesh.inbox_drained:
-            for msg in self.adapter.receive_message():
-                if msg.kind == "pong":
-                    self.on_pong(msg.sender)
-                elif msg.kind == "peer_ready":
-                    self.log.log("handshake_done", peer=msg.sender, role=msg.body.get("role"),
-                                 incarnation=msg.body.get("incarnation"))
-                    self.on_peer_ready(msg.sender, msg.body)
-                elif (why := self.check_message(msg)) is not None:
-                    self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
-                                 kind=msg.kind[:40], mid=msg.msg_id[:40])
-                else:
-                    self.log.emit("deliver", {"src": msg.sender, "kind": msg.kind,
-                                              "mid": msg.msg_id})
-                    self.on_message(msg)
-            while self.mesh.control_inbox:
-                sender, body = self.mesh.control_inbox.popleft()
-                self.on_control(sender, body)
+        while (got := self.mesh.recv()) is not None:
+            if isinstance(got, FrameIn):
+                for msg in self.adapter.receive_message(got.sender, got.data):
+                    self._take(msg)
+            elif isinstance(got, ControlIn):
+                self.on_control(got.sender, got.body)
+            elif self.swim is not None:
+                self._swim_out(*self.swim.receive(got.sender, got.body, time.time()))
+            else:
+                self.log.log("frame_dropped", src=got.sender, reason="swim: this node runs "
+                             "the heartbeat channel, not SWIM")
+
+    def _take(self, msg: Message) -> None:
+        """A message the adapter handed up: its own (pong, peer_ready), or an application
+        message, checked against its schema before `on_message` sees it."""
+        if msg.kind == "pong":
+            self.on_pong(msg.sender)
+        elif msg.kind == "peer_ready":
+            self.log.log("handshake_done", peer=msg.sender, role=msg.body.get("role"),
+                         incarnation=msg.body.get("incarnation"))
+            self.on_peer_ready(msg.sender, msg.body)
+        elif (why := self.check_message(msg)) is not None:
+            self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
+                         kind=msg.kind[:40], mid=msg.msg_id[:40])
+        else:
+            self.log.emit("deliver", {"src": msg.sender, "kind": msg.kind, "mid": msg.msg_id})
+            self.on_message(msg)
 
     # -- SWIM membership (`fsr.bus.swim`), instead of the heartbeat channel's view --------
     def start_swim(self) -> None:
@@ -271,9 +277,6 @@ class MeshNode:
 
     def _swim_step(self) -> None:
         assert self.swim is not None
-        while self.mesh.swim_inbox:
-            sender, body = self.mesh.swim_inbox.popleft()
-            self._swim_out(*self.swim.receive(sender, body, time.time()))
         self._swim_out(*self.swim.tick(time.time()))
 
     def _swim_out(self, out: list[tuple[str, dict[str, Any]]],

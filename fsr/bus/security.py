@@ -10,7 +10,7 @@ has its own CURVE key pair, made by the runner when the run starts (`write_run_k
 * A ZAP handler (pyzmq's `zmq.auth.thread.ThreadAuthenticator`, ZAP rfc.zeromq.org/spec/27)
   admits only the run's public keys and names each admitted connection with its node id: libzmq
   then attaches that name as the ``User-Id`` property of every message the connection carries.
-* `Mesh.recv_frame` drops (and counts) every message whose routing id is not the ``User-Id`` of
+* `Mesh.recv` drops (and counts) every message whose routing id is not the ``User-Id`` of
   the key it came in under: a node's routing id is bound to its key, so even a node of the run
   cannot speak as ``runner``.
 * Refused handshakes reach the listening socket's monitor as ``HANDSHAKE_FAILED_*`` events and

@@ -62,10 +62,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsr.protocols.anp_auth import DidWbaAuth
 from fsr.protocols.base import Heartbeat, MalformedFrame, Message, ProtocolAdapter, WireFrame
 from fsr.protocols.base import canonical as canonical_body
-from fsr.protocols.common import PAYLOAD, Bounded, compact, info_of, iso_now, parse_json, splice
-from fsr.protocols.did_wba import DidIdentity, authority_of, did_for, node_of, verify
+from fsr.protocols.common import PAYLOAD, compact, iso_now, parse_json, splice
+from fsr.protocols.did_wba import DidIdentity, did_for, node_of
 from fsr.protocols.failure import FailureDesign
 from fsr.protocols.fields import Fields
 
@@ -74,8 +75,6 @@ _HEAD = struct.Struct("!BII")  # protocol type << 6, sender epoch, sequence numb
 _CRC = struct.Struct("!I")
 MIN_FRAME = _HEAD.size + 2 + _CRC.size  # header, "{}", CRC
 MAX_GAP = 64  # never NACK more than this many frames at once
-# DID-WBA token lifetime, s: anp did_wba_verifier.py:54 (60 min)
-TOKEN_TTL = 3600
 
 
 def _node_of(did: str) -> str:
@@ -125,18 +124,8 @@ class AnpAdapter(ProtocolAdapter):
         self.sent: dict[str, OrderedDict[int, WireFrame]] = {}
         self.links: dict[str, Link] = {}
         self.prelink: dict[str, tuple[int, int]] = {}  # damaged first frame: (epoch, seq)
-        self.peer_dids: dict[str, str] = {}
-        self.initiated: Bounded = Bounded(256)  # our challenge nonce -> peer
-        # our challenge nonce -> (peer, its DID document); by nonce, as an impatient initiator
-        # may run two handshakes at once
-        self.challenged: Bounded = Bounded(256)
         self._next_check = 0.0
-        # DID-WBA bearer tokens: the ones peers issued us (we send them) and the ones we issued
-        # (we honour only these; a restarted process has none, so its peers re-authenticate)
-        self.tokens: dict[str, str] = {}
-        self.issued: dict[str, str] = {}
-        self.outbox: Bounded = Bounded(512)  # msg_id -> (dest, Message), for a resend after 401
-        self.resend: dict[str, list[str]] = {}  # peer -> msg_ids refused with 401
+        self.auth = DidWbaAuth(self, self.me)
 
     # -- framing ------------------------------------------------------------------------------
     def _frame(self, dest: str, pt: int, body: dict[str, Any], payload: bytes | None,
@@ -149,7 +138,12 @@ class AnpAdapter(ProtocolAdapter):
 
     def _body(self, dest: str, frame_type: str, **fields: Any) -> dict[str, Any]:
         return {"version": "1.0", "type": frame_type, "sourceDid": self.me.did,
-                "destinationDid": self.peer_dids.get(dest) or did_for(dest, None), **fields}
+                "destinationDid": self.auth.peer_dids.get(dest) or did_for(dest, None), **fields}
+
+    def verification(self, dest: str, kind: str, **fields: Any) -> WireFrame:
+        """A frame of the verification type: the DID-WBA handshake's (`anp_auth`)."""
+        return self._frame(dest, PT_VERIFY, self._body(dest, kind, **fields), None, "handshake",
+                           f"anp.{kind}")
 
     def send_frames(self, dest: str, frames: list[WireFrame]) -> bool:
         buf = self.sent.setdefault(dest, OrderedDict())
@@ -166,8 +160,7 @@ class AnpAdapter(ProtocolAdapter):
 
     def encode(self, dest: str, message: Message) -> list[WireFrame]:
         payload = canonical_body(message.body)
-        auth = {"authorization": f"Bearer {self.tokens[dest]}"} if dest in self.tokens else {}
-        self.outbox[message.msg_id] = (dest, message)
+        auth = self.auth.authorization(dest, message)
         body = self._body(dest, "message", messageId=message.msg_id, timestamp=iso_now(),
                           kind=message.kind, replyTo=message.reply_to, **auth, content=PAYLOAD)
         return [self._frame(dest, PT_APP, body, payload, message.category, "anp.message",
@@ -197,7 +190,7 @@ class AnpAdapter(ProtocolAdapter):
         if pt == PT_APP and kind == "message":
             got = Message(body.text("kind"), body.obj("content").data, body.text("messageId"),
                           body.opt_text("replyTo"), sender)
-            self._check_token(sender, body)
+            self.auth.check_token(sender, body)
             return [got]
         if pt == PT_META and kind == "nack":
             seqs = body.items("seqs")
@@ -214,7 +207,7 @@ class AnpAdapter(ProtocolAdapter):
                 return [Message("pong", {"seq": seq}, sender=sender)]
             raise MalformedFrame(f"anp: heartbeat message {message[:20]!r}")
         if pt == PT_VERIFY:
-            return self._on_auth(sender, kind, body)
+            return self.auth.receive(sender, kind, body)
         raise MalformedFrame(f"anp: unknown frame type {pt}/{kind!r}")
 
     # -- integrity: sequence tracking, NACK, retransmit -----------------------------------------
@@ -305,97 +298,9 @@ class AnpAdapter(ProtocolAdapter):
             if again:
                 self._nack(peer, link.epoch, again)
 
-    # -- DID-WBA handshake ----------------------------------------------------------------------
+    # -- DID-WBA handshake (`fsr.protocols.anp_auth`) ----------------------------------------
     def start_handshake(self, peer: str) -> bool:
-        nonce = secrets.token_hex(16)
-        self.initiated[nonce] = peer
-        body = self._body(peer, "didHello", didDocument=self.me.document, nonce=nonce)
-        return self.send_frames(peer, [self._frame(peer, PT_VERIFY, body, None, "handshake",
-                                                   "anp.didHello")])
-
-    def _send_auth(self, peer: str, kind: str, **fields: Any) -> None:
-        body = self._body(peer, kind, **fields)
-        self.send_frames(peer, [self._frame(peer, PT_VERIFY, body, None, "handshake",
-                                            f"anp.{kind}")])
-
-    def _on_auth(self, sender: str, kind: str, body: Fields) -> list[Message]:
-        if kind == "didHello":  # responder: learn the initiator, challenge it, prove ourselves
-            their_nonce = body.text("nonce")
-            doc = self._document_of(sender, body)
-            nonce = secrets.token_hex(16)
-            self.challenged[nonce] = (sender, doc)
-            self._send_auth(sender, "didChallenge", didDocument=self.me.document, nonce=nonce,
-                            proof=self.me.prove(their_nonce, authority_of(doc["id"])))
-        elif kind == "didChallenge":  # initiator: check the responder, answer its challenge
-            proof, their_nonce = body.obj("proof"), body.text("nonce")
-            if self.initiated.get(str(proof.raw("nonce"))) != sender:
-                self.transport.record("did_auth_stale", peer=sender)
-                return []
-            doc = self._document_of(sender, body)
-            why = verify(proof.data, doc, proof.text("nonce"), authority_of(self.me.did))
-            if why is not None:
-                self.transport.record("did_auth_failed", peer=sender, side="initiator", why=why)
-                return []
-            self._send_auth(sender, "didAuth",
-                            proof=self.me.prove(their_nonce, authority_of(doc["id"])))
-        elif kind == "didAuth":  # responder: check the answer to our challenge
-            proof = body.obj("proof")
-            nonce = str(proof.raw("nonce"))
-            peer, doc = self.challenged.pop(nonce, (None, None))
-            why = "no such challenge pending" if peer != sender or doc is None else verify(
-                proof.data, doc, nonce, authority_of(self.me.did))
-            if why is not None:
-                self.transport.record("did_auth_failed", peer=sender, side="responder", why=why)
-                self._send_auth(sender, "didAuthFailed", error=why)
-            else:
-                token = self.issued[sender] = secrets.token_hex(16)
-                self._send_auth(sender, "didAuthOk", agent=info_of(self.local),
-                                token=token, expires_in=TOKEN_TTL)
-        elif kind == "didAuthOk":
-            if sender not in self.initiated.values():
-                return []
-            token, agent = body.text("token"), body.obj("agent").data
-            for nonce in [n for n, p in self.initiated.items() if p == sender]:
-                del self.initiated[nonce]
-            self.tokens[sender] = token
-            for mid in self.resend.pop(sender, []):  # refused with 401: once more, authorised
-                dest, message = self.outbox.get(mid, (None, None))
-                if dest == sender and message is not None:
-                    self.transport.record("anp_resent", dst=sender, mid=mid)
-                    self.send_frames(sender, self.encode(sender, message))
-            return [self.peer_ready(sender, agent)]
-        elif kind == "authRequired":  # our token is not honoured (the peer restarted)
-            mid = body.text("messageId")
-            self.tokens.pop(sender, None)
-            self.transport.record("anp_reauth", peer=sender, re=mid)
-            first = sender not in self.resend
-            self.resend.setdefault(sender, []).append(mid)
-            if first:
-                self.start_handshake(sender)
-        elif kind == "didAuthFailed":
-            self.transport.record("did_auth_refused", peer=sender,
-                                  why=str(body.raw("error"))[:200])
-        else:
-            raise MalformedFrame(f"anp: unknown verification message {kind[:40]!r}")
-        return []
-
-    def _check_token(self, sender: str, body: Fields) -> None:
-        """A bearer token this process did not issue — one from before a restart — is refused
-        with 401, and the sender authenticates again and resends. A message without a token is
-        taken: the runner's broadcast is not authenticated (it runs no handshake)."""
-        given = body.raw("authorization")
-        if given is None or given == f"Bearer {self.issued.get(sender)}":
-            return
-        self._send_auth(sender, "authRequired", messageId=body.text("messageId")[:64],
-                        error="401 Invalid token")
-        raise MalformedFrame(f"anp: 401 from {sender[:40]!r}: bearer token not issued here")
-
-    def _document_of(self, sender: str, body: Fields) -> dict[str, Any]:
-        doc = body.obj("didDocument")
-        if doc.raw("id") != body.text("sourceDid"):
-            raise MalformedFrame("anp: DID document is not the sender's")
-        self.peer_dids[sender] = doc.text("id")
-        return doc.data
+        return self.auth.start(peer)
 
     # -- heartbeat ----------------------------------------------------------------------------
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:

@@ -104,8 +104,6 @@ class Transport(Protocol):
 
     def send_frame(self, dest: str, frame: WireFrame) -> bool: ...
 
-    def recv_frame(self) -> tuple[str, bytes] | None: ...
-
     def record(self, event: str, **fields: Any) -> None:
         """Append an event to the run's log."""
 
@@ -135,12 +133,9 @@ class ProtocolAdapter(ABC):
         """Frame `message` for `dest` and send it; False if the bus could not send a frame."""
         return self.send_frames(dest, self.encode(dest, message))
 
-    def receive_message(self) -> list[Message]:
-        """Read one frame off the bus; return the application messages it completes."""
-        got = self.transport.recv_frame()
-        if got is None:
-            return []
-        sender, data = got
+    def receive_message(self, sender: str, data: bytes) -> list[Message]:
+        """One frame from the bus; the application messages it completes. A frame that does
+        not parse is counted (frame_dropped, with the reason) and dropped."""
         try:
             return self.decode(sender, data)
         except MalformedFrame as exc:

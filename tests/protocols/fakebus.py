@@ -32,9 +32,6 @@ class FakeTransport:
             self.bus.nodes[dest].transport.inbox.append((self.node_id, data))
         return True
 
-    def recv_frame(self) -> tuple[str, bytes] | None:
-        return self.inbox.popleft() if self.inbox else None
-
     def record(self, event: str, **fields: Any) -> None:
         self.events.append((event, fields))
 
@@ -86,7 +83,7 @@ class FakeBus:
             for node in list(self.nodes.values()):
                 while node.transport.inbox:
                     busy = True
-                    node.got.extend(node.adapter.receive_message())
+                    node.got.extend(node.adapter.receive_message(*node.transport.inbox.popleft()))
                 if now is not None:
                     node.adapter.tick(now)
             if not busy:

@@ -138,7 +138,7 @@ def test_handshake_verifies_signatures_both_ways(make_bus) -> None:
     assert sorted(sent) == sorted(["anp.didHello", "anp.didChallenge", "anp.didAuth",
                                    "anp.didAuthOk"])
     assert [m.kind for m in a.got] == ["peer_ready"]
-    assert a.adapter.peer_dids["agent_1"] == b.adapter.me.did
+    assert a.adapter.auth.peer_dids["agent_1"] == b.adapter.me.did
 
 
 def _forge(field: str):
@@ -214,7 +214,7 @@ def test_restarted_peer_refuses_the_old_token_and_the_sender_reauthenticates(mak
     bus, a, _ = setup(make_bus)
     a.adapter.start_handshake("agent_1")
     bus.pump()
-    assert [m.kind for m in a.got] == ["peer_ready"] and "agent_1" in a.adapter.tokens
+    assert [m.kind for m in a.got] == ["peer_ready"] and "agent_1" in a.adapter.auth.tokens
     b = bus.restart("agent_1")
     msg = Message("lookup", {"question": "q"})
     assert a.adapter.send_message("agent_1", msg)
@@ -225,4 +225,4 @@ def test_restarted_peer_refuses_the_old_token_and_the_sender_reauthenticates(mak
     assert [e["re"] for e in a.transport.logged("anp_reauth")] == [msg.msg_id]
     assert [e["mid"] for e in a.transport.logged("anp_resent")] == [msg.msg_id]
     assert [m.kind for m in a.got] == ["peer_ready", "peer_ready"]  # the second DID-WBA
-    assert a.adapter.tokens["agent_1"] == b.adapter.issued["agent_0"]
+    assert a.adapter.auth.tokens["agent_1"] == b.adapter.auth.issued["agent_0"]

@@ -37,9 +37,6 @@ class Capture:
         self.frames.append(frame)
         return True
 
-    def recv_frame(self) -> tuple[str, bytes] | None:
-        return None
-
     def record(self, event: str, **fields: Any) -> None:
         pass
 
