@@ -288,7 +288,7 @@ OVERHEAD = (
         wire.""", path=("overhead", "heartbeat", "bytes_per_heartbeat")),
     _spec("heartbeat_bytes", "heartbeat bytes", "bytes", 0, """
         Σ`wire` of the `hb_tally` events, plus, under `swim`, the wire bytes of SWIM's pings,
-        acks, probes and gossip (sends of category heartbeat).""",
+        acks, probes and gossip (sends of category heartbeat, kinds `swim.*`).""",
           path=("overhead", "heartbeat", "total")),
     _spec("handshake_protocol_bytes", "handshake bytes: protocol frames", "bytes", 0, """
         Σ`wire` of sends of category handshake: the protocol's handshake frames, attempts that
