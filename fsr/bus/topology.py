@@ -7,7 +7,7 @@
 * ``random-k`` — every agent picks ``scenario.degree`` peers with an RNG seeded by the
   scenario's seed; links are two-way, so an agent has k neighbours or more. If the draw leaves
   the graph in pieces, fsr joins each piece to the next by one link between their
-  lowest-numbered agents (a benchmark needs every agent reachable; the README says so).
+  lowest-numbered agents (a benchmark needs every agent reachable; docs/scenario.md says so).
 
 An agent opens data and heartbeat connections to its neighbours only, so its membership view is
 its neighbourhood. A hop to a role (or a shard holder) that no live neighbour holds is *relayed*:

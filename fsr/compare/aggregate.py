@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fsr.compare.stats import CI_METHOD, PAIRED_METHOD, PairedDiff, mean_ci, paired_diff
+from fsr.metrics.catalogue import COMPARED, MetricSpec
+from fsr.metrics.catalogue import OVERHEAD as CATALOGUE_OVERHEAD
 from fsr.metrics.steady import settling_counts, settling_outcome
 from fsr.runner.rundir import METRICS_FILE
 
@@ -31,60 +33,21 @@ class Figure:
     name: str
     path: tuple[str, ...]
     digits: int  # decimals shown in the tables
-    label: str = ""
+    label: str = ""  # what the overhead table calls it (the metric table prints the name)
 
 
-# the spec's deliverable table, in its order
-METRICS = (
-    Figure("recovery_ms", ("recovery_ms",), 1),
-    Figure("bytes_reconnect", ("bytes_reconnect",), 0),
-    Figure("steady_state_ms", ("steady_state_ms",), 1),
-    Figure("mesh_settled_ms", ("details", "steady_state", "mesh_settled_ms"), 1),
-    Figure("latency_settled_ms", ("details", "steady_state", "latency_settled_ms"), 1),
-    Figure("success_rate_drop", ("success_rate_drop",), 3),
-    Figure("duplicate_work_ratio", ("duplicate_work_ratio",), 3),
-    Figure("detection_ms_p50", ("detection_ms", "p50_ms"), 1),
-    Figure("failover_ms", ("failover_ms",), 1),
-    Figure("rejoin_ms_p50", ("rejoin_ms", "p50_ms"), 1),
-    Figure("found_pre", ("details", "success_rate_drop", "pre", "found", "rate"), 3),
-    Figure("found_post", ("details", "success_rate_drop", "post", "found", "rate"), 3),
-    Figure("inflight_n", ("inflight", "n"), 0),
-    Figure("let_go_ms_p50", ("inflight", "let_go_ms", "p50_ms"), 1),
-    Figure("let_go_ms_p95", ("inflight", "let_go_ms", "p95_ms"), 1),
-    Figure("detection_busy_ms_p50", ("details", "detection", "busy", "p50_ms"), 1),
-)
+def figure(spec: MetricSpec, section: str | None = None) -> Figure:
+    """A catalogue entry as the comparison aggregates it: its path below `section` (a top-level
+    key of the metrics file, or None for the whole file); a part of another figure is labelled
+    indented below it."""
+    path = spec.path[1:] if section else spec.path
+    assert not section or spec.path[0] == section, (spec.key, section)
+    return Figure(spec.key, path, spec.digits, ("  " if spec.part_of else "") + spec.label)
 
-OVERHEAD = (
-    Figure("task_wire_per_answer", ("per_answered_task", "wire"), 1,
-           "task bytes / answered task"),
-    Figure("task_payload_per_answer", ("per_answered_task", "payload"), 1, "  payload"),
-    Figure("task_envelope_per_answer", ("per_answered_task", "envelope"), 1, "  envelope"),
-    Figure("task_security_per_answer", ("per_answered_task", "security"), 1,
-           "  CURVE (security)"),
-    Figure("task_zmtp_per_answer", ("per_answered_task", "zmtp_framing"), 1, "  ZMTP framing"),
-    Figure("task_frames_per_answer", ("per_answered_task", "frames"), 2,
-           "task frames / answered task"),
-    Figure("task_overhead_share", ("task", "overhead_share"), 3,
-           "task overhead share (envelope + framing)"),
-    Figure("bytes_per_heartbeat", ("heartbeat", "bytes_per_heartbeat"), 1, "bytes / heartbeat"),
-    Figure("heartbeat_bytes", ("heartbeat", "total"), 0, "heartbeat bytes"),
-    Figure("handshake_protocol_bytes", ("handshake", "protocol", "wire"), 0,
-           "handshake bytes: protocol frames"),
-    Figure("handshake_zmtp_bytes", ("handshake", "zmtp", "wire"), 0,
-           "handshake bytes: ZMTP connections"),
-    Figure("handshake_curve_bytes", ("handshake", "zmtp", "security"), 0,
-           "  of which CURVE"),
-    Figure("handshakes_completed", ("handshake", "completed"), 1, "handshakes completed"),
-    Figure("frames_per_handshake", ("handshake", "frames_per_completed"), 2,
-           "frames / completed handshake"),
-    Figure("bytes_per_handshake", ("handshake", "bytes_per_completed"), 1,
-           "bytes / completed handshake"),
-    Figure("bytes_per_handshake_with_zmtp", ("handshake", "bytes_per_completed_with_zmtp"), 1,
-           "  incl. ZMTP connections"),
-    Figure("control_bytes", ("control", "wire"), 0, "control bytes"),
-    Figure("broadcast_bytes", ("broadcast", "wire"), 0, "broadcast bytes"),
-    Figure("total_bytes", ("total",), 0, "total wire bytes"),
-)
+
+# the spec's deliverable table, in its order, and the overhead report (fsr.metrics.catalogue)
+METRICS = tuple(figure(s) for s in COMPARED)
+OVERHEAD = tuple(figure(s, "overhead") for s in CATALOGUE_OVERHEAD)
 
 
 @dataclass

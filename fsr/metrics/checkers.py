@@ -1,5 +1,5 @@
-"""The checkers: one pure function per metric over a `History`. Definitions live in README.md
-("Metrics") and here, and must say the same thing.
+"""The checkers: one pure function per metric over a `History`. Definitions live in the metric
+catalogue (`fsr.metrics.catalogue`, docs/metrics.md) and must say what these functions do.
 """
 
 from __future__ import annotations

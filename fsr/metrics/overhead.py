@@ -8,7 +8,7 @@ reached one subscriber in one heartbeat interval: exact ``copies``, ``wire``, ``
 ``zmtp_connect`` (one ZeroMQ connection handshake, both
 directions: ``wire``, ``sec``). CURVE's share is kept apart from each protocol's envelope so that
 protocol comparisons read the same under either security setting. ``handshake_done`` events
-count the protocol handshakes that completed. Definitions: docs/compare.md ("Overhead figures").
+count the protocol handshakes that completed. Definitions: docs/metrics.md ("The overhead report").
 """
 
 from __future__ import annotations

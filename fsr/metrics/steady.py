@@ -17,7 +17,7 @@ from typing import Any
 from fsr.metrics.checkers import ms, percentile, r3, succeeded, wilson
 from fsr.metrics.history import History
 
-# details.steady_state.reason: why steady_state_ms has the value it has (README, "Metrics")
+# details.steady_state.reason: why steady_state_ms has the value it has (docs/metrics.md)
 STEADY_REASONS = ("recovered", "not_disturbed", "never_settled", "too_few_tasks", "no_baseline")
 # settling_outcome(): what fsr compare counts, one per run
 OUTCOMES = ("settled", "not_settled", "not_disturbed", "too_few_tasks", "no_baseline", "unknown")

@@ -53,7 +53,7 @@ class FailureDesign:
     ping_misses: int = 0
     on_lost: str = "republish"
     backoff: Backoff | None = None
-    reconnect: str = ""  # the handshake when a peer returns, in words (README table)
+    reconnect: str = ""  # the handshake when a peer returns, in words (docs/protocols.md)
     sources: dict[str, str] = field(default_factory=dict)  # knob -> spec section / SDK file
 
     def scaled(self, factor: float) -> FailureDesign:

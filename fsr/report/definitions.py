@@ -1,7 +1,7 @@
-"""What each figure of ``failstorm_metrics.json`` means, read from the code that computes it.
+"""What each figure of ``failstorm_metrics.json`` means: its entry in the metric catalogue.
 
-A definition is the docstring of the checker that produces the figure (so the report cannot drift
-from the code), plus the values this run used for any setting the docstring names in backticks
+A definition is the paragraph `fsr.metrics.catalogue` declares for the figure (the same text as
+``docs/metrics.md``), plus the values this run used for any setting it names in backticks
 (``steady_window`` and friends). Config keys are explained by the help text of their field in
 `fsr.config.schema`.
 """
@@ -9,80 +9,27 @@ from the code), plus the values this run used for any setting the docstring name
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import re
 from collections.abc import Callable
 from typing import Any
 
 from fsr.config.schema import Config
 from fsr.metrics import checkers as c
-from fsr.metrics.llm import llm_usage
-from fsr.metrics.storms import overall, storm_metrics
+from fsr.metrics.catalogue import STORM, spec
 
-# The five metrics of the spec and detection: top-level key -> (the checker that computes it,
-# the key of its breakdown under "details").
+# The storm figures the checkers compute, with a breakdown under "details": top-level key ->
+# (the checker, the key of its breakdown). `inflight` has a block of its own in the report.
 HEADLINE: dict[str, tuple[Callable[..., Any], str]] = {
-    "recovery_ms": (c.recovery, "recovery"),
-    "steady_state_ms": (c.steady_state, "steady_state"),
-    "bytes_reconnect": (c.bytes_reconnect, "bytes_reconnect"),
-    "success_rate_drop": (c.success_rate_drop, "success_rate_drop"),
-    "duplicate_work_ratio": (c.duplicate_work, "duplicate_work"),
-    "detection_ms": (c.detection, "detection"),
-    "rejoin_ms": (c.rejoin, "rejoin"),
-    "failover_ms": (c.failover, "failover"),
-}
-# The other figures whose producer's name differs from the key.
-FIGURES: dict[str, Callable[..., Any]] = {
-    "tasks": c.task_window,
-    "bytes": c.bytes_summary,
-    "llm": llm_usage,
-    "storms": storm_metrics,
-    "storms_overall": overall,
-}
-# Producers in modules that may not exist yet (or may be mid-edit): key -> (module, function),
-# imported only when a definition is asked for, and any failure to import means no definition.
-LATE: dict[str, tuple[str, str]] = {
-    "inflight": ("fsr.metrics.inflight", "inflight"),
-}
+    s.key: (getattr(c, s.details), s.details) for s in STORM if s.details and s.key != "inflight"}
 _TICKED = re.compile(r"`(\w+)`")
 _SECRET = re.compile(r"key|secret|token|password", re.I)
 
 
-def producer(key: str) -> Callable[..., Any] | None:
-    """The function that computes a top-level figure: registered above (`LATE` ones only if their
-    module imports), else one of the same name in the checkers or in a module
-    ``fsr.metrics.<key>`` (figures added later find theirs)."""
-    if key in HEADLINE:
-        return HEADLINE[key][0]
-    if key in FIGURES:
-        return FIGURES[key]
-    if key in LATE:
-        return optional(*LATE[key])
-    if callable(getattr(c, key, None)):
-        return getattr(c, key)
-    return optional(f"fsr.metrics.{key}", key)
-
-
-def optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` if the module imports and holds such a function, else None. Any error
-    while importing counts as absent: a missing definition must not stop the report."""
-    try:
-        fn = getattr(importlib.import_module(module), name, None)
-    except Exception:
-        return None
-    return fn if callable(fn) else None
-
-
 def definition(key: str, config: dict[str, Any] | None = None) -> str:
-    """One paragraph: the producer's docstring, the fallback above, or its module's summary."""
-    fn = producer(key)
-    text = ""
-    if fn is not None:
-        text = inspect.getdoc(fn) or ""
-        if not text and fn.__module__ == f"fsr.metrics.{key}":
-            text = (inspect.getdoc(inspect.getmodule(fn)) or "").split("\n\n")[0]
-    text = " ".join(text.split())
+    """One paragraph: the catalogue's definition of a figure (by its key, or by the name of its
+    breakdown under "details"); "" for a key the catalogue does not hold."""
+    entry = spec(key)
+    text = entry.definition if entry else ""
     return text + settings_note(text, config) if text else ""
 
 

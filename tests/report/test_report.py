@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import re
 import shutil
@@ -23,7 +24,6 @@ from fsr.compare.report import metric_table, overhead_table, write_reports
 from fsr.eventlog import read_events
 from fsr.metrics import compute_metrics
 from fsr.report import REPORT_DIR, write_run_report
-from fsr.report import definitions as defs
 from fsr.report import html as report_html
 from fsr.report.definitions import HEADLINE, definition
 from fsr.report.html import NOT_RECORDED, SEED_FIVE, run_page
@@ -193,7 +193,7 @@ def test_a_cut_off_log_renders_as_partial(run_dir: Path, tmp_path: Path) -> None
 
 
 def test_every_figure_of_the_metrics_has_a_definition(run_dir: Path) -> None:
-    """A figure added to compute_metrics needs a docstring on its producer (or a fallback)."""
+    """A figure of compute_metrics has a definition in the metric catalogue."""
     m = metrics(run_dir)
     undefined = [k for k, v in m.items() if isinstance(v, dict | list) and k not in (
         "details", "fault", "notes") and not definition(k)]
@@ -337,23 +337,18 @@ def test_a_run_without_inflight_still_renders() -> None:
     assert "17" in cells(render(m))
 
 
-def test_inflight_definition_lookup_never_breaks_the_page(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # absent module, a module that raises while importing, a module without the function
-    (tmp_path / "fsr_broken_inflight.py").write_text("raise RuntimeError('half written')\n")
-    (tmp_path / "fsr_empty_inflight.py").write_text('"""no function here"""\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for module in ("fsr.metrics.no_such_module", "fsr_broken_inflight", "fsr_empty_inflight"):
-        monkeypatch.setitem(defs.LATE, "inflight", (module, "inflight"))
-        assert definition("inflight") == ""
-        assert "In flight at the strike" in render(fake_metrics())
-    # one that exists: its docstring is the definition, shown in the folded metrics table
-    (tmp_path / "fsr_good_inflight.py").write_text(
-        'def inflight(h):\n    """Hops *outstanding* on the `victims` at the strike."""\n')
-    monkeypatch.setitem(defs.LATE, "inflight", ("fsr_good_inflight", "inflight"))
+def test_definitions_come_from_the_metric_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The definitions table shows the catalogue's paragraph, its markup rendered."""
+    from fsr.metrics import catalogue
+
+    entry = catalogue.BY_KEY["inflight"]
+    assert definition("inflight") == entry.definition
+    monkeypatch.setitem(catalogue.BY_KEY, "inflight", dataclasses.replace(
+        entry, definition="Hops *outstanding* on the `victims` at the strike."))
     assert definition("inflight") == "Hops *outstanding* on the `victims` at the strike."
     page = render(fake_metrics())
     assert "Hops <em>outstanding</em> on the <code>victims</code> at the strike." in page
+    assert definition("no_such_figure") == ""
 
 
 def test_docstring_markup_single_and_double_backticks() -> None:

@@ -1,7 +1,7 @@
 """What every tool backend offers: the three text stages and the shape of their results.
 
 An agent owns exactly one tool; search is always BM25 (`search.py`), while extract, triple and
-reason go through a `StageBackend`: rule-based offline (`offline.py`) or an LLM (added later).
+reason go through a `StageBackend`: rule-based offline (`offline.py`) or an LLM (`llm.py`).
 """
 
 from __future__ import annotations
