@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from fsr import events as ev
 from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.links import PeerLinks
 from fsr.agents.messages import check as check_message
@@ -32,7 +33,7 @@ from fsr.config import from_dict
 from fsr.config.load import service_time
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
-from fsr.protocols import Message, design_for
+from fsr.protocols import Message, design_for, kinds
 from fsr.workload import DocumentError
 
 
@@ -87,7 +88,7 @@ class Agent(MeshNode):
     # -- life cycle ---------------------------------------------------------------------------
     def run(self) -> None:
         d = self.recovery.design
-        self.record("agent_started", pid=os.getpid(), incarnation=self.local.incarnation,
+        self.record(ev.AGENT_STARTED, pid=os.getpid(), incarnation=self.local.incarnation,
                     roles=self.roles, port=self.local.port,
                     design={"liveness": sorted(d.liveness), "request_timeout": d.request_timeout,
                             "ping_interval": d.ping_interval, "ping_misses": d.ping_misses,
@@ -98,7 +99,7 @@ class Agent(MeshNode):
         self._check_ready()  # a one-agent mesh has no peer to wait for
         while self.running:
             self.step()
-        self.record("agent_stopped", pid=os.getpid())
+        self.record(ev.AGENT_STOPPED, pid=os.getpid())
         self.work.close()
         self.close()
 
@@ -153,7 +154,7 @@ class Agent(MeshNode):
             return False
         dest = via[zlib.crc32(req.msg_id.encode()) % len(via)]
         task, stage = req.body.get("task_id"), req.body.get("stage", "lookup")
-        self.record("hop_relayed", task=task, kind=req.kind, stage=stage, src=req.sender,
+        self.record(ev.HOP_RELAYED, task=task, kind=req.kind, stage=stage, src=req.sender,
                     dst=dest, mid=req.msg_id)
 
         def failed(reason: str) -> None:
@@ -170,15 +171,15 @@ class Agent(MeshNode):
         return check_message(msg)
 
     def on_message(self, msg: Message) -> None:
-        if msg.kind in ("stage_reply", "lookup_reply"):
+        if msg.kind in (kinds.STAGE_REPLY, kinds.LOOKUP_REPLY):
             self.hops.reply(msg)
-        elif msg.kind == "stage_request":
+        elif msg.kind == kinds.STAGE_REQUEST:
             self.server.execute(msg)
-        elif msg.kind == "lookup":
+        elif msg.kind == kinds.LOOKUP:
             self.server.answer_lookup(msg)
-        elif msg.kind == "document":
+        elif msg.kind == kinds.DOCUMENT:
             self.load_document(msg.body)
-        elif msg.kind == "hop_lost":
+        elif msg.kind == kinds.HOP_LOST:
             self.hops.fail(str(msg.body.get("reply_to")), "lost_by_peer")
 
     def link_neighbours(self) -> None:
@@ -206,10 +207,10 @@ class Agent(MeshNode):
             self.running = False
 
     def reply(self, request: Message, body: dict[str, Any]) -> None:
-        kind = "stage_reply" if request.kind == "stage_request" else "lookup_reply"
+        kind = kinds.REPLY_TO.get(request.kind, kinds.LOOKUP_REPLY)
         if not self.adapter.send_message(request.sender,
                                          Message(kind, body, reply_to=request.msg_id)):
-            self.record("reply_lost", dst=request.sender, re=request.msg_id)
+            self.record(ev.REPLY_LOST, dst=request.sender, re=request.msg_id)
             self.unreachable(request.sender)
 
     # -- shards -------------------------------------------------------------------------------
@@ -217,11 +218,11 @@ class Agent(MeshNode):
         try:
             self.shard = Shard.from_broadcast(body, self.node_id, self.workspace)
         except DocumentError as exc:
-            self.record("frame_dropped", src=RUNNER_ID, reason=f"document: {exc}"[:200])
+            self.record(ev.FRAME_DROPPED, src=RUNNER_ID, reason=f"document: {exc}"[:200])
             return
         self.router.holders = self.shard.holders
         self.local.shard_version = self.shard.version
-        self.record("shard_loaded", fragments=len(self.shard.index), version=self.shard.version)
+        self.record(ev.SHARD_LOADED, fragments=len(self.shard.index), version=self.shard.version)
         self.mesh.send_control(RUNNER_ID, "shard_loaded", version=self.shard.version)
 
     # -- the entry agent's side ---------------------------------------------------------------
@@ -231,11 +232,11 @@ class Agent(MeshNode):
         # graded from these (`fsr.metrics.history.Task.found`), whatever the later stages did
         passages = [str(p.get("fid")) for p in run.state.get("passages", [])
                     if isinstance(p, dict)]
-        self.record("task_finished", task=run.task_id, status=status, reason=reason)
+        self.record(ev.TASK_FINISHED, task=run.task_id, status=status, reason=reason)
         self.mesh.send_control(RUNNER_ID, "task_done", task_id=run.task_id, status=status,
                                answer=answer, reason=reason, passages=passages)
 
     def _abandon(self, run: TaskRun) -> None:
         if self.tasks.pop(run.task_id, None) is not None:
             run.done = True
-            self.record("task_abandoned", task=run.task_id, stage=run.stage)
+            self.record(ev.TASK_ABANDONED, task=run.task_id, stage=run.stage)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fsr import events as ev
 from fsr.protocols import Message
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class HopTracker:
     def send(self, hop: Hop) -> None:
         mid = hop.message.msg_id
         self.pending[mid] = hop
-        self.node.record("hop_sent", dst=hop.dest, kind=hop.message.kind, mid=mid, **hop.meta)
+        self.node.record(ev.HOP_SENT, dst=hop.dest, kind=hop.message.kind, mid=mid, **hop.meta)
         if not self.node.adapter.send_message(hop.dest, hop.message):
             self.node.unreachable(hop.dest)
             # Fail on the next loop turn, not inside the caller's stack.
@@ -59,11 +60,11 @@ class HopTracker:
     def reply(self, msg: Message) -> bool:
         hop = self.pending.pop(msg.reply_to or "", None)
         if hop is None:
-            self.node.record("stale_reply", src=msg.sender, kind=msg.kind, re=msg.reply_to)
+            self.node.record(ev.STALE_REPLY, src=msg.sender, kind=msg.kind, re=msg.reply_to)
             return False
         self.node.adapter.forget(hop.message.msg_id)
         # the hop's end, as hop_failed is the other: `fsr.metrics.inflight` reads both
-        self.node.record("hop_done", dst=hop.dest, mid=hop.message.msg_id)
+        self.node.record(ev.HOP_DONE, dst=hop.dest, mid=hop.message.msg_id)
         hop.on_reply(msg)
         return True
 
@@ -71,7 +72,7 @@ class HopTracker:
         hop = self.pending.pop(mid, None)
         if hop is not None:
             self.node.adapter.forget(mid)  # the protocol stops recovering or re-attaching it
-            self.node.record("hop_failed", dst=hop.dest, mid=mid, reason=reason, **hop.meta)
+            self.node.record(ev.HOP_FAILED, dst=hop.dest, mid=mid, reason=reason, **hop.meta)
             hop.on_fail(reason)
 
     def has(self, peer: str) -> bool:
@@ -86,6 +87,6 @@ class HopTracker:
             if self.node.recovery.keeps_hop(functools.partial(self.node.adapter.recover,
                                                               peer, mid)):
                 hop.held = True
-                self.node.record("hop_held", dst=peer, mid=mid, how=how, **hop.meta)
+                self.node.record(ev.HOP_HELD, dst=peer, mid=mid, how=how, **hop.meta)
             else:
                 self.fail(mid, how)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from fsr import events as ev
 from fsr.protocols import FailureDesign, ProtocolAdapter
 from fsr.protocols.recovery import Decision, PeerTable, Ping, Recovery
 
@@ -82,7 +83,7 @@ class PeerLinks:
     def _lose(self, peer: str, how: str) -> None:
         hops = self.host.hops
         if self.peers.drop(peer) or hops.has(peer):
-            self.host.record("peer_lost", peer=peer, how=how)
+            self.host.record(ev.PEER_LOST, peer=peer, how=how)
         hops.peer_lost(peer, how)
         self.host.call_later(RECONNECT_DELAY, lambda: self.reconnect(peer))
 
@@ -98,7 +99,7 @@ class PeerLinks:
             self.peers.handshaking.discard(peer)
             return
         sent = host.adapter.start_handshake(peer)
-        host.record("handshake_start", peer=peer, sent=sent)
+        host.record(ev.HANDSHAKE_START, peer=peer, sent=sent)
         if not sent:  # our link to the peer is not up yet: try again once it is
             host.when_link_up(peer, lambda: self._handshake_turn(peer, wait))
             return

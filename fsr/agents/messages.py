@@ -13,24 +13,24 @@ from typing import Any
 from fsr.agents.plan import RUNNER_ID, STAGES
 from fsr.bus.schema import ID, INT, TEXT, Field, Schema, opt
 from fsr.bus.schema import check as check_schema
-from fsr.protocols import Message
+from fsr.protocols import Message, kinds
 
 MAP = Field((dict,), max_size=10_000)
 LIST = Field((list,), max_size=10_000)
 
 SCHEMAS: dict[str, Schema] = {
-    "stage_request": {"task_id": ID, "stage": Field((str,), choices=frozenset(STAGES)),
+    kinds.STAGE_REQUEST: {"task_id": ID, "stage": Field((str,), choices=frozenset(STAGES)),
                       "attempt": INT, "input": MAP},
-    "stage_reply": {"output": opt(MAP), "error": opt(TEXT), "missing": opt(INT)},
-    "lookup": {"task_id": ID, "question": TEXT, "fids": opt(LIST), "k": opt(INT)},
-    "lookup_reply": {"hits": opt(LIST), "error": opt(TEXT), "missing": opt(INT)},
-    "document": {"document": Field((dict,), max_size=16), "shards": MAP, "version": opt(INT)},
-    "hop_lost": {"reply_to": ID},  # made by our own adapter; checked all the same
+    kinds.STAGE_REPLY: {"output": opt(MAP), "error": opt(TEXT), "missing": opt(INT)},
+    kinds.LOOKUP: {"task_id": ID, "question": TEXT, "fids": opt(LIST), "k": opt(INT)},
+    kinds.LOOKUP_REPLY: {"hits": opt(LIST), "error": opt(TEXT), "missing": opt(INT)},
+    kinds.DOCUMENT: {"document": Field((dict,), max_size=16), "shards": MAP, "version": opt(INT)},
+    kinds.HOP_LOST: {"reply_to": ID},  # made by our own adapter; checked all the same
 }
 HIT: Schema = {"fid": ID, "score": Field((int, float)), "text": TEXT}
 STAGE_INPUT: Schema = {"question": TEXT}
 # Kinds only the runner may send.
-FROM_RUNNER = frozenset({"document"})
+FROM_RUNNER = frozenset({kinds.DOCUMENT})
 
 
 def check(msg: Message) -> str | None:
@@ -44,19 +44,19 @@ def check(msg: Message) -> str | None:
     if why is not None:
         return why
     body: dict[str, Any] = msg.body
-    if msg.kind == "stage_request":
+    if msg.kind == kinds.STAGE_REQUEST:
         return check_schema(body["input"], STAGE_INPUT, "stage_request input")
-    if msg.kind in ("stage_reply", "lookup_reply") and msg.reply_to is None:
+    if msg.kind in (kinds.STAGE_REPLY, kinds.LOOKUP_REPLY) and msg.reply_to is None:
         return f"{msg.kind} without reply_to"
-    if msg.kind == "stage_reply" and body.get("output") is None and body.get("error") is None:
+    if msg.kind == kinds.STAGE_REPLY and body.get("output") is None and body.get("error") is None:
         return "stage_reply with neither output nor error"
-    if msg.kind == "lookup_reply":
+    if msg.kind == kinds.LOOKUP_REPLY:
         for hit in body.get("hits") or []:
             if (why := check_schema(hit, HIT, "lookup_reply hit")) is not None:
                 return why
-    if msg.kind == "lookup" and any(not isinstance(f, str) for f in body.get("fids") or []):
+    if msg.kind == kinds.LOOKUP and any(not isinstance(f, str) for f in body.get("fids") or []):
         return "lookup: fids must be strings"
-    if msg.kind == "document":
+    if msg.kind == kinds.DOCUMENT:
         for holder, fids in body["shards"].items():
             if not isinstance(fids, list) or any(not isinstance(f, str) for f in fids):
                 return f"document: shard of {str(holder)[:40]!r} is not a list of fragment ids"

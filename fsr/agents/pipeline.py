@@ -13,10 +13,11 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fsr import events as ev
 from fsr.agents.hops import Hop
 from fsr.agents.plan import STAGES
 from fsr.agents.tools import merge_hits
-from fsr.protocols import Message
+from fsr.protocols import Message, kinds
 
 if TYPE_CHECKING:
     from fsr.agents.contracts import PipelineHost
@@ -42,7 +43,7 @@ class TaskRun:
         fresh = [c for c in candidates if c not in self.tried] or candidates
         if not fresh:
             if not self.parked:
-                self.agent.record("task_parked", task=self.task_id, stage=self.stage)
+                self.agent.record(ev.TASK_PARKED, task=self.task_id, stage=self.stage)
             self.parked = True
             return
         self.parked = False
@@ -53,7 +54,7 @@ class TaskRun:
                 "input": self.state}
         meta = {"task": self.task_id, "stage": self.stage, "attempt": self.attempt,
                 "retry": self.attempt > 1}
-        self.agent.hops.send(Hop(dest, Message("stage_request", body), self.on_reply,
+        self.agent.hops.send(Hop(dest, Message(kinds.STAGE_REQUEST, body), self.on_reply,
                                  self.on_fail, meta))
 
     def on_reply(self, msg: Message) -> None:
@@ -76,7 +77,7 @@ class TaskRun:
         if self.attempt >= self.agent.max_attempts:
             self.finish("failed", "", reason=f"{self.stage}: {reason}")
             return
-        self.agent.record("hop_republished", task=self.task_id, stage=self.stage,
+        self.agent.record(ev.HOP_REPUBLISHED, task=self.task_id, stage=self.stage,
                           attempt=self.attempt + 1, reason=reason)
         self.advance()
 
@@ -92,7 +93,7 @@ class SearchRun:
     def __init__(self, agent: PipelineHost, request: Message) -> None:
         self.agent, self.request = agent, request
         self.task_id = request.body["task_id"]
-        self.is_lookup = request.kind == "lookup"
+        self.is_lookup = request.kind == kinds.LOOKUP
         self.fids: list[str] | None = request.body.get("fids") if self.is_lookup else None
         self.question = (request.body["question"] if self.is_lookup
                          else request.body["input"]["question"])
@@ -132,11 +133,11 @@ class SearchRun:
                     "retry": retry}
             if self.is_lookup:  # a relay's leg of a lookup it was passed
                 meta["relay"] = True
-                self.agent.record("hop_relayed", task=self.task_id, kind="lookup",
+                self.agent.record(ev.HOP_RELAYED, task=self.task_id, kind="lookup",
                                   stage="lookup", src=self.request.sender, dst=holder,
                                   mid=self.request.msg_id)
             on_reply, on_fail = self._handlers(holder, group)
-            self.agent.hops.send(Hop(holder, Message("lookup", body), on_reply, on_fail, meta))
+            self.agent.hops.send(Hop(holder, Message(kinds.LOOKUP, body), on_reply, on_fail, meta))
 
     def _handlers(self, holder: str, group: list[str]
                   ) -> tuple[Callable[[Message], None], Callable[[str], None]]:
@@ -152,7 +153,7 @@ class SearchRun:
         def on_fail(reason: str) -> None:
             self.pending -= 1
             self.failed_holders.add(holder)
-            self.agent.record("hop_republished", task=self.task_id, stage="lookup",
+            self.agent.record(ev.HOP_REPUBLISHED, task=self.task_id, stage="lookup",
                               attempt=self.sent + 1, reason=reason)
             self.cover(group, retry=True)
             self.maybe_reply()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fsr import events as ev
 from fsr.agents.pipeline import SearchRun
 from fsr.agents.tools import ToolResult
 from fsr.protocols import Message
@@ -28,7 +29,7 @@ class ToolServer:
         holders = a.router.role_holders.get(str(stage), frozenset())
         if stage not in a.roles and a.relay(req, holders):
             return
-        a.record("stage_exec", task=task, stage=stage, attempt=req.body.get("attempt"),
+        a.record(ev.STAGE_EXEC, task=task, stage=stage, attempt=req.body.get("attempt"),
                  src=req.sender)
         if stage not in a.roles:
             a.reply(req, {"error": f"{a.node_id} has no {stage} tool"})
@@ -40,7 +41,7 @@ class ToolServer:
         else:
             def done(result: ToolResult | None, exc: BaseException | None, secs: float) -> None:
                 calls = getattr(exc, "calls", None) or (result.llm_calls if result else [])
-                a.record("stage_done", task=task, stage=stage, ok=exc is None,
+                a.record(ev.STAGE_DONE, task=task, stage=stage, ok=exc is None,
                          ms=round(secs * 1000, 3), llm=calls,
                          error=None if exc is None else str(exc)[:200])
                 if exc is not None:
@@ -55,7 +56,7 @@ class ToolServer:
     def answer_lookup(self, req: Message) -> None:
         a = self.agent
         task, fids = req.body.get("task_id"), req.body.get("fids")
-        a.record("lookup_exec", task=task, src=req.sender)
+        a.record(ev.LOOKUP_EXEC, task=task, src=req.sender)
         if a.shard is None:
             a.reply(req, {"error": "no shard yet"})
         elif not a.routes.full and any(f not in a.shard.index for f in fids or ()):
@@ -83,7 +84,7 @@ class ToolServer:
 
         def done(hits: Any, exc: BaseException | None, _: float) -> None:
             if a.work.service.emulated:  # its start was logged too (`work_start`)
-                a.record("lookup_done", task=task, src=src)
+                a.record(ev.LOOKUP_DONE, task=task, src=src)
             then(hits, exc)
 
         a.work.lookup(task, lambda: index.lookup(question, fids, k),

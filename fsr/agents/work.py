@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fsr import events as ev
 from fsr.agents.tools import ToolResult
 from fsr.agents.tools.base import StageBackend
 from fsr.workload.service import ServiceTime
@@ -103,14 +104,14 @@ class WorkSlots:
             self._start(unit)
         else:
             self.waiting.append(unit)
-            self.node.record("work_queued", task=unit.task, stage=unit.kind,
+            self.node.record(ev.WORK_QUEUED, task=unit.task, stage=unit.kind,
                              ahead=len(self.waiting) - 1)
 
     def _start(self, unit: Unit) -> None:
         assert self.pool is not None
         self.busy += 1
         seconds = 0.0 if self.blocking else self.service.draw(unit.kind, unit.key)
-        self.node.record("work_start", task=unit.task, stage=unit.kind,
+        self.node.record(ev.WORK_START, task=unit.task, stage=unit.kind,
                          service_ms=round(seconds * 1000, 3), busy=self.busy)
         self.pool.submit(self._work, unit, seconds)
 

@@ -44,6 +44,7 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from fsr import events as ev
 from fsr.bus.inbound import SWIM_TAG, FrameIn, Inbound, side_plane
 from fsr.bus.security import Curve
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
@@ -279,10 +280,10 @@ class Mesh:
                                   "queue full)")
             return
         for _, fields in run:
-            self.log.emit("send", fields)
+            self.log.emit(ev.SEND, fields)
 
     def _send_failed(self, fields: dict[str, Any], reason: str) -> None:
-        self.log.log("send_failed", dst=fields["dst"], cat=fields["cat"], kind=fields["kind"],
+        self.log.log(ev.SEND_FAILED, dst=fields["dst"], cat=fields["cat"], kind=fields["kind"],
                      mid=fields["mid"], reason=reason)
 
     def publish(self, frame: WireFrame, seq: int) -> None:
@@ -291,7 +292,7 @@ class Mesh:
             self.pub.send(frame.data, zmq.NOBLOCK)
         except zmq.Again:  # PUB never blocks; kept for symmetry with the DEALER path
             return
-        self.log.log("hb_sent", seq=seq, frame=self.wire(frame_bytes, len(frame.data))["wire"])
+        self.log.log(ev.HB_SENT, seq=seq, frame=self.wire(frame_bytes, len(frame.data))["wire"])
 
     # -- receiving ----------------------------------------------------------------------------
     def recv(self) -> Inbound | None:
@@ -320,7 +321,7 @@ class Mesh:
             if self.curve is not None and (key_of := frame.get("User-Id")) != sender:
                 # a routing id is bound to the key its connection was admitted under
                 why = f"routing id {sender[:40]!r} is not its key's ({key_of})"
-                self.log.log("frame_dropped", src=sender[:40], reason=why,
+                self.log.log(ev.FRAME_DROPPED, src=sender[:40], reason=why,
                              wire=sum(map(len, parts)))
                 continue
             if len(parts) == 1:
@@ -330,13 +331,13 @@ class Mesh:
                 self._batch.extend(parts[1:])
                 return FrameIn(sender, parts[0])
             if len(parts) != 2:
-                self.log.log("frame_dropped", src=sender, reason=f"{len(parts)} frames",
+                self.log.log(ev.FRAME_DROPPED, src=sender, reason=f"{len(parts)} frames",
                              wire=sum(map(len, parts)))
                 continue
             got = side_plane(sender, parts[0], parts[1], self.control_senders)
             if not isinstance(got, str):
                 return got
-            self.log.log("frame_dropped", src=sender, reason=got[:200], wire=len(parts[1]))
+            self.log.log(ev.FRAME_DROPPED, src=sender, reason=got[:200], wire=len(parts[1]))
 
     def recv_heartbeat(self) -> bytes | None:
         try:
@@ -351,7 +352,7 @@ class Mesh:
         peer, kind = self.monitors[mon]
         if msg["event"] in _REFUSALS:
             how, value = _REFUSALS[msg["event"]], int(msg["value"])
-            self.log.log("handshake_failed", sock=kind, how=how, value=value,
+            self.log.log(ev.HANDSHAKE_FAILED, sock=kind, how=how, value=value,
                          why=refusal_reason(how, value))
             return None
         if kind == "sub":
@@ -362,9 +363,9 @@ class Mesh:
             else:
                 wire = self.wire(lambda curve=False: handshake_bytes("SUB", "PUB", curve=curve)
                                  + subscribe_bytes(curve=curve))
-            self.log.log("zmtp_connect", peer=peer, sock=kind, cat="handshake", **wire)
+            self.log.log(ev.ZMTP_CONNECT, peer=peer, sock=kind, cat="handshake", **wire)
             return (peer, "connected") if kind == "dealer" else None
-        self.log.log("zmtp_disconnect", peer=peer, sock=kind)
+        self.log.log(ev.ZMTP_DISCONNECT, peer=peer, sock=kind)
         return (peer, "disconnected") if kind == "dealer" else None
 
     def close(self) -> None:

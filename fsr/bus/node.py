@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import zmq
 
+from fsr import events as ev
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.inbound import ControlIn, FrameIn
 from fsr.bus.mesh import Mesh
@@ -24,7 +25,7 @@ from fsr.bus.security import Curve
 from fsr.bus.swim import Swim
 from fsr.bus.wire import frame_bytes
 from fsr.eventlog import EventLog
-from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class
+from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class, kinds
 from fsr.protocols.base import Heartbeat
 
 
@@ -198,7 +199,7 @@ class MeshNode:
             try:
                 hb = self.adapter.decode_heartbeat(data)
             except MalformedFrame as exc:
-                self.log.log("frame_dropped", src="?", reason=str(exc)[:200], wire=len(data))
+                self.log.log(ev.FRAME_DROPPED, src="?", reason=str(exc)[:200], wire=len(data))
                 continue
             if hb.node_id == self.node_id:
                 continue
@@ -212,7 +213,7 @@ class MeshNode:
                 # this node learns the old process is gone.
                 self._suspect(hb.node_id, "new_incarnation", now - (last_seen or now))
             if change:
-                self.log.log("peer_returned" if change != "joined" else "peer_joined",
+                self.log.log(ev.PEER_RETURNED if change != "joined" else ev.PEER_JOINED,
                              peer=hb.node_id, how=change, incarnation=hb.incarnation)
                 self.on_peer_alive(hb.node_id, change)
 
@@ -237,7 +238,7 @@ class MeshNode:
         tally, self._hb_tally = self._hb_tally, {}
         curve = self.mesh.curve is not None  # `sec` only under CURVE, as on every wire event
         copies, wire, sec = (sum(col) for col in zip(*tally.values(), strict=True))
-        self.log.log("hb_tally", cat="heartbeat", copies=copies, wire=wire,
+        self.log.log(ev.HB_TALLY, cat="heartbeat", copies=copies, wire=wire,
                      **({"sec": sec} if curve else {}),
                      by_src={src: c if curve else c[:2] for src, c in sorted(tally.items())})
 
@@ -251,23 +252,23 @@ class MeshNode:
             elif self.swim is not None:
                 self._swim_out(*self.swim.receive(got.sender, got.body, time.time()))
             else:
-                self.log.log("frame_dropped", src=got.sender, reason="swim: this node runs "
+                self.log.log(ev.FRAME_DROPPED, src=got.sender, reason="swim: this node runs "
                              "the heartbeat channel, not SWIM")
 
     def _take(self, msg: Message) -> None:
         """A message the adapter handed up: its own (pong, peer_ready), or an application
         message, checked against its schema before `on_message` sees it."""
-        if msg.kind == "pong":
+        if msg.kind == kinds.PONG:
             self.on_pong(msg.sender)
-        elif msg.kind == "peer_ready":
-            self.log.log("handshake_done", peer=msg.sender, role=msg.body.get("role"),
+        elif msg.kind == kinds.PEER_READY:
+            self.log.log(ev.HANDSHAKE_DONE, peer=msg.sender, role=msg.body.get("role"),
                          incarnation=msg.body.get("incarnation"))
             self.on_peer_ready(msg.sender, msg.body)
         elif (why := self.check_message(msg)) is not None:
-            self.log.log("frame_dropped", src=msg.sender, reason=why[:200],
+            self.log.log(ev.FRAME_DROPPED, src=msg.sender, reason=why[:200],
                          kind=msg.kind[:40], mid=msg.msg_id[:40])
         else:
-            self.log.emit("deliver", {"src": msg.sender, "kind": msg.kind, "mid": msg.msg_id})
+            self.log.emit(ev.DELIVER, {"src": msg.sender, "kind": msg.kind, "mid": msg.msg_id})
             self.on_message(msg)
 
     # -- SWIM membership (`fsr.bus.swim`), instead of the heartbeat channel's view --------
@@ -289,16 +290,16 @@ class MeshNode:
         assert self.swim is not None
         for how, peer, silent in changes:
             if how == "suspect":
-                self.log.log("swim_suspect", peer=peer, silent_ms=round(silent * 1000, 3))
+                self.log.log(ev.SWIM_SUSPECT, peer=peer, silent_ms=round(silent * 1000, 3))
             elif how == "refuted":
-                self.log.log("swim_refute", incarnation=self.swim.incarnation)
+                self.log.log(ev.SWIM_REFUTE, incarnation=self.swim.incarnation)
             elif how == "dead":
                 self._suspect(peer, "swim_dead", silent)
             else:
                 if how == "restarted":  # the old process and its connections are gone
                     self._suspect(peer, "new_incarnation", silent)
                 process = self.swim.members[peer].process
-                self.log.log("peer_returned" if how != "joined" else "peer_joined",
+                self.log.log(ev.PEER_RETURNED if how != "joined" else ev.PEER_JOINED,
                              peer=peer, how=how, incarnation=process)
                 self.on_peer_alive(peer, how)
 
@@ -307,7 +308,7 @@ class MeshNode:
         return self.swim.alive(peer) if self.swim is not None else self.monitor.alive(peer)
 
     def _suspect(self, peer: str, how: str, silent: float) -> None:
-        self.log.log("peer_suspected", peer=peer, how=how, silent_ms=round(silent * 1000, 3))
+        self.log.log(ev.PEER_SUSPECTED, peer=peer, how=how, silent_ms=round(silent * 1000, 3))
         self.on_peer_suspected(peer, how)
 
     # -- hooks --------------------------------------------------------------------------------

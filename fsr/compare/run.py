@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from fsr import events as ev
 from fsr.compare.aggregate import MANIFEST, RunRecord
 from fsr.config import Config, ConfigError, load_config, to_dict
 from fsr.config.schema import resolved
@@ -221,7 +222,7 @@ def failure_reason(run_dir: Path) -> str:
     if not logs:
         return "no run log"
     events, _ = read_events(logs[0])
-    ends = [e for e in events if e["event"] == "run_end"]
+    ends = [e for e in events if e["event"] == ev.RUN_END]
     return str(ends[-1].get("reason", "")) if ends else "the log has no run_end event"
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fsr import events as ev
 from fsr.eventlog import LogEvents
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, build_history, storm_view
@@ -53,7 +54,7 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
     fail = c.failover(h)
     return {
         "schema": SCHEMA,
-        "run_id": next(e["run_id"] for e in whole.events if e["event"] == "run_start"),
+        "run_id": next(e["run_id"] for e in whole.events if e["event"] == ev.RUN_START),
         "protocol": sc["protocol"],
         "agent_count": sc["agent_count"],
         "seed": sc["seed"],

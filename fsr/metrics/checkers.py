@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.history import History, Task
 from fsr.metrics.ledger import CATEGORIES, WireRow
 
@@ -149,7 +150,7 @@ def bytes_summary(h: History) -> dict[str, Any]:
     """Wire bytes of the whole run by category; sends split into application payload, protocol
     envelope, CURVE (under security "curve") and ZMTP framing."""
     wire = wire_events(h)
-    sends = [r for r in wire if r.event == "send"]
+    sends = [r for r in wire if r.event == ev.SEND]
     by_cat = bytes_by_category(wire)
     return {
         "total": sum(by_cat.values()),
@@ -192,11 +193,11 @@ def detection(h: History) -> dict[str, Any]:
     if h.fault_kind == "partition":
         since.update({(v, o): h.kills[v] for v in h.victims for o in survivors})
     first: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in h.of("peer_lost"):
+    for e in h.of(ev.PEER_LOST):
         pair = (e["node"], e["peer"])
         if pair in since and e["ts"] >= since[pair]:
             first.setdefault(pair, e)
-    used = {(e["node"], e["dst"]) for e in h.of("hop_sent")
+    used = {(e["node"], e["dst"]) for e in h.of(ev.HOP_SENT)
             if (e["node"], e["dst"]) in since and e["ts"] >= since[(e["node"], e["dst"])]}
     pairs = [{"observer": o, "victim": v, "ms": ms(e["ts"] - since[(o, v)]), "how": e["how"]}
              for (o, v), e in sorted(first.items())]
@@ -215,7 +216,7 @@ def membership(h: History) -> dict[str, Any]:
         return {"p50_ms": None, "max_ms": None, "n": 0, "reason": "no fault injected"}
     survivors = set(h.agents) - set(h.kills)
     first: dict[tuple[str, str], float] = {}
-    for e in h.of("peer_suspected"):
+    for e in h.of(ev.PEER_SUSPECTED):
         v = e["peer"]
         if v in h.kills and e["node"] in survivors and e["ts"] >= h.kills[v]:
             first.setdefault((e["node"], v), ms(e["ts"] - h.kills[v]))
@@ -226,11 +227,11 @@ def membership(h: History) -> dict[str, Any]:
 
 # Survivor events that are recovery actions on the wire (each logged as its message is sent).
 def _recovery_action(e: dict[str, Any]) -> str | None:
-    if e["event"] == "hop_sent" and e.get("retry"):
+    if e["event"] == ev.HOP_SENT and e.get("retry"):
         return "re-published hop"
-    if e["event"] == "reattach":
+    if e["event"] == ev.REATTACH:
         return "resubscribe / re-attach"
-    if e["event"] == "handshake_start" and e.get("sent"):
+    if e["event"] == ev.HANDSHAKE_START and e.get("sent"):
         return "reconnection handshake"
     return None
 
@@ -244,7 +245,7 @@ def recovery(h: History) -> dict[str, Any]:
     if not h.fault_injected:
         return {"value": None, "reason": "no fault injected"}
     survivors = set(h.agents) - set(h.victims)
-    for e in h.of("hop_sent", "reattach", "handshake_start"):
+    for e in h.of(ev.HOP_SENT, ev.REATTACH, ev.HANDSHAKE_START):
         what = _recovery_action(e)
         if what and e["ts"] > h.fault and e["node"] in survivors:
             peer = e.get("dst") or e.get("peer")
@@ -263,10 +264,10 @@ def rejoin(h: History) -> dict[str, Any]:
     answered = {t.task_id for t in h.tasks if t.status == "answered"}
     per: dict[str, dict[str, float | None]] = {}
     for v, t in sorted(starts.items()):
-        hs = next((e["ts"] for e in h.of("handshake_done") if e["ts"] >= t and (
+        hs = next((e["ts"] for e in h.of(ev.HANDSHAKE_DONE) if e["ts"] >= t and (
             (e["node"] == v and e["peer"] in survivors) or (e["peer"] == v
                                                            and e["node"] in survivors))), None)
-        work = next((e["ts"] for e in h.of("stage_exec", "lookup_exec") if e["node"] == v
+        work = next((e["ts"] for e in h.of(ev.STAGE_EXEC, ev.LOOKUP_EXEC) if e["node"] == v
                      and e["ts"] >= t and e.get("task") in answered), None)
         per[v] = {"rejoin_ms": None if hs is None else ms(hs - t),
                   "first_task_ms": None if work is None else ms(work - t)}
@@ -286,7 +287,7 @@ def failover(h: History) -> dict[str, Any]:
     (and refused). `tasks`: how many tasks were hit; `answered`: how many of them were."""
     if not h.fault_injected:
         return {"value": None, "reason": "no fault injected"}
-    hit = {e.get("task") for e in h.of("hop_failed", "hop_held")
+    hit = {e.get("task") for e in h.of(ev.HOP_FAILED, ev.HOP_HELD)
            if e["dst"] in h.kills and e["ts"] >= h.fault and e.get("task")}
     ends = sorted(t.ended for t in h.tasks if t.task_id in hit and t.status == "answered"
                   and t.ended is not None)
@@ -305,11 +306,11 @@ def duplicate_work(h: History) -> dict[str, Any]:
     total, seen = 0, set()
     causes: Counter[str] = Counter()
     last_reason: dict[tuple[str, str], str] = {}
-    for e in h.of("stage_exec", "hop_republished"):
+    for e in h.of(ev.STAGE_EXEC, ev.HOP_REPUBLISHED):
         if e.get("stage") not in STAGES:
             continue
         key = (e["task"], e["stage"])
-        if e["event"] == "hop_republished":
+        if e["event"] == ev.HOP_REPUBLISHED:
             last_reason[key] = str(e.get("reason"))
             continue
         total += 1
@@ -341,7 +342,7 @@ def timeline(h: History) -> list[dict[str, Any]]:
     for w in h.wire.rows():
         if r := row(w.ts):
             r["bytes"][w.cat] += w.wire
-    changes: list[tuple[float, int]] = sorted([(e["ts"], 1) for e in h.of("agent_started")]
+    changes: list[tuple[float, int]] = sorted([(e["ts"], 1) for e in h.of(ev.AGENT_STARTED)]
                      + [(ts, 1) for ts in h.resumes()]
                      + [(k, -1) for s in h.storms if s.kind in ("kill", "pause")
                         for k in s.kills.values()])

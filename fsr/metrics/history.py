@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fsr import events as ev
 from fsr.events import CATALOGUE
 from fsr.metrics.ledger import WIRE_EVENTS, WireLedger
 from fsr.workload.grading import answer_found, exact_match, token_f1
@@ -90,7 +91,7 @@ class History:
 
     def resumes(self) -> list[float]:
         """When paused victims were continued (they come back without a new process)."""
-        return [e["ts"] for e in self.of("resume")]
+        return [e["ts"] for e in self.of(ev.RESUME)]
 
     def of(self, *names: str) -> list[dict[str, Any]]:
         """The events of these names, in time order; names outside `fsr.events.CATALOGUE` are
@@ -122,13 +123,13 @@ def build_history(log: Iterable[dict[str, Any]]) -> History:
         elif name == "deliver":
             wire.deliver(e)
     events.sort(key=lambda e: e["ts"])
-    start = next((e for e in events if e["event"] == "run_start"), None)
+    start = next((e for e in events if e["event"] == ev.RUN_START), None)
     if start is None:
         raise ValueError("the log has no run_start event: not an fsr run log")
     cfg = start["config"]
     sc = cfg["scenario"]
     broadcast = next((e["ts"] for e in events
-                      if e["event"] == "phase" and e.get("name") == "broadcast"), None)
+                      if e["event"] == ev.PHASE and e.get("name") == "broadcast"), None)
     notes = list(start.get("doc_notes", []))
     if broadcast is None:
         notes.append("the run never reached its broadcast (t = 0)")
@@ -140,19 +141,19 @@ def build_history(log: Iterable[dict[str, Any]]) -> History:
     # work phase when kill_at lies beyond it — so a fault-free run is a baseline to compare to.
     nominal = sc["kill_at"] if sc["kill_at"] < sc["duration"] else sc["duration"] / 2
     fault = min(kills.values()) if kills else t0 + nominal
-    partial = not any(e["event"] == "run_end" for e in events)
+    partial = not any(e["event"] == ev.RUN_END for e in events)
     if partial:
         notes.append("no run_end event: the run was cut off; metrics are partial")
 
     fragments: dict[str, str] = next((e["fragments"] for e in events
-                                      if e["event"] == "document"), {})
+                                      if e["event"] == ev.DOCUMENT), {})
     ends = {}
     for e in events:
-        if e["event"] == "task_end" and e["task"] not in ends:
+        if e["event"] == ev.TASK_END and e["task"] not in ends:
             ends[e["task"]] = e
     tasks = []
     for e in events:
-        if e["event"] != "task_submit":
+        if e["event"] != ev.TASK_SUBMIT:
             continue
         end = ends.get(e["task"])
         texts = [fragments.get(f, "") for f in (end or {}).get("passages", [])]
@@ -171,25 +172,25 @@ def build_history(log: Iterable[dict[str, Any]]) -> History:
 def storm_facts(events: list[dict[str, Any]]) -> list[StormFacts]:
     """Each storm's victims, fault times and returns (logs without storm numbers: storm 0)."""
     kinds = {e.get("storm", 0): e.get("fault", "kill") for e in events
-             if e["event"] == "storm_start"}
+             if e["event"] == ev.STORM_START}
     kills: dict[int, dict[str, float]] = {}
     for e in events:
-        if e["event"] in ("kill", "pause"):
+        if e["event"] in (ev.KILL, ev.PAUSE):
             kills.setdefault(e.get("storm", 0), {})[e["victim"]] = e["kill_ts"]
-        elif e["event"] == "net_fault":
+        elif e["event"] == ev.NET_FAULT:
             kills.setdefault(e["storm"], {}).update(dict.fromkeys(e["victims"], e["kill_ts"]))
     out = []
     for index in sorted(kills):
         hit = kills[index]
         returns: dict[str, float] = {}  # a new process's start, its SIGCONT, or the heal
         for e in events:
-            if e["event"] == "storm_end" and e["storm"] == index:
+            if e["event"] == ev.STORM_END and e["storm"] == index:
                 for v in e["victims"]:
                     if kinds.get(index) in ("partition", "loss"):
                         returns.setdefault(v, e["ts"])
                 continue
-            v = e.get("node") if e["event"] == "agent_started" else e.get("victim")
-            if e["event"] in ("agent_started", "resume") and v in hit and e["ts"] > hit[v]:
+            v = e.get("node") if e["event"] == ev.AGENT_STARTED else e.get("victim")
+            if e["event"] in (ev.AGENT_STARTED, ev.RESUME) and v in hit and e["ts"] > hit[v]:
                 returns.setdefault(v, e["ts"])
         out.append(StormFacts(index, kinds.get(index, "kill"), min(hit.values()), hit,
                               returns))

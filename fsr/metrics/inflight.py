@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.checkers import percentile, r3
 from fsr.metrics.history import History
 
@@ -39,10 +40,10 @@ def outstanding(h: History) -> list[Caught]:
     before it, with no ``hop_done`` or ``hop_failed`` before it."""
     survivors = set(h.agents) - set(h.kills)
     ended: dict[str, float] = {}
-    for e in h.of("hop_done", "hop_failed"):
+    for e in h.of(ev.HOP_DONE, ev.HOP_FAILED):
         ended.setdefault(e["mid"], e["ts"])
     out = []
-    for e in h.of("hop_sent"):
+    for e in h.of(ev.HOP_SENT):
         v = e["dst"]
         if v in h.kills and e["node"] in survivors and e["ts"] < h.kills[v] \
                 and ended.get(e["mid"], float("inf")) >= h.kills[v]:
@@ -74,10 +75,10 @@ def inflight(h: History) -> dict[str, Any]:
         return {"n": 0, "let_go_ms": spread([]), "reason": "no fault injected"}
     caught = outstanding(h)
     failed: dict[str, dict[str, Any]] = {}
-    for e in h.of("hop_failed"):
+    for e in h.of(ev.HOP_FAILED):
         failed.setdefault(e["mid"], e)
-    done = {e["mid"]: e["ts"] for e in h.of("hop_done")}
-    held = {e["mid"] for e in h.of("hop_held")}
+    done = {e["mid"]: e["ts"] for e in h.of(ev.HOP_DONE)}
+    held = {e["mid"] for e in h.of(ev.HOP_HELD)}
     tasks = {t.task_id: t for t in h.tasks}
     let_go: list[float] = []
     signals: Counter[str] = Counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.checkers import percentile, r3
 from fsr.metrics.history import History
 
@@ -16,7 +17,7 @@ from fsr.metrics.history import History
 def llm_usage(h: History) -> dict[str, Any]:
     """Tokens per answered task, tokens spent on duplicate (task, stage) executions, LLM call
     latency p50/p95 and errors, and tool execution time p50/p95 — all from `stage_done`."""
-    done = h.of("stage_done")
+    done = h.of(ev.STAGE_DONE)
     calls = [c for e in done for c in e.get("llm") or []]
 
     def tokens(call: dict[str, Any]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.checkers import r3
 from fsr.metrics.history import History
 
@@ -21,10 +22,10 @@ def busy_intervals(h: History) -> dict[str, list[tuple[float, float]]]:
     kind)."""
     opened: dict[tuple[str, Any, str], list[float]] = defaultdict(list)
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for e in h.of("work_start", "stage_done", "lookup_done"):
-        kind = "lookup" if e["event"] == "lookup_done" else e.get("stage")
+    for e in h.of(ev.WORK_START, ev.STAGE_DONE, ev.LOOKUP_DONE):
+        kind = "lookup" if e["event"] == ev.LOOKUP_DONE else e.get("stage")
         key = (e["node"], e.get("task"), str(kind))
-        if e["event"] == "work_start":
+        if e["event"] == ev.WORK_START:
             opened[key].append(e["ts"])
         elif opened.get(key):
             out[e["node"]].append((opened[key].pop(0), e["ts"]))
@@ -37,7 +38,7 @@ def load(h: History) -> dict[str, Any]:
     period), over agents x `workload.slots` x its length — as the mean over agents and the
     busiest agent's. `planned`: what the run was set up for (``run_start``'s `load`: task rate,
     capacity, target utilisation). Null when no work ran in slots (no service time)."""
-    start = next(e for e in h.events if e["event"] == "run_start")
+    start = next(e for e in h.events if e["event"] == ev.RUN_START)
     planned = start.get("load")
     slots = int(h.config["workload"].get("slots", 1))
     span = h.baseline_end - h.t0

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.checkers import r3
 from fsr.metrics.history import History
 from fsr.metrics.ledger import WireRow
@@ -71,7 +72,7 @@ def overhead(h: History) -> dict[str, Any]:
                  for s in sockets}
     zmtp_wire = sum(r.wire for r in zmtp)
     proto = cats["handshake"]
-    completed = len(h.of("handshake_done"))
+    completed = len(h.of(ev.HANDSHAKE_DONE))
     handshake = {
         "protocol": proto,
         "zmtp": {"connections": len(zmtp), "wire": zmtp_wire, "security": security_bytes(zmtp),

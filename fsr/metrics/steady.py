@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.checkers import ms, percentile, r3, succeeded, wilson
 from fsr.metrics.history import History
 
@@ -257,10 +258,10 @@ def mesh_settled(h: History) -> dict[str, Any]:
     of each."""
     if not h.fault_injected:
         return {"value": None, "reason": "no_fault", "why": "no fault injected"}
-    stop = next((e["ts"] for e in h.of("phase")
+    stop = next((e["ts"] for e in h.of(ev.PHASE)
                  if e.get("name") == "stop" and e["ts"] >= h.fault), math.inf)
     caused = []
-    for e in h.of("peer_lost", "peer_suspected", "peer_returned", "handshake_done"):
+    for e in h.of(ev.PEER_LOST, ev.PEER_SUSPECTED, ev.PEER_RETURNED, ev.HANDSHAKE_DONE):
         hit = [h.kills[p] for p in (e["node"], e.get("peer")) if p in h.kills]
         if hit and e["ts"] >= min(hit) and e["ts"] >= h.fault and e["ts"] < stop:
             caused.append(e)

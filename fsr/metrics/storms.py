@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, storm_view
 
@@ -52,8 +53,8 @@ def corruption(v: History, storm: int) -> dict[str, int]:
     frames the victims dropped in the storm's view (`frame_dropped`: a failed CRC, a frame that
     no longer decodes); `delivered` — flipped − rejected, the changed frames the application
     took as valid."""
-    flipped = sum(e["storm"] == storm for e in v.of("corrupt_frame"))
-    rejected = sum(e["node"] in v.kills and e["ts"] >= v.fault for e in v.of("frame_dropped"))
+    flipped = sum(e["storm"] == storm for e in v.of(ev.CORRUPT_FRAME))
+    rejected = sum(e["node"] in v.kills and e["ts"] >= v.fault for e in v.of(ev.FRAME_DROPPED))
     return {"flipped": flipped, "rejected": rejected, "delivered": max(0, flipped - rejected)}
 
 

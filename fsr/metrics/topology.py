@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsr import events as ev
 from fsr.bus.topology import diameter
 from fsr.metrics.history import History
+from fsr.protocols import kinds
 
 
 def topology(h: History) -> dict[str, Any]:
     sc = h.config["scenario"]
-    agents = next(e["agents"] for e in h.of("run_start"))
+    agents = next(e["agents"] for e in h.of(ev.RUN_START))
     graph = {a["id"]: a.get("peers", [b["id"] for b in agents if b["id"] != a["id"]])
              for a in agents}
-    relayed = h.of("hop_relayed")
+    relayed = h.of(ev.HOP_RELAYED)
     return {
         "kind": sc.get("topology", "full"),
         "degree": sc.get("degree") if sc.get("topology") == "random-k" else None,
@@ -26,7 +28,7 @@ def topology(h: History) -> dict[str, Any]:
         "diameter": diameter(graph) if any(len(p) < len(graph) - 1 for p in graph.values())
         else min(1, len(graph) - 1),  # a full mesh: no need to search it
         # requests an agent passed on because no neighbour of the requester could answer them
-        "relayed": {"stage": sum(e["kind"] == "stage_request" for e in relayed),
-                    "lookup": sum(e["kind"] == "lookup" for e in relayed)},
+        "relayed": {"stage": sum(e["kind"] == kinds.STAGE_REQUEST for e in relayed),
+                    "lookup": sum(e["kind"] == kinds.LOOKUP for e in relayed)},
         "relay_request_wire": h.wire.relay_wire[0],
     }

@@ -46,8 +46,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsr import events as ev
+from fsr.protocols import kinds
 from fsr.protocols.base import (
-    CATEGORY_OF_KIND,
     Heartbeat,
     MalformedFrame,
     Message,
@@ -56,7 +57,6 @@ from fsr.protocols.base import (
 )
 from fsr.protocols.common import (
     PAYLOAD,
-    REQUEST_KINDS,
     Pending,
     ReattachingAdapter,
     Work,
@@ -121,7 +121,7 @@ class A2AAdapter(ReattachingAdapter):
             work.state = "completed"
             self._enqueue_status(work, "completed", True, message.msg_id)
             return self._drain(work)
-        method = "message/stream" if message.kind in REQUEST_KINDS else "message/send"
+        method = "message/stream" if message.kind in kinds.REQUESTS else "message/send"
         ctx = str(message.body.get("task_id") or message.msg_id)
         msg = {"kind": "message", "messageId": message.msg_id, "role": "user", "contextId": ctx,
                "parts": [{"kind": "data", "data": PAYLOAD}],
@@ -149,7 +149,7 @@ class A2AAdapter(ReattachingAdapter):
 
     def _enqueue(self, work: Work, result: dict[str, Any], msg_id: str,
                  payload: bytes | None = None) -> None:
-        category = CATEGORY_OF_KIND.get(work.kind, "task")
+        category = kinds.CATEGORY.get(work.kind, "task")
         work.events.append({"result": result, "mid": msg_id, "payload": payload, "cat": category})
 
     def _enqueue_status(self, work: Work, state: str, final: bool, msg_id: str) -> None:
@@ -160,15 +160,15 @@ class A2AAdapter(ReattachingAdapter):
     def _drain(self, work: Work) -> list[WireFrame]:
         frames = []
         while work.events:
-            ev = work.events.popleft()
-            env = _rpc(work.stream_id, result=ev["result"])
-            payload = ev["payload"]
+            item = work.events.popleft()
+            env = _rpc(work.stream_id, result=item["result"])
+            payload = item["payload"]
             data = compact(env) if payload is None else splice(env, payload)
-            name = ev["result"]["kind"]
+            name = item["result"]["kind"]
             if name == "status-update":
-                name += "." + ev["result"]["status"]["state"]
-            frame = WireFrame(data, len(payload or b""), ev["cat"], f"a2a.{name}", ev["mid"])
-            self._in_flight[frame] = (work, ev)
+                name += "." + item["result"]["status"]["state"]
+            frame = WireFrame(data, len(payload or b""), item["cat"], f"a2a.{name}", item["mid"])
+            self._in_flight[frame] = (work, item)
             frames.append(frame)
         return frames
 
@@ -243,7 +243,7 @@ class A2AAdapter(ReattachingAdapter):
         if rid in self.handshakes:
             if env.has("error"):
                 peer = self.handshakes.pop(rid)
-                self.transport.record("handshake_refused", peer=peer,
+                self.transport.record(ev.HANDSHAKE_REFUSED, peer=peer,
                                       error=str(env.raw("error"))[:200])
                 return []
             info = _card_info(env.obj("result"))

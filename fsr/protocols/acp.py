@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsr.protocols import http1
+from fsr import events as ev
+from fsr.protocols import http1, kinds
 from fsr.protocols.base import (
-    CATEGORY_OF_KIND,
     Heartbeat,
     MalformedFrame,
     Message,
@@ -46,7 +46,6 @@ from fsr.protocols.base import (
     canonical,
 )
 from fsr.protocols.common import (
-    REQUEST_KINDS,
     Bounded,
     Pending,
     ReattachingAdapter,
@@ -100,7 +99,7 @@ class AcpAdapter(ReattachingAdapter):
                 work.reply, work.state = message, "completed"
             return self._reply_frames(work, message, work.stream_id if work else
                                       message.reply_to)
-        stream = message.kind in REQUEST_KINDS
+        stream = message.kind in kinds.REQUESTS
         if stream:
             self.outstanding.add(dest, message.msg_id)
         run = {"agent_name": dest, "session_id": None, "mode": "stream" if stream else "sync",
@@ -217,7 +216,7 @@ class AcpAdapter(ReattachingAdapter):
             run["output"] = [{"role": "agent", "parts": [_part(work.reply.kind, payload)]}]
             headers.append(("X-Reply-ID", work.reply.msg_id))
         data = http1.response(200, headers, compact(run))
-        category = CATEGORY_OF_KIND.get(work.kind, "task")
+        category = kinds.CATEGORY.get(work.kind, "task")
         self.send_frames(sender, [WireFrame(data, len(payload), category, "acp.200 run",
                                             work.request_id)])
 
@@ -226,7 +225,7 @@ class AcpAdapter(ReattachingAdapter):
         if rid in self.handshakes:
             if resp.status != 200:
                 peer = self.handshakes.pop(rid)
-                self.transport.record("handshake_refused", peer=peer, status=resp.status)
+                self.transport.record(ev.HANDSHAKE_REFUSED, peer=peer, status=resp.status)
                 return []
             info = _manifest_info(Fields(parse_json(resp.body, "acp"), "acp manifest"))
             self.handshakes.pop(rid)

@@ -62,6 +62,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsr import events as ev
+from fsr.protocols import kinds
 from fsr.protocols.anp_auth import DidWbaAuth
 from fsr.protocols.base import Heartbeat, MalformedFrame, Message, ProtocolAdapter, WireFrame
 from fsr.protocols.base import canonical as canonical_body
@@ -176,7 +178,7 @@ class AnpAdapter(ProtocolAdapter):
             raise MalformedFrame(f"anp: CRC32 mismatch (claimed seq {seq}); re-requested "
                                  f"seq {target}")
         if not self._accept(sender, epoch, seq):
-            self.transport.record("anp_duplicate", src=sender, seq=seq)
+            self.transport.record(ev.ANP_DUPLICATE, src=sender, seq=seq)
             return []
         body = Fields(parse_json(raw[_HEAD.size:], "anp"), "anp")
         if _node_of(body.text("sourceDid")) != sender:
@@ -204,7 +206,7 @@ class AnpAdapter(ProtocolAdapter):
                 self._send_meta(sender, "heartbeat", "anp.pong", message="pong", seq=seq)
                 return []
             if message == "pong":
-                return [Message("pong", {"seq": seq}, sender=sender)]
+                return [Message(kinds.PONG, {"seq": seq}, sender=sender)]
             raise MalformedFrame(f"anp: heartbeat message {message[:20]!r}")
         if pt == PT_VERIFY:
             return self.auth.receive(sender, kind, body)
@@ -226,15 +228,15 @@ class AnpAdapter(ProtocolAdapter):
                    if s not in link.missing]
             link.expect = seq + 1
             if link.missing.pop(seq, None) is not None:  # the damaged frame, resent in order
-                self.transport.record("anp_recovered", src=sender, seq=seq)
+                self.transport.record(ev.ANP_RECOVERED, src=sender, seq=seq)
             if gap:
                 for s in gap:
                     link.missing[s] = [now, 1]
-                self.transport.record("anp_gap", src=sender, first=gap[0], n=len(gap))
+                self.transport.record(ev.ANP_GAP, src=sender, first=gap[0], n=len(gap))
                 self._nack(sender, epoch, gap)
             return True
         if link.missing.pop(seq, None) is not None:
-            self.transport.record("anp_recovered", src=sender, seq=seq)
+            self.transport.record(ev.ANP_RECOVERED, src=sender, seq=seq)
             return True
         return False
 
@@ -249,7 +251,7 @@ class AnpAdapter(ProtocolAdapter):
             intact = epoch == link.epoch and (seq == link.expect or seq in link.missing)
             target, ep = (seq if intact else link.expect), link.epoch
             link.missing[target] = [time.time(), 1]
-        self.transport.record("crc_fail", src=sender, seq=target, claimed_seq=seq, wire=wire)
+        self.transport.record(ev.CRC_FAIL, src=sender, seq=target, claimed_seq=seq, wire=wire)
         self._nack(sender, ep, [target])
         return target
 
@@ -268,13 +270,13 @@ class AnpAdapter(ProtocolAdapter):
 
     def _retransmit(self, peer: str, epoch: int, seqs: list[int]) -> None:
         if epoch != self.epoch:  # addressed to a previous process of ours
-            self.transport.record("anp_nack_stale", src=peer, seqs=seqs[:8])
+            self.transport.record(ev.ANP_NACK_STALE, src=peer, seqs=seqs[:8])
             return
         buf = self.sent.get(peer, OrderedDict())
         for seq in seqs:
             frame = buf.get(seq)
             if frame is None:
-                self.transport.record("anp_nack_unknown", src=peer, seq=seq)
+                self.transport.record(ev.ANP_NACK_UNKNOWN, src=peer, seq=seq)
                 continue
             self.transport.send_frame(peer, WireFrame(frame.data, frame.payload_len,
                                                       frame.category, "anp.retransmit",
@@ -291,7 +293,7 @@ class AnpAdapter(ProtocolAdapter):
                     continue
                 if tries >= self.NACK_TRIES:
                     del link.missing[seq]
-                    self.transport.record("anp_unrecovered", src=peer, seq=seq)
+                    self.transport.record(ev.ANP_UNRECOVERED, src=peer, seq=seq)
                 else:
                     link.missing[seq] = [now, tries + 1]
                     again.append(seq)
@@ -314,7 +316,7 @@ class AnpAdapter(ProtocolAdapter):
             raise MalformedFrame(f"anp: heartbeat of {len(data)} bytes")
         raw = data[:-_CRC.size]
         if zlib.crc32(raw) != _CRC.unpack(data[-_CRC.size:])[0]:
-            self.transport.record("crc_fail", src="?", channel="heartbeat", wire=len(data))
+            self.transport.record(ev.CRC_FAIL, src="?", channel="heartbeat", wire=len(data))
             raise MalformedFrame("anp: CRC32 mismatch on a heartbeat")
         seq = _HEAD.unpack_from(raw)[2]
         body = Fields(parse_json(raw[_HEAD.size:], "anp"), "anp heartbeat")

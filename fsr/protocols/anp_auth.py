@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from fsr import events as ev
 from fsr.protocols.base import MalformedFrame, Message
 from fsr.protocols.common import Bounded, info_of
 from fsr.protocols.did_wba import DidIdentity, authority_of, verify
@@ -73,12 +74,12 @@ class DidWbaAuth:
         elif kind == "didChallenge":  # initiator: check the responder, answer its challenge
             proof, their_nonce = body.obj("proof"), body.text("nonce")
             if self.initiated.get(str(proof.raw("nonce"))) != sender:
-                self._record("did_auth_stale", peer=sender)
+                self._record(ev.DID_AUTH_STALE, peer=sender)
                 return []
             doc = self._document_of(sender, body)
             why = verify(proof.data, doc, proof.text("nonce"), authority_of(self.me.did))
             if why is not None:
-                self._record("did_auth_failed", peer=sender, side="initiator", why=why)
+                self._record(ev.DID_AUTH_FAILED, peer=sender, side="initiator", why=why)
                 return []
             self._send(sender, "didAuth",
                             proof=self.me.prove(their_nonce, authority_of(doc["id"])))
@@ -89,7 +90,7 @@ class DidWbaAuth:
             why = "no such challenge pending" if peer != sender or doc is None else verify(
                 proof.data, doc, nonce, authority_of(self.me.did))
             if why is not None:
-                self._record("did_auth_failed", peer=sender, side="responder", why=why)
+                self._record(ev.DID_AUTH_FAILED, peer=sender, side="responder", why=why)
                 self._send(sender, "didAuthFailed", error=why)
             else:
                 token = self.issued[sender] = secrets.token_hex(16)
@@ -105,19 +106,19 @@ class DidWbaAuth:
             for mid in self.resend.pop(sender, []):  # refused with 401: once more, authorised
                 dest, message = self.outbox.get(mid, (None, None))
                 if dest == sender and message is not None:
-                    self._record("anp_resent", dst=sender, mid=mid)
+                    self._record(ev.ANP_RESENT, dst=sender, mid=mid)
                     self.adapter.send_frames(sender, self.adapter.encode(sender, message))
             return [self.adapter.peer_ready(sender, agent)]
         elif kind == "authRequired":  # our token is not honoured (the peer restarted)
             mid = body.text("messageId")
             self.tokens.pop(sender, None)
-            self._record("anp_reauth", peer=sender, re=mid)
+            self._record(ev.ANP_REAUTH, peer=sender, re=mid)
             first = sender not in self.resend
             self.resend.setdefault(sender, []).append(mid)
             if first:
                 self.start(sender)
         elif kind == "didAuthFailed":
-            self._record("did_auth_refused", peer=sender,
+            self._record(ev.DID_AUTH_REFUSED, peer=sender,
                                   why=str(body.raw("error"))[:200])
         else:
             raise MalformedFrame(f"anp: unknown verification message {kind[:40]!r}")

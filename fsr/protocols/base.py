@@ -19,25 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from fsr.protocols import jsonbytes
+from fsr import events as ev
+from fsr.protocols import jsonbytes, kinds
 
 if TYPE_CHECKING:
     from fsr.protocols.failure import Backoff, FailureDesign
-
-# Which byte category each application message kind is counted under.
-CATEGORY_OF_KIND = {
-    "document": "broadcast",
-    "stage_request": "task",
-    "stage_reply": "task",
-    "lookup": "task",
-    "lookup_reply": "task",
-}
-# Messages an adapter hands up that never crossed the wire as themselves.
-#   peer_ready: a handshake this node started with `peer` has completed (body: peer, role,
-#               shard_version, incarnation).
-#   hop_lost:   the peer reports it no longer knows a request we sent it (body: reply_to).
-#   pong:       the peer answered one of our liveness pings (body: seq).
-LOCAL_KINDS = ("peer_ready", "hop_lost", "pong")
 
 # Where message ids come from: a generator of this module's own (no one else's seed() can make
 # two processes agree), seeded from os.urandom at import and again in every forked child. Not
@@ -67,7 +53,7 @@ class Message:
 
     @property
     def category(self) -> str:
-        return CATEGORY_OF_KIND.get(self.kind, "task")
+        return kinds.CATEGORY.get(self.kind, "task")
 
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity: a frame is one send
@@ -139,7 +125,7 @@ class ProtocolAdapter(ABC):
         try:
             return self.decode(sender, data)
         except MalformedFrame as exc:
-            self.transport.record("frame_dropped", src=sender, reason=str(exc)[:200],
+            self.transport.record(ev.FRAME_DROPPED, src=sender, reason=str(exc)[:200],
                                   wire=len(data))
             return []
 
@@ -196,4 +182,4 @@ class ProtocolAdapter(ABC):
 
     def peer_ready(self, peer: str, info: dict[str, Any]) -> Message:
         body = {"peer": peer, **{k: info.get(k) for k in ("role", "shard_version", "incarnation")}}
-        return Message(kind="peer_ready", body=body, sender=peer)
+        return Message(kind=kinds.PEER_READY, body=body, sender=peer)

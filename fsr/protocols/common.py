@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fsr.protocols import jsonbytes
+from fsr import events as ev
+from fsr.protocols import jsonbytes, kinds
 from fsr.protocols.base import (
     ID_BITS,
     LocalInfo,
@@ -35,7 +36,6 @@ from fsr.protocols.failure import Backoff
 
 # Application kinds a peer answers with a reply (`reply_to` = the request's msg_id). Any other
 # kind without `reply_to` is one-way (the runner's `document` broadcast).
-REQUEST_KINDS = frozenset({"stage_request", "lookup"})
 
 # Where `splice` puts the payload: a sentinel string no real envelope value contains.
 PAYLOAD = "\x00fsr-payload\x00"
@@ -220,7 +220,7 @@ class ReattachingAdapter(ProtocolAdapter):
     def _reattach(self, p: Pending) -> bool:
         rid = new_id()
         self.reattaching[rid] = p.msg_id
-        self.transport.record("reattach", peer=p.peer, re=p.msg_id, remote=p.remote_id)
+        self.transport.record(ev.REATTACH, peer=p.peer, re=p.msg_id, remote=p.remote_id)
         if not self.send_frames(p.peer, [self.reattach_frame(p.peer, p, rid)]):
             self.reattaching.pop(rid, None)
             return False
@@ -248,7 +248,7 @@ class ReattachingAdapter(ProtocolAdapter):
             return
         if attempt >= backoff.tries:
             self.forget(msg_id)
-            self.transport.record("reattach_gave_up", peer=p.peer, re=msg_id, tries=attempt)
+            self.transport.record(ev.REATTACH_GAVE_UP, peer=p.peer, re=msg_id, tries=attempt)
             self.transport.hop_lost(msg_id, "reattach_gave_up")
             return
         self.recovering[msg_id] = attempt + 1
@@ -274,8 +274,8 @@ class ReattachingAdapter(ProtocolAdapter):
         p = self.outstanding.pop(mid) if mid else None
         if p is None:
             return []
-        self.transport.record("reattach_failed", peer=p.peer, re=p.msg_id, why=why[:120])
+        self.transport.record(ev.REATTACH_FAILED, peer=p.peer, re=p.msg_id, why=why[:120])
         return [self.hop_lost(p)]
 
     def hop_lost(self, p: Pending) -> Message:
-        return Message(kind="hop_lost", body={"reply_to": p.msg_id}, sender=p.peer)
+        return Message(kind=kinds.HOP_LOST, body={"reply_to": p.msg_id}, sender=p.peer)

@@ -20,6 +20,7 @@ from fsr.protocols.base import (
     ProtocolAdapter,
     WireFrame,
     canonical,
+    new_msg_id,
 )
 from fsr.protocols.fields import Fields
 
@@ -60,9 +61,8 @@ class JsonAdapter(ProtocolAdapter):
         return [Message(kind, body, mid, reply_to, sender)]
 
     def start_handshake(self, peer: str) -> bool:
-        hello = Message(kind="hello", body=self._info())
-        return self.send_frames(peer, [self.frame(peer, "hello", hello.body, hello.msg_id, None,
-                                                  "handshake")])
+        return self.send_frames(peer, [self.frame(peer, "hello", self._info(), new_msg_id(),
+                                                  None, "handshake")])
 
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:
         data = jsonbytes.dumps({"v": 1, "type": "heartbeat", "from": hb.node_id,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fsr import events as ev
 from fsr.metrics.history import History
 
 
@@ -52,13 +53,13 @@ def storm_marks(h: History, metrics: dict[str, Any]) -> StormMarks:
     detections = [Detection(p["observer"], p["victim"], kills[p["victim"]] + p["ms"] / 1000,
                             p["how"]) for p in det["pairs"]]
     restarts: dict[str, float] = {}
-    for e in h.of("agent_started"):
+    for e in h.of(ev.AGENT_STARTED):
         if e["node"] in victims and e["ts"] > h.kills[e["node"]]:
             restarts.setdefault(e["node"], rel(e["ts"]))
     # Same predicate as the recovery checker (one side a victim, the other not), per victim:
     # recovery_ms is the earliest of these rejoins.
     rejoins: dict[str, float] = {}
-    for e in h.of("handshake_done"):
+    for e in h.of(ev.HANDSHAKE_DONE):
         for v, other in ((e["node"], e["peer"]), (e["peer"], e["node"])):
             if v in victims and other not in victims and e["ts"] > h.kills[v]:
                 rejoins.setdefault(v, rel(e["ts"]))

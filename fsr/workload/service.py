@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fsr import events as ev
+
 DISTS = ("none", "fixed", "lognormal", "replay")
 KINDS = ("lookup", "extract", "triple", "reason")  # the units of work a service time applies to
 Z95 = 1.6448536269514722  # the standard normal's 0.95 quantile
@@ -177,7 +179,7 @@ def samples_from_log(path: str | Path) -> dict[str, list[float]]:
 
     events, _ = read_events(path)
     started: dict[tuple[str, Any, str], list[float]] = defaultdict(list)
-    has_start = any(e["event"] == "work_start" for e in events)
+    has_start = any(e["event"] == ev.WORK_START for e in events)
     start_event = "work_start" if has_start else "stage_exec"
     out: dict[str, list[float]] = {k: [] for k in KINDS}
     for e in events:

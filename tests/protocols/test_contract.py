@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fsr.protocols import MalformedFrame, Message, adapter_class
-from fsr.protocols.base import CATEGORY_OF_KIND, Heartbeat, canonical
+from fsr.protocols import MalformedFrame, Message, adapter_class, kinds
+from fsr.protocols.base import Heartbeat, canonical
 from fsr.protocols.failure import ON_LOST, SIGNALS
 from tests.protocols.fakebus import ALL_PROTOCOLS, FakeBus, Node, request_body
 
@@ -124,7 +124,7 @@ def test_malformed_frames_are_counted_and_dropped(make_bus, protocol: str) -> No
 
 
 def test_categories_follow_kinds() -> None:
-    assert CATEGORY_OF_KIND["document"] == "broadcast"
+    assert kinds.CATEGORY[kinds.DOCUMENT] == "broadcast"
     assert Message("lookup", {}).category == "task"
 
 
