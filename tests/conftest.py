@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
+from tests.helpers import network_faults_unavailable
+
 
 @pytest.fixture
 def zmq_ctx() -> Iterator[zmq.Context]:
@@ -15,3 +17,11 @@ def zmq_ctx() -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     yield ctx
     ctx.destroy(linger=0)
+
+
+@pytest.fixture(scope="session")
+def network_faults() -> None:
+    """Skips the test where network faults cannot run (no root, no iptables-legacy)."""
+    reason = network_faults_unavailable()
+    if reason:
+        pytest.skip(reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -97,6 +98,15 @@ def wait_for_event(run_dir: Path, pred: Any, timeout: float = 60) -> dict[str, A
                     return e
         time.sleep(0.05)
     raise AssertionError("event never logged")
+
+
+@functools.cache
+def network_faults_unavailable() -> str | None:
+    """Why network faults cannot run here (root, iptables-legacy, a network namespace), or None;
+    asked once per test session."""
+    from fsr.injector.network import check_available
+
+    return check_available()
 
 
 def pid_alive(pid: int) -> bool:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import events, fast_config, metrics, run_fsr
 
+pytestmark = pytest.mark.usefixtures("network_faults")  # root and iptables-legacy, or skip
+
 
 def test_partition_both_sides_suspect_then_heal(tmp_path: Path) -> None:
     cfg = fast_config(tmp_path, scenario={"duration": 16, "kill_at": 5, "fault_duration": 5,
