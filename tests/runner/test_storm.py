@@ -10,6 +10,7 @@ import pytest
 
 from fsr.workload.grading import exact_match
 from tests.helpers import (
+    check_storm_figures,
     events,
     fast_config,
     log_path,
@@ -31,9 +32,11 @@ def storm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, boo
                      "--kill-fraction", "0.3", "--out", str(out))
     # Watch the live log: each victim's PID must be alive before the storm and gone after it.
     started = wait_for_event(out, lambda e: e["event"] == "mesh_ready")
-    assert started
+    assert started["agents"] == 8
     alive_before = {e["pid"]: pid_alive(e["pid"]) for e in events(out)
                     if e["event"] == "agent_started"}
+    # before the storm: one live process per agent (round(0.3 x 8) = 2 of them are to die)
+    assert len(alive_before) == 8 and all(alive_before.values()), alive_before
     kill = wait_for_event(out, lambda e: e["event"] == "kill", timeout=60)
     wait_for_event(out, lambda e: e["event"] == "kill" and e["victim"] != kill["victim"], 10)
     gone = {e["pid"]: not pid_alive(e["pid"]) for e in events(out) if e["event"] == "kill"}
@@ -97,6 +100,7 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
     for key in ("recovery_ms", "steady_state_ms", "bytes_reconnect", "success_rate_drop",
                 "duplicate_work_ratio"):
         assert isinstance(m[key], int | float), (key, m[key], m["details"])
+    check_storm_figures(evs, m, duration=14)
     kills = {e["victim"]: e["kill_ts"] for e in evs if e["event"] == "kill"}
     fault = min(kills.values())
 
@@ -132,6 +136,9 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
     assert det["missing"] == []
     values = sorted(p["ms"] for p in det["pairs"])
     assert len(values) == 2 * 6
+    # json's design: a victim is let go by its silence (interval x liveness) or sooner, by a
+    # refused send; 1.5 s of margin for a loaded machine
+    assert values[0] > 0 and values[-1] <= (INTERVAL * LIVENESS + 1.5) * 1000, values
     assert m["detection_ms"]["max_ms"] == values[-1]
     assert statistics.median_low(values) == m["detection_ms"]["p50_ms"]
 
