@@ -178,6 +178,7 @@ class FakeServer:
                             "path": self.path,
                             "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body,
+                            "t": time.monotonic(),  # when it arrived: retry gaps are measured
                         }
                     )
                     outer.in_flight += 1
