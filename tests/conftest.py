@@ -7,8 +7,6 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from tests.helpers import network_faults_unavailable
-
 
 @pytest.fixture
 def zmq_ctx() -> Iterator[zmq.Context]:
@@ -22,6 +20,8 @@ def zmq_ctx() -> Iterator[zmq.Context]:
 @pytest.fixture(scope="session")
 def network_faults() -> None:
     """Skips the test where network faults cannot run (no root, no iptables-legacy)."""
+    from tests.helpers import network_faults_unavailable  # only where a test asks for it
+
     reason = network_faults_unavailable()
     if reason:
         pytest.skip(reason)
