@@ -15,3 +15,13 @@ def zmq_ctx() -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     yield ctx
     ctx.destroy(linger=0)
+
+
+@pytest.fixture(scope="session")
+def network_faults() -> None:
+    """Skips the test where network faults cannot run (no root, no iptables-legacy)."""
+    from tests.helpers import network_faults_unavailable  # only where a test asks for it
+
+    reason = network_faults_unavailable()
+    if reason:
+        pytest.skip(reason)

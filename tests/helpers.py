@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -99,6 +100,15 @@ def wait_for_event(run_dir: Path, pred: Any, timeout: float = 60) -> dict[str, A
     raise AssertionError("event never logged")
 
 
+@functools.cache
+def network_faults_unavailable() -> str | None:
+    """Why network faults cannot run here (root, iptables-legacy, a network namespace), or None;
+    asked once per test session."""
+    from fsr.injector.network import check_available
+
+    return check_available()
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -168,6 +178,7 @@ class FakeServer:
                             "path": self.path,
                             "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body,
+                            "t": time.monotonic(),  # when it arrived: retry gaps are measured
                         }
                     )
                     outer.in_flight += 1
@@ -227,3 +238,61 @@ class FakeServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+WIRE_EVENTS = ("send", "hb_tally", "zmtp_connect")
+
+
+def wire_between(evs: list[dict[str, Any]], start: float, end: float) -> int:
+    """Every wire byte the log holds in [start, end]: sends, heartbeat tallies, connections."""
+    return sum(e["wire"] for e in evs if e["event"] in WIRE_EVENTS and start <= e["ts"] <= end)
+
+
+def check_storm_figures(evs: list[dict[str, Any]], m: dict[str, Any], duration: float) -> None:
+    """The headline figures of a one-storm kill run, against its log and the bounds its scenario
+    (`duration` s of work) sets: each figure a value the log reproduces, inside the post-fault
+    part of the run — not merely "not None"."""
+    kills = {e["victim"]: e["kill_ts"] for e in evs if e["event"] == "kill"}
+    assert kills and sorted(kills) == sorted(m["fault"]["victims"]), (kills, m["fault"])
+    fault = min(kills.values())
+    t0 = next(e["ts"] for e in evs if e["event"] == "phase" and e["name"] == "broadcast")
+    after_ms = (t0 + duration - fault) * 1000  # the post-fault part of the run
+    # recovery: a survivor's first recovery message, an event of the log, within the run
+    rec = m["details"]["recovery"]
+    assert 0 < m["recovery_ms"] <= after_ms, rec
+    assert any(e["event"] == rec["event"] and e["node"] not in kills
+               and round((e["ts"] - fault) * 1000, 3) == m["recovery_ms"] for e in evs), rec
+    if m["steady_state_ms"] is not None:
+        assert 0 <= m["steady_state_ms"] <= after_ms
+    # bytes_reconnect: every wire byte of the window, as the log counts them
+    window = m["details"]["bytes_reconnect"]["window_s"]
+    assert m["bytes_reconnect"] == wire_between(evs, fault, fault + window) > 0
+    # success rates: shares of the tasks the log has in each window, the drop their ratio
+    ends: dict[str, float] = {}
+    for e in evs:
+        if e["event"] == "task_end":
+            ends.setdefault(e["task"], e["ts"])
+    submits = {e["task"]: e["ts"] for e in evs if e["event"] == "task_submit"}
+    drop = m["details"]["success_rate_drop"]
+    pre, post = drop["pre"], drop["post"]
+    assert pre["n"] == sum(t0 <= ts < fault and ends.get(t, fault) < fault
+                           for t, ts in submits.items())
+    assert post["n"] == sum(t0 <= ts < t0 + duration and ends.get(t, fault) >= fault
+                            for t, ts in submits.items()) > 0
+    for side in (pre, post):
+        if side["n"]:
+            k = side[side["success"]]["k"]
+            assert 0 <= k <= side["n"] and side["success_rate"] == round(k / side["n"], 3)
+    if m["success_rate_drop"] is not None:
+        rate_pre, rate_post = pre["success_rate"], post["success_rate"]
+        assert m["success_rate_drop"] == round((rate_pre - rate_post) / rate_pre, 3) <= 1
+    # duplicate work: (task, stage) executions run more than once, over all executions
+    execs = [(e["task"], e["stage"]) for e in evs if e["event"] == "stage_exec"]
+    assert execs and m["duplicate_work_ratio"] == round(
+        (len(execs) - len(set(execs))) / len(execs), 3) < 1
+    # detection: survivors of victims, each after the kill and within the run
+    pairs = m["details"]["detection"]["pairs"]
+    assert len(pairs) == m["detection_ms"]["n"] > 0
+    assert all(p["victim"] in kills and p["observer"] not in kills and 0 < p["ms"] <= after_ms
+               for p in pairs), pairs
+    assert m["detection_ms"]["max_ms"] == max(p["ms"] for p in pairs)

@@ -6,7 +6,8 @@ open on the extract agent it was sent to. The test then SIGKILLs (or SIGSTOPs) t
 itself and reads, from the log, how and when the task's entry agent let go of it:
 
 * json — the heartbeat channel: interval x liveness (0.25 s x 4) after the kill;
-* a2a, acp — the stream of the open request closes with the connection: within 100 ms;
+* a2a, acp — the stream of the open request closes with the connection: before any heartbeat
+  deadline could pass (the last heartbeat came at most one interval before the kill);
 * anp — its ping schedule: 3 unanswered pings (0.6 s apart at scale 0.2);
 * a2a, SIGSTOP — the connection stays open, so only its request timeout (5 s x 0.4) finds it,
   though the heartbeat channel suspected the silent process long before.
@@ -67,11 +68,18 @@ def first_loss(evs: list[dict[str, Any]], hop: dict[str, Any], after: float) -> 
     return lost[0]
 
 
+# Lower bounds are the mechanism's own (a deadline cannot pass early); upper bounds leave 1.5 s
+# for a loaded 2-core machine, except the stream's, which must beat the earliest heartbeat
+# deadline, interval x (liveness - 1) after the kill: otherwise "stream_closed" would be no faster
+# than the heartbeat it claims to outrun.
+SLACK = 1.5
+
+
 @pytest.mark.parametrize("protocol,scale,how,low,high", [
-    ("json", 1.0, "heartbeat_timeout", 0.7 * INTERVAL * LIVENESS, INTERVAL * LIVENESS + 0.6),
-    ("a2a", 1.0, "stream_closed", 0.0, 0.1),
-    ("acp", 1.0, "stream_closed", 0.0, 0.1),
-    ("anp", 0.2, "ping_timeout", 2 * 0.6, 4 * 0.6 + 0.6),
+    ("json", 1.0, "heartbeat_timeout", INTERVAL * (LIVENESS - 1), INTERVAL * LIVENESS + SLACK),
+    ("a2a", 1.0, "stream_closed", 0.0, INTERVAL * (LIVENESS - 1)),
+    ("acp", 1.0, "stream_closed", 0.0, INTERVAL * (LIVENESS - 1)),
+    ("anp", 0.2, "ping_timeout", 2 * 0.6, 4 * 0.6 + SLACK),
 ])
 def test_sigkilled_peer_is_let_go_by_the_protocols_own_signal(
         tmp_path: Path, protocol: str, scale: float, how: str, low: float, high: float) -> None:
@@ -90,8 +98,9 @@ def test_a2a_finds_a_sigstopped_peer_only_at_its_request_timeout(tmp_path: Path)
     loss = first_loss(evs, hop, stopped)
     assert loss["how"] == "request_timeout", loss
     timeout = 5.0 * 0.4
-    assert timeout - 0.1 <= loss["ts"] - hop["ts"] <= timeout + 1.0
-    # the membership channel suspected the silent process well before a2a let go of it
+    assert timeout - 0.1 <= loss["ts"] - hop["ts"] <= timeout + SLACK
+    # the membership channel suspected the silent process before a2a let go of it (the log's
+    # order: a heartbeat deadline of 1 s against a request timeout of 2 s)
     suspected = [e for e in evs if e["event"] == "peer_suspected" and e["node"] == hop["node"]
                  and e["peer"] == hop["dst"] and e["ts"] >= stopped]
-    assert suspected and suspected[0]["ts"] < loss["ts"] - 0.5
+    assert suspected and suspected[0]["ts"] < loss["ts"]

@@ -25,18 +25,18 @@ from fsr.injector import network
 from fsr.injector.network import (
     NetworkFaults,
     base_rules,
-    check_available,
     enter_run_namespace,
     fault_rules,
     join_fault_group,
 )
+from tests.helpers import network_faults_unavailable
 
 N = 4
 RUNNER_PORT = 9790
 PARTITION_TIMEOUT = 1.0
 HEAL_TIMEOUT = 8.0
 FORK = multiprocessing.get_context("fork")
-UNAVAILABLE = check_available()
+UNAVAILABLE = network_faults_unavailable()
 
 
 def _port(i: int) -> int:
@@ -232,9 +232,7 @@ def _host_rules() -> str:
 
 
 @pytest.fixture(scope="module")
-def run() -> dict[str, Any]:
-    if UNAVAILABLE:
-        pytest.skip(UNAVAILABLE)
+def run(network_faults: None) -> dict[str, Any]:
     before = _host_rules()
     ours, theirs = FORK.Pipe()
     child = FORK.Process(target=_child, args=(theirs,))
@@ -322,9 +320,7 @@ def test_host_untouched(run: dict[str, Any]) -> None:
     assert len(run["host_probes"]) == 2
 
 
-def test_rules_scale_with_targets_not_agents() -> None:
-    if UNAVAILABLE:
-        pytest.skip(UNAVAILABLE)
+def test_rules_scale_with_targets_not_agents(network_faults: None) -> None:
     ports = {i: (9000 + 2 * i, 9001 + 2 * i) for i in range(256)}
     one = fault_rules("fsr-f1", [5], ports, ["-j DROP"])
     half = fault_rules("fsr-f2", list(range(0, 256, 2)), ports, ["-j DROP"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
-from fsr.protocols import MalformedFrame, Message, adapter_class, kinds
+from fsr.protocols import MalformedFrame, Message, adapter_class, design_for, kinds
 from fsr.protocols.base import Heartbeat, canonical
-from fsr.protocols.failure import ON_LOST, SIGNALS
+from fsr.protocols.failure import ON_LOST, SIGNALS, Backoff, baseline
 from tests.protocols.fakebus import ALL_PROTOCOLS, FakeBus, Node, request_body
 
 REPLY_OF = {"stage_request": "stage_reply", "lookup": "lookup_reply"}
@@ -128,20 +131,109 @@ def test_categories_follow_kinds() -> None:
     assert Message("lookup", {}).category == "task"
 
 
-@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
-def test_failure_design_is_sourced_and_backed_by_the_adapter(make_bus, protocol: str) -> None:
-    """A protocol's own design names a source for every knob, and each signal it lists has the
-    adapter hook behind it: a ping design's ping is answered with a pong on the wire."""
+# -- failure designs (`fsr.protocols.failure`) -------------------------------------------------
+OWN_DESIGNS = [p for p in ALL_PROTOCOLS if adapter_class(p).DESIGN is not None]  # json: None
+KNOBS = ("liveness", "request_timeout", "on_lost", "reconnect")
+# a citation points somewhere a reader can open: an SDK file (with or without line numbers) or a
+# numbered section of a spec
+REFERENCE = re.compile(r"[\w/.-]+\.py\b|§\s?\d+(\.\d+)*")
+# "a2a-python v0.3.26", "acp-sdk 1.0.3", "A2A spec v0.3.0": the code base, then its version
+VERSIONED = re.compile(r"([A-Za-z][\w-]*)(?: spec)? v?(\d+\.\d+\.\d+)\b")
+UNCITED = {  # (protocol, knob) whose source cites nothing yet: fix the source, drop the entry
+    ("anp", "on_lost"): "anp's on_lost source reasons (no acks, no replay) but cites no spec "
+                        "section or SDK file",
+}
+
+
+def test_json_runs_the_baseline_built_from_the_config() -> None:
+    """json has no design of its own: whatever the mode, it runs the baseline, whose times and
+    sources are the config's numbers (not constants)."""
+    assert adapter_class("json").DESIGN is None
+    for mode in ("native", "uniform"):
+        d = design_for("json", mode, 0.5, 0.3, 5, 1.7)
+        assert d == baseline(0.3, 5, 1.7)
+        assert (d.liveness, d.request_timeout, d.on_lost) == ({"heartbeat"}, 1.7, "republish")
+        assert "interval 0.3 s x heartbeat.liveness 5" in d.sources["liveness"]
+        assert REFERENCE.search(d.sources["on_lost"]), d.sources["on_lost"]
+
+
+@pytest.mark.parametrize("protocol,knob", [
+    pytest.param(p, k, marks=pytest.mark.xfail(reason=UNCITED[p, k], strict=True)
+                 if (p, k) in UNCITED else ()) for p in OWN_DESIGNS for k in KNOBS])
+def test_failure_design_cites_a_source_for_every_knob(protocol: str, knob: str) -> None:
+    """Every knob of a protocol's own design names where its default comes from: an SDK file or
+    a spec section, and the design names the version of what it cites, one version per code
+    base (a source updated to a new SDK release drags the others along)."""
     design = adapter_class(protocol).DESIGN
-    if design is None:  # json: the baseline, built from the config
-        return
+    assert design is not None
+    text = design.sources.get(knob, "")
+    assert REFERENCE.search(text), (protocol, knob, text)
+    versions: dict[str, set[str]] = {}
+    for source in design.sources.values():
+        for base, version in VERSIONED.findall(source):
+            versions.setdefault(base.lower(), set()).add(version)
+    assert versions, (protocol, design.sources)
+    assert all(len(v) == 1 for v in versions.values()), versions
+
+
+def backoff_words(b: Backoff) -> str:
+    factor = "doubling" if b.factor == 2 else f"x{b.factor:g}"
+    return f"({b.first:g} s, {factor}, {b.tries} tries)"
+
+
+@pytest.mark.parametrize("protocol", OWN_DESIGNS)
+def test_failure_design_sources_state_the_designs_own_numbers(protocol: str) -> None:
+    """The numbers the sources quote (and the module docstring repeats) are the design's values:
+    a default changed without its source (or the other way round) fails here."""
+    cls = adapter_class(protocol)
+    d = cls.DESIGN
+    assert d is not None
+    src = d.sources
+    doc = " ".join((sys.modules[cls.__module__].__doc__ or "").split())
+    if d.request_timeout is None:
+        assert re.search(r"timeout=None|nothing times a request out", src["request_timeout"])
+    else:
+        said = f"{d.request_timeout:g} s"
+        assert said in src["request_timeout"], (said, src["request_timeout"])
+        assert f"{d.request_timeout:g} s read timeout" in doc
+    if d.backoff is not None:
+        assert backoff_words(d.backoff) in src["on_lost"], src["on_lost"]
+        assert backoff_words(d.backoff) in doc
+    if "ping" in d.liveness:
+        assert d.ping_interval and d.ping_misses >= 1
+        words = f"every {d.ping_interval:g} s"
+        assert words in src["liveness"] and words in doc
+        assert f"after {d.ping_misses} missed pongs" in src["liveness"]
+        assert f"{d.ping_misses} unanswered in a row" in doc
+    if protocol == "a2a":  # the spec version cited is the one the adapter's AgentCard declares
+        spec = re.search(r"A2A spec v(\d+\.\d+\.\d+)", src["liveness"])
+        assert spec and spec.group(1) == sys.modules[cls.__module__].PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
+def test_failure_design_signals_are_backed_by_the_adapter(make_bus, protocol: str) -> None:
+    """Each signal a design lists has the adapter hook behind it, and a hook the design does not
+    list stays silent: ``stream`` reports a request open until its answer arrives, ``ping`` is
+    answered with a pong on the wire (and a design without it has no ping)."""
+    design = design_for(protocol, "native", 1.0, 0.25, 4, 1.0)
     assert design.liveness and design.liveness <= SIGNALS and design.on_lost in ON_LOST
-    assert {"liveness", "request_timeout", "on_lost", "reconnect"} <= set(design.sources)
-    assert all(len(text) > 20 for text in design.sources.values())
     assert (design.backoff is not None) == (design.on_lost == "resubscribe")
+    bus, a, b = pair(make_bus, protocol)
+    assert a.adapter.start_handshake("agent_1")
+    bus.pump()
+    req = Message("stage_request", request_body())
+    assert a.adapter.send_message("agent_1", req)
+    bus.pump()
+    assert a.adapter.open_requests("agent_1") == ("stream" in design.liveness)
+    got = b.kinds("stage_request")[-1]
+    assert b.adapter.send_message("agent_0", Message("stage_reply", {"output": 1},
+                                                     reply_to=got.msg_id))
+    bus.pump()
+    assert a.kinds("stage_reply") and not a.adapter.open_requests("agent_1")
     if "ping" in design.liveness:
-        bus, a, b = pair(make_bus, protocol)
-        assert design.ping_interval and design.ping_misses >= 1
         assert a.adapter.send_ping("agent_1", 7)
         bus.pump()
         assert [m.body for m in a.kinds("pong")] == [{"seq": 7}]
+    else:
+        with pytest.raises(NotImplementedError):
+            a.adapter.send_ping("agent_1", 7)

@@ -1,6 +1,8 @@
-"""`fsr report` on a real compressed storm: the plots decode, the page holds every metric and its
-images, numbers come from the log (not from failstorm_metrics.json), odd logs still render, and the
-comparison page renders from `fsr compare`'s own aggregation. The page's order (the answer first)
+"""`fsr report` on a real compressed storm: the plots show what the log holds (read back from the
+figures' artists: kill marks at the logged kill times, the checker's per-second rows, each cell of
+the detection matrix the observer's first peer_lost), the page holds every metric and its images,
+numbers come from the log (not from failstorm_metrics.json), odd logs still render, and the
+comparison page's bars are `fsr compare`'s own aggregation. The page's order (the answer first)
 is checked on hand-made metrics, no run needed."""
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import dataclasses
 import json
 import re
 import shutil
-import struct
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
 
 from fsr.compare.aggregate import RunRecord, aggregate
 from fsr.compare.html import write_comparison_report
@@ -28,7 +33,7 @@ from fsr.report import html as report_html
 from fsr.report.definitions import HEADLINE, definition
 from fsr.report.html import NOT_RECORDED, SEED_FIVE, run_page
 from fsr.report.marks import Detection, StormMarks
-from fsr.report.plots import detection_png
+from fsr.report.plots import DPI, detection_png
 from tests.helpers import log_path, metrics, run_fsr
 
 IMAGES = ("timeline.png", "detection.png")
@@ -50,13 +55,6 @@ def copy_run(src: Path, dst: Path) -> Path:
     """The run folder without its report, so a test renders its own."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(REPORT_DIR))
     return dst
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the PNG signature and IHDR chunk, independent of any image library."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 class Cells(HTMLParser):
@@ -104,17 +102,119 @@ def run_config(run: Path) -> dict[str, Any]:
     return next(e["config"] for e in read_events(log_path(run))[0] if e["event"] == "run_start")
 
 
-# -- the run report ---------------------------------------------------------------------------
-def test_pngs_decode_as_images_of_sensible_size(run_dir: Path) -> None:
-    from matplotlib.image import imread
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """Every matplotlib Figure the plots hand to PNG, in order: what the images show, read back
+    from their artists (the PNG bytes still come from the same figures)."""
+    from fsr.compare import html as compare_html
+    from fsr.report import plots
 
-    for name in IMAGES:
-        path = run_dir / REPORT_DIR / name
-        width, height = png_size(path.read_bytes())
-        assert 400 <= width <= 4000 and 200 <= height <= 4000, (name, width, height)
-        pixels = imread(path)
-        assert pixels.shape[:2] == (height, width)
-        assert pixels.std() > 0.01  # not a blank canvas
+    figures: list[Figure] = []
+    real = plots.png
+
+    def keep(fig: Figure) -> bytes:
+        figures.append(fig)
+        return real(fig)
+
+    monkeypatch.setattr(plots, "png", keep)
+    monkeypatch.setattr(compare_html, "png", keep)
+    return figures
+
+
+def kill_times(run: Path) -> dict[str, float]:
+    """victim -> its kill() call in seconds since t = 0 (the broadcast), from the log."""
+    evs = read_events(log_path(run))[0]
+    t0 = next(e["ts"] for e in evs if e["event"] == "phase" and e.get("name") == "broadcast")
+    return {e["victim"]: e["kill_ts"] - t0 for e in evs if e["event"] == "kill"}
+
+
+def vlines(ax: Any, color: str) -> list[float]:
+    """The x of every vertical line of this colour (axvline: xdata [x, x])."""
+    return sorted(float(ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_color() == color
+                  and len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == ln.get_xdata()[1])
+
+
+def step_values(rows: list[dict[str, Any]], key: str) -> list[float]:
+    """A post-step line's y: one value per second, the last repeated for the closing edge."""
+    return [r[key] for r in rows] + [rows[-1][key]]
+
+
+# -- the run report ---------------------------------------------------------------------------
+def test_timeline_shows_the_storm_the_log_holds(run_dir: Path, tmp_path: Path,
+                                                drawn: list[Figure]) -> None:
+    run = copy_run(run_dir, tmp_path / "run")
+    write_run_report(run)
+    # the figures read back here are the images `fsr run` wrote, byte for byte
+    assert [(run / REPORT_DIR / n).read_bytes() for n in IMAGES] == [
+        (run_dir / REPORT_DIR / n).read_bytes() for n in IMAGES]
+    timeline, _ = drawn
+    for name, fig in zip(IMAGES, drawn, strict=True):  # each file decodes as its figure
+        from matplotlib.image import imread
+
+        w, h = fig.get_size_inches() * DPI
+        assert imread(run / REPORT_DIR / name).shape[:2] == (round(h), round(w)), name
+    m, kills = metrics(run), kill_times(run)
+    rows, victims = m["timeline"], m["fault"]["victims"]
+    assert sorted(kills) == victims and len(victims) == 2
+    assert m["protocol"] in timeline.get_suptitle() and m["run_id"] in timeline.get_suptitle()
+    lanes, tasks, live, wire = timeline.axes[:4]
+    # top: one lane per victim, its kill (X) at the logged kill() time, one tick per detection
+    assert [t.get_text() for t in lanes.get_yticklabels()] == victims
+    marks, ticks = lanes.collections[:2]
+    np.testing.assert_allclose(marks.get_offsets(), [[kills[v], i] for i, v in enumerate(victims)])
+    pairs = m["details"]["detection"]["pairs"]
+    assert len(pairs) == m["detection_ms"]["n"] > 0
+    np.testing.assert_allclose(sorted(ticks.get_offsets().tolist()), sorted(
+        [kills[p["victim"]] + p["ms"] / 1000, victims.index(p["victim"])] for p in pairs))
+    # tasks, live agents, wire bytes: the checker's per-second rows, as drawn
+    lines = {ln.get_label(): ln for ln in tasks.get_lines()}
+    assert list(lines["completed (any end state)"].get_ydata()) == step_values(rows, "ended")
+    assert list(lines["correct"].get_ydata()) == step_values(rows, "correct")
+    assert list(lines["correct"].get_xdata()) == [r["t"] for r in rows] + [rows[-1]["t"] + 1]
+    (alive,) = [ln for ln in live.get_lines() if ln.get_label() == "live agents"]
+    assert list(alive.get_ydata()) == step_values(rows, "live_agents")
+    # the storm is visible: both victims down at once, everyone back by the end
+    assert min(alive.get_ydata()) == m["agent_count"] - 2 and alive.get_ydata()[-1] == 8
+    stacks = {c.get_label(): c for c in wire.containers}
+    assert sorted(stacks) == sorted(rows[0]["bytes"])
+    for cat, bars in stacks.items():  # one bar a second and category, as high as its bytes
+        assert [b.get_height() for b in bars] == [r["bytes"][cat] for r in rows], cat
+    # every panel below the lanes marks the kills where the log has them
+    for ax in (tasks, live, wire):
+        assert vlines(ax, "tab:red") == pytest.approx(sorted(kills.values()))
+    legend = [t.get_text() for t in timeline.legends[0].get_texts()]
+    assert "kill (SIGKILL)" in legend and "kill storm: strike until every victim is back" in legend
+
+
+def test_detection_matrix_shows_each_survivors_first_loss(run_dir: Path, tmp_path: Path,
+                                                          drawn: list[Figure]) -> None:
+    """Cell (observer, victim) = the observer's first peer_lost of the victim after its kill."""
+    run = copy_run(run_dir, tmp_path / "run")
+    write_run_report(run)
+    _, detection = drawn
+    m, kills = metrics(run), kill_times(run)
+    victims = m["fault"]["victims"]
+    ax = detection.axes[0]
+    observers = [t.get_text() for t in ax.get_yticklabels()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == victims
+    assert sorted(observers) == sorted(f"agent_{i}" for i in range(8) if f"agent_{i}"
+                                       not in victims)
+    grid = ax.images[0].get_array()
+    assert grid.shape == (6, 2) and grid.count() == m["detection_ms"]["n"]
+    det = m["details"]["detection"]
+    evs = read_events(log_path(run))[0]
+    t0 = next(e["ts"] for e in evs if e["event"] == "phase" and e.get("name") == "broadcast")
+    for i, o in enumerate(observers):
+        for j, v in enumerate(victims):
+            if grid.mask[i, j]:  # no value: a pair the checker lists as missed or not needed
+                assert f"{o}->{v}" in det["missing"] + det["not_needed"], (o, v)
+                continue
+            first = next(e["ts"] for e in evs if e["event"] == "peer_lost" and e["node"] == o
+                         and e["peer"] == v and e["ts"] >= kills[v] + t0)
+            assert grid[i, j] == pytest.approx((first - t0 - kills[v]) * 1000, abs=0.01), (o, v)
+    assert grid.max() == pytest.approx(m["detection_ms"]["max_ms"], abs=0.01)
+    assert ax.get_title().startswith(
+        f"{m['detection_ms']['n']} detected, {len(det['missing'])} missed")
 
 
 def test_page_holds_every_metric_and_embeds_its_images(run_dir: Path) -> None:
@@ -171,12 +271,23 @@ def rewrite_log(run: Path, keep: Any) -> None:
     path.write_bytes(b"".join(x for i, x in enumerate(lines) if keep(i, json.loads(x))))
 
 
-def test_a_run_without_a_fault_renders(run_dir: Path, tmp_path: Path) -> None:
+def test_a_run_without_a_fault_renders(run_dir: Path, tmp_path: Path,
+                                       drawn: list[Figure]) -> None:
     run = copy_run(run_dir, tmp_path / "run")
     rewrite_log(run, lambda i, e: e["event"] != "kill")
     page = write_run_report(run).read_text()
     assert "no fault injected" in page
-    assert all(png_size((run / REPORT_DIR / n).read_bytes())[0] > 0 for n in IMAGES)
+    timeline, detection = drawn
+    lanes, *panels = timeline.axes[:4]
+    assert [t.get_text() for t in lanes.texts] == ["no fault injected"]
+    assert not lanes.collections and all(vlines(ax, "tab:red") == [] for ax in panels)
+    # the work still shows: the same per-second tasks as the metrics of the edited log
+    rows = compute_metrics(*read_events(log_path(run)))["timeline"]
+    done = {ln.get_label(): ln for ln in panels[0].get_lines()}["completed (any end state)"]
+    assert list(done.get_ydata()) == step_values(rows, "ended") and sum(done.get_ydata()) > 0
+    (ax,) = detection.axes
+    assert not ax.images and [t.get_text() for t in ax.texts] == [
+        "no fault injected: nothing to detect"]
 
 
 def test_a_cut_off_log_renders_as_partial(run_dir: Path, tmp_path: Path) -> None:
@@ -209,8 +320,26 @@ def test_detection_matrix_draws_misses_and_mixed_kinds() -> None:
                     Detection("agent_2", "agent_1", 7.5, "heartbeat_timeout"),
                     Detection("agent_0", "agent_10", 7.9, "heartbeat_timeout")],
         restarts={}, rejoins={}, fault=5.0, window=(5.0, 35.0), steady=None, end_submit=12.0)
-    width, height = png_size(detection_png(marks, ["agent_2->agent_10"], "synthetic"))
-    assert width > 300 and height > 200
+    from fsr.report import plots
+
+    figures: list[Figure] = []
+    real = plots.png
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "png", lambda fig: figures.append(fig) or real(fig))
+        detection_png(marks, ["agent_2->agent_10"], "synthetic")
+    (fig,) = figures
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == "synthetic"
+    grid = ax.images[0].get_array()
+    assert grid.mask.tolist() == [[False, False], [False, True]]  # the miss: no value
+    np.testing.assert_allclose(grid.filled(np.nan), [[4.0, 2900.0], [2500.0, np.nan]])
+    # the numbers (no decimals above 100 ms) and how each was detected, the miss hatched
+    assert sorted(t.get_text() for t in ax.texts) == ["2500\nht", "2900\nht", "4\nsd",
+                                                      "missed"]
+    (hatched,) = [p for p in ax.patches if p.get_hatch() == "//"]
+    assert hatched.get_xy() == (0.5, 0.5)  # the cell (agent_2, agent_10)
+    assert ax.get_title() == ("3 detected, 1 missed \u00b7 ht = heartbeat_timeout, "
+                              "sd = socket_disconnect")
 
 
 # -- the page leads with the answer (hand-made metrics, no run) -------------------------------
@@ -365,8 +494,14 @@ def test_real_run_page_leads_with_the_answer(run_dir: Path) -> None:
     assert page.index("In flight at the") < timeline < page.index("<details")
 
 
+def bar_container(ax: Any) -> BarContainer:
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    return bars
+
+
 # -- the comparison report --------------------------------------------------------------------
-def test_comparison_page_from_compare_aggregation(run_dir: Path, tmp_path: Path) -> None:
+def test_comparison_page_from_compare_aggregation(run_dir: Path, tmp_path: Path,
+                                                  drawn: list[Figure]) -> None:
     """Three protocols made from the real run's metrics, aggregated by fsr.compare itself."""
     base = metrics(run_dir)
     runs = []
@@ -384,5 +519,21 @@ def test_comparison_page_from_compare_aggregation(run_dir: Path, tmp_path: Path)
     for _, rows in (metric_table(cmp), overhead_table(cmp)):
         assert all(cell.strip() in texts for row in rows for cell in row)
     assert [t for t in texts if t in settings["protocols"]][:3] == settings["protocols"]
-    images = [base64.b64decode(d) for d in DATA_URI.findall(page)]
-    assert len(images) == 2 and all(png_size(i)[0] > 400 for i in images)
+    assert len(DATA_URI.findall(page)) == len(drawn) == 2
+    bars = {ax.get_title(): ax for ax in drawn[0].axes}
+    # the recovery bars: each protocol's mean of its two runs, each run a dot
+    recovery = bars["recovery_ms"]
+    base_rec = base["recovery_ms"] or 1000.0
+    assert [b.get_height() for b in bar_container(recovery)] == pytest.approx(
+        [base_rec * (1 + k) + 1.5 for k in range(3)])
+    dots = [c.get_offsets()[:, 1] for c in recovery.collections if isinstance(c, PathCollection)]
+    assert [sorted(d) for d in dots] == [
+        pytest.approx(sorted(r.metrics["recovery_ms"] for r in runs if r.protocol == p))
+        for p in settings["protocols"]]
+    for name, ax in bars.items():  # every metric's bars are the aggregation's means
+        if name in cmp["protocols"]["json"]["metrics"]:
+            want = [cmp["protocols"][p]["metrics"][name]["mean"] for p in settings["protocols"]]
+            got = [b.get_height() for b in bar_container(ax)]
+            assert [None if np.isnan(g) else g for g in got] == pytest.approx(want), name
+            assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == \
+                settings["protocols"]

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import events, fast_config, metrics, run_fsr
 
+pytestmark = pytest.mark.usefixtures("network_faults")  # root and iptables-legacy, or skip
+
 
 def test_partition_both_sides_suspect_then_heal(tmp_path: Path) -> None:
     cfg = fast_config(tmp_path, scenario={"duration": 16, "kill_at": 5, "fault_duration": 5,
@@ -45,7 +47,12 @@ def test_partition_both_sides_suspect_then_heal(tmp_path: Path) -> None:
     m = metrics(out)
     assert m["fault"]["kind"] == "partition"
     assert m["detection_ms"]["n"] == 2 * len(victims) * len(others)
-    assert m["storms"][0]["rejoin_p50_ms"] is not None
+    # each victim handshakes with the other side again after the heal, before the run ends
+    for v in victims:
+        assert any(e["event"] == "handshake_done" and e["ts"] >= healed["ts"]
+                   and v in (e["node"], e["peer"]) and {e["node"], e["peer"]} & others
+                   for e in evs), v
+    assert 0 < m["storms"][0]["rejoin_p50_ms"] <= (evs[-1]["ts"] - healed["ts"]) * 1000
 
 
 def test_delay_slows_the_victims_links_and_the_relay_sees_the_counted_bytes(
@@ -77,8 +84,10 @@ def test_delay_slows_the_victims_links_and_the_relay_sees_the_counted_bytes(
     slow.sort()
     fast.sort()
     assert slow and fast
-    assert slow[len(slow) // 2] >= 0.1  # 150 +- 30 ms added on every link of a victim
-    assert fast[len(fast) // 2] < 0.05
+    # 150 +- 30 ms added on every link of a victim: the slow median carries it, over the fast
+    # one of the same run (the machine's load slows both alike)
+    slow_p50, fast_p50 = slow[len(slow) // 2], fast[len(fast) // 2]
+    assert slow_p50 >= 0.1 and slow_p50 - fast_p50 >= 0.1, (slow_p50, fast_p50)
     # every byte the relay forwarded between two agents is one fsr counted at the socket
     relayed = sum(e["bytes"] for e in evs if e["event"] == "relay_bytes")
     agents = {f"agent_{i}" for i in range(8)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from pathlib import Path
 
 import msgpack
@@ -58,9 +57,9 @@ def test_curve_refuses_foreigners_and_binds_routing_ids(tmp_path: Path,
     # the agent reports it ("protocol"), or finds the client already gone ("no_detail", EPIPE).
     refused({"protocol", "no_detail"})
     refused({"auth"})
-    wait_for_event(out, lambda e: e["event"] == "frame_dropped" and e["node"] == "agent_2"
-                   and "is not its key's" in e["reason"], timeout=20)
-    attempts_done = time.time()
+    attempts_done = wait_for_event(out, lambda e: e["event"] == "frame_dropped"
+                                   and e["node"] == "agent_2"
+                                   and "is not its key's" in e["reason"], timeout=20)["ts"]
     for sock in socks:
         sock.close(linger=0)
     _, err = proc.communicate(timeout=120)

@@ -10,6 +10,7 @@ import pytest
 
 from fsr.workload.grading import exact_match
 from tests.helpers import (
+    check_storm_figures,
     events,
     fast_config,
     log_path,
@@ -31,9 +32,11 @@ def storm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, boo
                      "--kill-fraction", "0.3", "--out", str(out))
     # Watch the live log: each victim's PID must be alive before the storm and gone after it.
     started = wait_for_event(out, lambda e: e["event"] == "mesh_ready")
-    assert started
+    assert started["agents"] == 8
     alive_before = {e["pid"]: pid_alive(e["pid"]) for e in events(out)
                     if e["event"] == "agent_started"}
+    # before the storm: one live process per agent (round(0.3 x 8) = 2 of them are to die)
+    assert len(alive_before) == 8 and all(alive_before.values()), alive_before
     kill = wait_for_event(out, lambda e: e["event"] == "kill", timeout=60)
     wait_for_event(out, lambda e: e["event"] == "kill" and e["victim"] != kill["victim"], 10)
     gone = {e["pid"]: not pid_alive(e["pid"]) for e in events(out) if e["event"] == "kill"}
@@ -61,7 +64,7 @@ def test_every_survivor_detects_every_victim_in_time(storm: tuple[Path, dict]) -
     kills = {e["victim"]: e["kill_ts"] for e in evs if e["event"] == "kill"}
     agents = {e["node"] for e in evs if e["event"] == "agent_started"}
     survivors = agents - set(kills)
-    bound = INTERVAL * LIVENESS + 0.5
+    bound = INTERVAL * LIVENESS + 1.5  # the deadline, and slack for a loaded machine
     for victim, kill_ts in kills.items():
         for observer in survivors:
             hits = [e for e in evs if e["event"] == "peer_suspected" and e["node"] == observer
@@ -97,6 +100,7 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
     for key in ("recovery_ms", "steady_state_ms", "bytes_reconnect", "success_rate_drop",
                 "duplicate_work_ratio"):
         assert isinstance(m[key], int | float), (key, m[key], m["details"])
+    check_storm_figures(evs, m, duration=14)
     kills = {e["victim"]: e["kill_ts"] for e in evs if e["event"] == "kill"}
     fault = min(kills.values())
 
@@ -106,7 +110,9 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
         (e["event"] == "hop_sent" and e.get("retry")) or e["event"] == "reattach"
         or (e["event"] == "handshake_start" and e.get("sent"))))
     assert m["recovery_ms"] == round((first["ts"] - fault) * 1000, 3)
-    assert m["recovery_ms"] < 3000
+    back = min(e["ts"] for e in evs if e["event"] == "agent_started" and e["node"] in kills
+               and e["ts"] > fault)
+    assert first["ts"] < back  # before any victim is back: the log's order, not a 3 s clock
 
     # bytes_reconnect: every wire byte logged in [fault, fault + 5 s]
     wire = sum(e["wire"] for e in evs if e["event"] in ("send", "hb_tally", "zmtp_connect")
@@ -132,6 +138,9 @@ def test_all_metrics_measured_and_recomputed_from_events(storm: tuple[Path, dict
     assert det["missing"] == []
     values = sorted(p["ms"] for p in det["pairs"])
     assert len(values) == 2 * 6
+    # json's design: a victim is let go by its silence (interval x liveness) or sooner, by a
+    # refused send; 1.5 s of margin for a loaded machine
+    assert values[0] > 0 and values[-1] <= (INTERVAL * LIVENESS + 1.5) * 1000, values
     assert m["detection_ms"]["max_ms"] == values[-1]
     assert statistics.median_low(values) == m["detection_ms"]["p50_ms"]
 
