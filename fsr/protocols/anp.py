@@ -108,7 +108,8 @@ class AnpAdapter(ProtocolAdapter):
                         "0.3.5): a JSON ping every 3 s, reconnect after 3 missed pongs",
             "request_timeout": "ANP message service has no message-level acknowledgement "
                                "(spec message/05 §6.5): nothing times a request out",
-            "on_lost": "messages on a lost WebSocket are gone (no acks, no replay): the caller "
+            "on_lost": "messages on a lost WebSocket are gone: the message service neither "
+                       "acknowledges nor replays them (spec message/05 §6.5), so the caller "
                        "sends again, to any live agent of the role",
             "reconnect": "anp did_wba_verifier.py: a restarted server no longer knows the "
                          "bearer token (401) and the client authenticates again "
