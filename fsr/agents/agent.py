@@ -20,7 +20,6 @@ from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.links import PeerLinks
 from fsr.agents.messages import check as check_message
 from fsr.agents.pipeline import TaskRun
-from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.routing import Router
 from fsr.agents.serving import ToolServer
 from fsr.agents.shard import Shard
@@ -33,6 +32,7 @@ from fsr.config import from_dict
 from fsr.config.load import service_time
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
+from fsr.plan import RUNNER_ID, RunPlan
 from fsr.protocols import Message, design_for, kinds
 from fsr.workload import DocumentError
 

@@ -85,9 +85,9 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     from fsr.agents.agent import Agent
-    from fsr.agents.plan import RunPlan
     from fsr.injector.network import join_fault_group
     from fsr.injector.schedule import has_network_faults
+    from fsr.plan import RunPlan
 
     plan = RunPlan.load(plan_path)
     if has_network_faults(plan.config, [a.node_id for a in plan.agents]):

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsr.agents.plan import RUNNER_ID, RunPlan
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
 from fsr.config import Config
@@ -31,6 +30,7 @@ from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, resolve_targets
 from fsr.injector.schedule import Storm, storms_of
 from fsr.injector.storm import NetworkControl
+from fsr.plan import RUNNER_ID, RunPlan
 
 if TYPE_CHECKING:
     from fsr.injector.relay import LinkRelay

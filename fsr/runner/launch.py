@@ -12,10 +12,10 @@ import zmq
 from rich.console import Console
 from rich.table import Table
 
-from fsr.agents.plan import RunPlan
 from fsr.config import Config, ConfigError, from_dict, to_dict
 from fsr.injector.schedule import has_network_faults, has_relay_faults
 from fsr.metrics import log_metrics
+from fsr.plan import RunPlan
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
