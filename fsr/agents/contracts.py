@@ -5,22 +5,18 @@ in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smal
   recovery decisions, and the agent's reactions to a refused send and to a request timeout;
 * `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: the router (executors, set
   cover of shard holders), the shard, the tool server's lookups, the hop tracker, replies and
-  task ends;
-* `ProcessControl` — what `fsr.injector.FailStorm` needs of the supervisor.
+  task ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from signal import Signals
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fsr.protocols import Message, ProtocolAdapter
 from fsr.protocols.recovery import Recovery
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from fsr.agents.hops import HopTracker
     from fsr.agents.pipeline import TaskRun
     from fsr.agents.routing import Router
@@ -55,12 +51,3 @@ class PipelineHost(Recorder, Protocol):
     def task_finished(self, run: TaskRun, status: str, answer: str, reason: str) -> None: ...
 
     def reply(self, request: Message, body: dict[str, Any]) -> None: ...
-
-
-class ProcessControl(Protocol):
-    def signal(self, node_id: str, sig: Signals) -> tuple[int, float]: ...
-
-    def signal_all(self, node_ids: list[str], sig: Signals
-                   ) -> tuple[list[tuple[str, int, float]], bool]: ...
-
-    def spawn(self, node_id: str) -> BaseProcess: ...

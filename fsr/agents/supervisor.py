@@ -20,11 +20,9 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from signal import Signals
 
 _PR_SET_PDEATHSIG = 1
 _CTX = multiprocessing.get_context("forkserver")
@@ -104,23 +102,6 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os._exit(0)
 
 
-@contextlib.contextmanager
-def realtime() -> Iterator[bool]:
-    """Run the block in SCHED_FIFO at the lowest real-time priority if the OS allows it
-    (yields whether it does), then restore the thread's policy."""
-    try:
-        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO,
-                              os.sched_param(os.sched_get_priority_min(os.SCHED_FIFO)))
-    except (OSError, AttributeError):  # not permitted (not root), or not Linux
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        os.sched_setscheduler(0, policy, param)
-
-
 class Supervisor:
     def __init__(self, plan_path: Path, stderr_dir: Path) -> None:
         self.plan_path = plan_path
@@ -137,25 +118,11 @@ class Supervisor:
         self.procs[node_id] = proc
         return proc
 
-    def signal(self, node_id: str, sig: Signals) -> tuple[int, float]:
-        """Send `sig` to an agent at once; returns its pid and the time of the kill() call.
-        Nothing waits for the process: a storm signals every victim before any is reaped (the
-        forkserver reaps them; `alive` polls)."""
-        proc = self.procs[node_id]
-        assert proc.pid is not None
-        ts = time.time()
-        os.kill(proc.pid, sig)
-        return proc.pid, ts
-
-    def signal_all(self, node_ids: list[str], sig: Signals
-                   ) -> tuple[list[tuple[str, int, float]], bool]:
-        """`signal` each agent in one burst: (agent, pid, kill() time) each, and whether the
-        burst ran at real-time priority. SCHED_FIFO (when permitted; root here) keeps the
-        scheduler from handing the CPU to the dying victims between two kill() calls — on a
-        loaded 2-core machine that spread 77 kills over 420 ms."""
-        with realtime() as rt:
-            hits = [(node_id, *self.signal(node_id, sig)) for node_id in node_ids]
-        return hits, rt
+    def pid(self, node_id: str) -> int:
+        """The pid of the agent's current process (the injector signals it)."""
+        pid = self.procs[node_id].pid
+        assert pid is not None
+        return pid
 
     def alive(self, node_id: str) -> bool:
         proc = self.procs.get(node_id)

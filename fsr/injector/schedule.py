@@ -16,7 +16,7 @@ scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_dura
       repeat: {every: 20, count: 3}
 
 `expand` turns the schedule into `Storm`s, numbered in time order; a storm's victims are chosen
-when it strikes (`fsr.injector.storm.choose_victims`), among the agents no other fault holds at
+when it strikes (`fsr.injector.victims`), among the agents no other fault holds at
 that moment. A storm due after the work phase ends never strikes.
 """
 

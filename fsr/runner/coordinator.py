@@ -14,7 +14,6 @@ or the task deadline, logged once as ``task_end``.
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from dataclasses import dataclass
@@ -27,9 +26,7 @@ from fsr.config import Config
 from fsr.config.load import planned_load
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
-from fsr.injector import FailStorm, resolve_targets
-from fsr.injector.schedule import Storm, storms_of
-from fsr.injector.storm import NetworkControl
+from fsr.injector import FailStorm, NetworkControl, Strike
 from fsr.plan import RUNNER_ID, RunPlan
 
 if TYPE_CHECKING:
@@ -67,16 +64,13 @@ class Runner(MeshNode):
         self.mesh.control_senders = set(self.agent_ids)
         self.harness_nice = raise_harness_priority()  # before the forkserver starts
         self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
-        self.storms = storms_of(plan.config, self.agent_ids)
-        self.storm = FailStorm(self.supervisor, self.record, self.call_later, network,
-                               {a.node_id: a.index for a in plan.agents}, relay,
-                               cfg.scenario.seed)
         self.relay = relay
         self.network = network
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
         self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
                                     cfg.workload.replication)
+        self.storm = FailStorm(self, plan, self.shards, cfg.scenario.seed, network, relay)
         self.ready: set[str] = set()
         self.listening: set[str] = set()  # agents that said hello: bound, so connectable
         self.loaded: set[str] = set()
@@ -121,8 +115,7 @@ class Runner(MeshNode):
                             and all(self.monitor.alive(a) for a in self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "shards loaded")
             self.set_phase("work")
-            for storm in self.storms:
-                self.call_at(self.t0 + storm.at, functools.partial(self.strike, storm))
+            self.storm.start(self.t0)
             end_submit = self.t0 + sc.duration
             self.schedule_tasks(time.time(), end_submit)
             self.wait_until(lambda: time.time() >= end_submit, None, "work")
@@ -233,23 +226,21 @@ class Runner(MeshNode):
             self.end_task(body["task_id"], body["status"], body.get("answer", ""),
                           body.get("reason", ""), sender, passages)
 
-    # -- the fail storm -----------------------------------------------------------------------
-    def strike(self, storm: Storm) -> None:
-        holders: dict[str, list[str]] = {}
-        for agent, fids in self.shards.items():
-            for fid in fids:
-                holders.setdefault(fid, []).append(agent)
-        free = [a for a in self.agent_ids if a not in self.storm.held]
-        victims = resolve_targets(storm.targets, storm.index, self.agent_ids, free,
-                                  {a.node_id: a.roles for a in self.plan.agents}, holders,
-                                  self.cfg.scenario.seed)
-        if not victims:  # nobody to strike (a fraction of 0, or every target already held)
-            return
+    # -- the fail storm: what the injector (`fsr.injector.StormHost`) needs of the runner --
+    def pid(self, node_id: str) -> int:
+        return self.supervisor.pid(node_id)
+
+    def respawn(self, node_id: str) -> int:
+        proc = self.supervisor.spawn(node_id)
+        assert proc.pid is not None  # set by start()
+        return proc.pid
+
+    def striking(self, strike: Strike) -> None:
         self.set_phase("fault")
-        if storm.kind == "kill":  # the process and its shard are gone (a pause keeps both)
-            for v in victims:
-                self.loaded.discard(v)
-        self.storm.strike(storm, victims)
+        if strike.takes_shards:  # no shard here until the new process loads it again
+            self.loaded.difference_update(strike.victims)
+
+    def struck(self, strike: Strike) -> None:
         self.set_phase("work")
 
     # -- the workload -------------------------------------------------------------------------
@@ -264,9 +255,8 @@ class Runner(MeshNode):
         """An agent that holds its shard, that no fault holds now and that the runner's
         heartbeat view sees alive. (A suspicion alone takes nothing away: a peer heard again
         with the same incarnation still holds its shard; a new process says hello first.)"""
-        held = self.storm.held
         live = [a for a in self.agent_ids
-                if a in self.loaded and a not in held and self.monitor.alive(a)]
+                if a in self.loaded and not self.storm.holds(a) and self.monitor.alive(a)]
         if not live:
             return None
         self._entry_turn += 1
