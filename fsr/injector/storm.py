@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from fsr import events as ev
 from fsr.injector.contracts import LinkFaults, NetworkControl, StormHost, Strike
 from fsr.injector.process import signal_burst
 from fsr.injector.schedule import RELAY_KINDS, Storm, storms_of
@@ -69,7 +70,7 @@ class FailStorm:
         strike = Strike(storm, victims)
         self.host.striking(strike)
         self._held |= set(victims)
-        self.host.record("storm_start", storm=storm.index, fault=storm.kind, victims=victims,
+        self.host.record(ev.STORM_START, storm=storm.index, fault=storm.kind, victims=victims,
                          at=storm.at, duration=storm.duration, percent=storm.percent,
                          targets=storm.targets.describe(), **storm.params)
         if storm.network:
@@ -80,13 +81,14 @@ class FailStorm:
 
     def _process_strike(self, storm: Storm, victims: list[str]) -> None:
         sig = signal.SIGSTOP if storm.kind == "pause" else signal.SIGKILL
+        event = ev.FAULT_EVENTS[storm.kind]  # kill or pause
         # Signal every victim first, log after: "30 % at once" is one burst of kill() calls.
         hits, realtime = signal_burst([(v, self.host.pid(v)) for v in victims], sig)
         for node_id, pid, ts in hits:
-            self.host.record(storm.kind, storm=storm.index, victim=node_id, pid=pid,
+            self.host.record(event, storm=storm.index, victim=node_id, pid=pid,
                              kill_ts=round(ts, 6), signal=sig.name)
         if len(hits) > 1:
-            self.host.record("strike_spread", storm=storm.index, victims=len(hits),
+            self.host.record(ev.STRIKE_SPREAD, storm=storm.index, victims=len(hits),
                              ms=round((hits[-1][2] - hits[0][2]) * 1000, 3), realtime=realtime)
         if storm.kind == "pause":
             assert storm.duration is not None
@@ -114,7 +116,7 @@ class FailStorm:
                 assert storm.percent is not None
                 handle = network.loss(indexes, storm.percent)
             lift = partial(network.clear, handle)
-        self.host.record("net_fault", storm=storm.index, fault=storm.kind, victims=victims,
+        self.host.record(ev.NET_FAULT, storm=storm.index, fault=storm.kind, victims=victims,
                          kill_ts=round(ts, 6), percent=storm.percent)
 
         def heal() -> None:
@@ -131,7 +133,7 @@ class FailStorm:
         def next_victim() -> None:
             node_id = pending.pop(0)
             pid = self.host.respawn(node_id)
-            self.host.record("restart", storm=storm.index, victim=node_id, pid=pid)
+            self.host.record(ev.RESTART, storm=storm.index, victim=node_id, pid=pid)
             if pending:
                 self.host.call_later(0.0, next_victim)
             else:
@@ -142,10 +144,10 @@ class FailStorm:
     def _resume(self, storm: Storm, victims: list[str]) -> None:
         hits, _ = signal_burst([(v, self.host.pid(v)) for v in victims], signal.SIGCONT)
         for node_id, pid, ts in hits:
-            self.host.record("resume", storm=storm.index, victim=node_id, pid=pid,
+            self.host.record(ev.RESUME, storm=storm.index, victim=node_id, pid=pid,
                              resume_ts=round(ts, 6))
         self._end(storm, victims)
 
     def _end(self, storm: Storm, victims: list[str]) -> None:
         self._held -= set(victims)
-        self.host.record("storm_end", storm=storm.index, fault=storm.kind, victims=victims)
+        self.host.record(ev.STORM_END, storm=storm.index, fault=storm.kind, victims=victims)

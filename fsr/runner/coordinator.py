@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fsr import events as ev
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
 from fsr.config import Config
@@ -31,7 +32,7 @@ from fsr.plan import RUNNER_ID, RunPlan
 
 if TYPE_CHECKING:
     from fsr.injector.relay import LinkRelay
-from fsr.protocols import Message
+from fsr.protocols import Message, kinds
 from fsr.workload import Document, assign_shards
 
 
@@ -87,7 +88,7 @@ class Runner(MeshNode):
         sc = self.cfg.scenario
         reason = "crashed"
         try:
-            self.record("run_start", run_id=self.plan.run_id, config=self.plan.config,
+            self.record(ev.RUN_START, run_id=self.plan.run_id, config=self.plan.config,
                         harness_nice=self.harness_nice,
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
                                  "hb_port": a.hb_port, **self._peers(a.node_id)}
@@ -98,12 +99,12 @@ class Runner(MeshNode):
             self.set_phase("startup")
             for node_id in self.agent_ids:
                 proc = self.supervisor.spawn(node_id)
-                self.record("agent_spawned", agent=node_id, pid=proc.pid)
+                self.record(ev.AGENT_SPAWNED, agent=node_id, pid=proc.pid)
             self.wait_until(lambda: self.ready >= set(self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "agents ready")
-            self.record("mesh_ready", agents=len(self.ready))
+            self.record(ev.MESH_READY, agents=len(self.ready))
             self.t0 = time.time()
-            self.record("document", doc_id=self.doc.doc_id,
+            self.record(ev.DOCUMENT, doc_id=self.doc.doc_id,
                         fragments={f.fid: f.text for f in self.doc.fragments})
             self.set_phase("broadcast")
             for node_id in self.agent_ids:
@@ -122,7 +123,7 @@ class Runner(MeshNode):
             self.set_phase("drain")
             self.wait_until(lambda: all(t.ended for t in self.tasks.values()), None, "drain")
             if self.network is not None:  # the kernel's count, to check fsr's counters against
-                self.record("tcp_totals", **self.network_totals())
+                self.record(ev.TCP_TOTALS, **self.network_totals())
             reason = "completed"
             return reason
         except KeyboardInterrupt:
@@ -138,8 +139,8 @@ class Runner(MeshNode):
             self.supervisor.stop_all()
             if self.relay is not None:  # what the relay forwarded, to check the counters by
                 for (a, b), n in sorted(self.relay.forwarded().items()):
-                    self.record("relay_bytes", a=a, b=b, bytes=n)
-            self.record("run_end", reason=reason, counts=self.counts)
+                    self.record(ev.RELAY_BYTES, a=a, b=b, bytes=n)
+            self.record(ev.RUN_END, reason=reason, counts=self.counts)
             self.close()
             self.log.close()
 
@@ -182,19 +183,19 @@ class Runner(MeshNode):
             self.step(0.05)  # the phases' conditions are checked between turns
             if self.relay is not None:  # the relay thread's flips, logged by this loop
                 for ts, storm, dst, size, bit in self.relay.drain():
-                    self.record("corrupt_frame", storm=storm, dst=dst, bytes=size, bit=bit,
+                    self.record(ev.CORRUPT_FRAME, storm=storm, dst=dst, bytes=size, bit=bit,
                                 at=round(ts, 6))
             if self.progress is not None:
                 self.progress.update(self)
 
     def set_phase(self, name: str) -> None:
         self.phase = name
-        self.record("phase", name=name)
+        self.record(ev.PHASE, name=name)
 
     # -- broadcast and re-registration --------------------------------------------------------
     def send_document(self, node_id: str) -> None:
         body = {"document": self.doc.to_json(), "shards": self.shards, "version": 1}
-        sent = self.adapter.send_message(node_id, Message("document", body))
+        sent = self.adapter.send_message(node_id, Message(kinds.DOCUMENT, body))
         # Not connected yet (a restarting agent): try again once it is, while it lives.
         if not sent and self.supervisor.alive(node_id):
             self.when_link_up(node_id, lambda: self.send_document(node_id))
@@ -206,7 +207,7 @@ class Runner(MeshNode):
     def on_control(self, sender: str, body: dict[str, Any]) -> None:
         kind = body["k"]
         if kind == "hello":
-            self.record("agent_hello", agent=sender, pid=body.get("pid"),
+            self.record(ev.AGENT_HELLO, agent=sender, pid=body.get("pid"),
                         incarnation=body.get("incarnation"))
             self.loaded.discard(sender)
             self.listening.add(sender)
@@ -269,7 +270,7 @@ class Runner(MeshNode):
         entry = self.entry_agent()
         deadline = time.time() + resolved(self.cfg.timeouts.task, "timeouts.task")
         self.tasks[task_id] = TaskState(task_id, qa.qid, entry or "", deadline)
-        self.record("task_submit", task=task_id, qid=qa.qid, question=qa.question, gold=qa.answer,
+        self.record(ev.TASK_SUBMIT, task=task_id, qid=qa.qid, question=qa.question, gold=qa.answer,
                     entry=entry)
         if entry is None or not self.mesh.send_control(entry, "task", task_id=task_id,
                                                        question=qa.question):
@@ -283,9 +284,9 @@ class Runner(MeshNode):
         state = self.tasks.get(task_id)
         if state is None or state.ended:
             if state is not None and by != RUNNER_ID:
-                self.record("task_late", task=task_id, status=status, by=by)
+                self.record(ev.TASK_LATE, task=task_id, status=status, by=by)
             return
         state.ended = True
         self.counts[status] = self.counts.get(status, 0) + 1
-        self.record("task_end", task=task_id, status=status, answer=answer, reason=reason, by=by,
+        self.record(ev.TASK_END, task=task_id, status=status, answer=answer, reason=reason, by=by,
                     passages=passages or [])
