@@ -42,10 +42,10 @@ from typing import NamedTuple
 import orjson
 import zmq
 
-from fsr.agents.plan import allocate_ports
 from fsr.bus.node import MeshNode
 from fsr.bus.security import Curve
 from fsr.eventlog import EventLog
+from fsr.plan import allocate_ports
 from fsr.protocols import REGISTRY, Message
 from fsr.protocols.base import new_msg_id
 

@@ -76,6 +76,7 @@ def run(
         "workload.service_time": None if service_time is None else from_flag(service_time),
         "workload.slots": slots,
     }
+    # deferred, as every command's own modules below: `fsr --help` and a bad flag answer at once
     from fsr.runner.launch import launch
 
     try:
@@ -92,6 +93,7 @@ def replay(
     out: Annotated[Path | None, Opt(help="write here instead of stdout")] = None,
 ) -> None:
     """Recompute failstorm_metrics.json from an event log alone."""
+    # deferred: this command's modules only (see `run`)
     from fsr.metrics import log_metrics
     from fsr.runner.rundir import dumps_metrics
 
@@ -117,6 +119,7 @@ def report_cmd(
 ) -> None:
     """Render RUN_DIR/report/ (timeline.png, detection.png, report.html) from the event log;
     for a comparison folder, comparison.html from comparison.json."""
+    # deferred: matplotlib loads for this command only (see `run`)
     from fsr.compare.html import write_comparison_report
     from fsr.report import COMPARISON_JSON, ReportError, write_run_report
 
@@ -135,6 +138,7 @@ def gen_doc(
     entities: Annotated[int, Opt(help="entities (one fragment each)")] = 60,
 ) -> None:
     """Generate a seeded synthetic Gaia document with gold QA pairs."""
+    # deferred: this command's modules only (see `run`)
     from fsr.workload import write_document
 
     doc = write_document(out, seed, entities)
@@ -168,8 +172,10 @@ def compare(
 ) -> None:
     """Run protocols x repeats one after the other; report mean ± 95 % CI and each protocol's
     paired difference from the first (docs/compare.md)."""
+    # deferred: this command's modules only (see `run`)
     from rich.console import Console
 
+    # (and fsr.compare's)
     from fsr.compare import report, run_and_report
     from fsr.compare.run import plan, subprocess_launch
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsr.agents.plan import STAGES
 from fsr.bus.schema import ID, INT, TEXT, Field, Schema, opt
 from fsr.bus.schema import check as check_schema
-from fsr.plan import RUNNER_ID
+from fsr.plan import RUNNER_ID, STAGES
 from fsr.protocols import Message, kinds
 
 MAP = Field((dict,), max_size=10_000)

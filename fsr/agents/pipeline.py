@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
 from fsr.agents.hops import Hop
-from fsr.agents.plan import STAGES
 from fsr.agents.tools import merge_hits
+from fsr.plan import STAGES
 from fsr.protocols import Message, kinds
 
 if TYPE_CHECKING:

@@ -82,6 +82,8 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 2)
     os.close(fd)
+    # deferred into the agent's own process, once stderr is its file: an import error lands in
+    # agent_<i>.stderr (the forkserver preloaded the agent code, so this costs nothing)
     from fsr.agents.agent import Agent
     from fsr.injector.network import join_fault_group
     from fsr.injector.schedule import has_network_faults

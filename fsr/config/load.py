@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from fsr.agents.plan import roles_of
 from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config
+from fsr.injector.schedule import ScheduleError, storms_of
+from fsr.plan import roles_of
 from fsr.workload.service import ServiceTime, ServiceTimeError, capacity, parse
 
 
@@ -55,8 +56,6 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def check_schedule(cfg: Config) -> None:
     """The fault schedule, checked against the scenario (agents, durations) before any run."""
-    from fsr.injector.schedule import ScheduleError, storms_of
-
     agents = [f"agent_{i}" for i in range(cfg.scenario.agent_count)]
     try:
         storms_of(to_dict(cfg), agents)

@@ -28,12 +28,13 @@ from fsr.config.load import planned_load
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, NetworkControl, Strike
+from fsr.injector.network import tcp_totals
 from fsr.plan import RUNNER_ID, RunPlan
+from fsr.protocols import Message, kinds
+from fsr.workload import Document, assign_shards
 
 if TYPE_CHECKING:
     from fsr.injector.relay import LinkRelay
-from fsr.protocols import Message, kinds
-from fsr.workload import Document, assign_shards
 
 
 class RunFailed(RuntimeError):
@@ -151,8 +152,6 @@ class Runner(MeshNode):
         return {"peers": self.plan.peers_of(node_id)}
 
     def network_totals(self) -> dict[str, int]:
-        from fsr.injector.network import tcp_totals
-
         return tcp_totals()
 
     def waiting_for(self) -> str:

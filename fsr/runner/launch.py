@@ -6,13 +6,20 @@ import os
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 from rich.console import Console
 from rich.table import Table
 
 from fsr.config import Config, ConfigError, from_dict, to_dict
+from fsr.injector.network import (
+    NetworkFaults,
+    check_available,
+    enter_run_namespace,
+    redirect_agent_links,
+)
+from fsr.injector.relay import LinkRelay
 from fsr.injector.schedule import has_network_faults, has_relay_faults
 from fsr.metrics import log_metrics
 from fsr.plan import RunPlan
@@ -20,10 +27,6 @@ from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
 from fsr.workload import DocumentError, load_document
-
-if TYPE_CHECKING:
-    from fsr.injector.network import NetworkFaults
-    from fsr.injector.relay import LinkRelay
 
 REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
 
@@ -84,8 +87,6 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
 
 def check_network(cfg: Config) -> None:
     """Refuse, before anything starts, a schedule with network faults that cannot run here."""
-    from fsr.injector.network import check_available
-
     if cfg.llm.model.type == "openai":
         raise ConfigError("faults: network faults run the mesh in a network namespace of its "
                           "own, which cannot reach an OpenAI-compatible endpoint; use the "
@@ -98,8 +99,6 @@ def check_network(cfg: Config) -> None:
 def enter_namespace(plan: RunPlan) -> NetworkFaults:
     """A schedule with network faults runs in a network namespace of its own (made here, gone
     with this process), with the fault rules' base set in place before any socket exists."""
-    from fsr.injector.network import NetworkFaults, enter_run_namespace
-
     enter_run_namespace()
     return NetworkFaults({a.index: (a.data_port, a.hb_port) for a in plan.agents})
 
@@ -107,9 +106,6 @@ def enter_namespace(plan: RunPlan) -> NetworkFaults:
 def link_relay(plan: RunPlan) -> LinkRelay:
     """The relay for corrupt and delay faults, and the NAT rules that put it on every
     agent-to-agent link (before any agent starts, so every such link goes through it)."""
-    from fsr.injector.network import redirect_agent_links
-    from fsr.injector.relay import LinkRelay
-
     ports = {p: a.node_id for a in plan.agents for p in (a.data_port, a.hb_port)}
     relay = LinkRelay([a.node_id for a in plan.agents], ports)
     redirect_agent_links(min(ports), max(ports),
@@ -124,6 +120,7 @@ def check_llm(cfg: Config) -> Config:
     if model.type == "offline":
         return cfg
     if model.type == "local":
+        # deferred, as the two below: the LLM modules load only for a run that uses one
         from fsr.agents.tools.local_server import INSTALL_HINT, missing_modules
 
         if missing := missing_modules():
@@ -132,6 +129,7 @@ def check_llm(cfg: Config) -> Config:
         return cfg
     if model.openai_api_key and not os.environ.get("OPENAI_API_KEY"):
         os.environ["OPENAI_API_KEY"] = model.openai_api_key
+    # deferred: the openai client costs ~0.5 s to import, and an offline run never needs it
     from fsr.agents.tools.llm import LlmError, resolve_endpoint
 
     try:
@@ -144,6 +142,7 @@ def check_llm(cfg: Config) -> Config:
 def start_model_server(stack: ExitStack, cfg: Config, plan: RunPlan, plan_path: Path) -> RunPlan:
     """`llm.model.type: local`: one llama.cpp server for the run, stopped with it; the agents'
     config points at it."""
+    # deferred: only a local-model run starts a server
     from fsr.agents.tools.local_server import start_local_server
 
     server = start_local_server(cfg.llm.model, cfg.scenario.base_port + 2 * cfg.scenario.agent_count
@@ -160,6 +159,7 @@ def write_report(console: Console, run_dir: Path) -> bool:
     metrics are already written, so a report failure loses nothing: it is one error line and
     exit code `REPORT_FAILED` (3), never a traceback or a silent 0."""
     try:
+        # deferred: matplotlib costs ~0.5 s to import, and `--no-report` never needs it
         from fsr.report import write_run_report
 
         console.print(f"report:  {write_run_report(run_dir)}", markup=False, highlight=False)

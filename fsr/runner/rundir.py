@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fsr.agents.plan import allocate_ports, build_agents
 from fsr.bus.security import write_run_keys
 from fsr.bus.topology import build_topology
 from fsr.config import Config, ConfigError, to_dict
-from fsr.plan import RUNNER_ID, RunPlan
+from fsr.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
 
 METRICS_FILE = "failstorm_metrics.json"
 

@@ -9,10 +9,9 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from fsr.agents.plan import build_agents
 from fsr.config import load_config, to_dict
 from fsr.injector import Strike
-from fsr.plan import RunPlan
+from fsr.plan import RunPlan, build_agents
 
 
 def plan_with(faults: list[dict[str, object]], agents: int = 8, seed: int = 5) -> RunPlan:
