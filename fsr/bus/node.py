@@ -19,7 +19,7 @@ import zmq
 
 from fsr import events as ev
 from fsr.bus.heartbeat import HeartbeatMonitor
-from fsr.bus.inbound import ControlIn, FrameIn
+from fsr.bus.inbound import ControlIn, FrameIn, SwimIn
 from fsr.bus.mesh import Mesh
 from fsr.bus.security import Curve
 from fsr.bus.swim import Swim
@@ -64,6 +64,7 @@ class MeshNode:
         self._next_sweep = 0.0
         self._link_waiters: dict[str, list[Callable[[], None]]] = {}  # `when_link_up`
         self.swim: Swim | None = None  # set by a node that runs SWIM membership
+        self._swim_in: list[SwimIn] = []  # this turn's SWIM messages (`_swim_step`)
         for fd in (self._inbox_fd, self._hb_fd):
             self._epoll.register(fd, select.EPOLLIN)
         for mon in self.mesh.monitors:
@@ -250,7 +251,9 @@ class MeshNode:
             elif isinstance(got, ControlIn):
                 self.on_control(got.sender, got.body)
             elif self.swim is not None:
-                self._swim_out(*self.swim.receive(got.sender, got.body, time.time()))
+                # answered in this turn's SWIM step, after the turn's control messages: a
+                # `connect` read with it opens the links its ack goes out on
+                self._swim_in.append(got)
             else:
                 self.log.log(ev.FRAME_DROPPED, src=got.sender, reason="swim: this node runs "
                              "the heartbeat channel, not SWIM")
@@ -278,6 +281,9 @@ class MeshNode:
 
     def _swim_step(self) -> None:
         assert self.swim is not None
+        for msg in self._swim_in:
+            self._swim_out(*self.swim.receive(msg.sender, msg.body, time.time()))
+        self._swim_in.clear()
         self._swim_out(*self.swim.tick(time.time()))
 
     def _swim_out(self, out: list[tuple[str, dict[str, Any]]],

@@ -40,12 +40,30 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 GREETING = 64
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
 
+T = TypeVar("T")
+
+
+def read_or_close(sock: socket.socket, other: socket.socket,
+                  pairs: MutableMapping[socket.socket, T], sel: selectors.BaseSelector) -> bytes:
+    """What `sock` has to relay; b"" once it closed (or failed), when `other`, the far end of
+    its pair, is closed too, as a TCP path would close it (both leave `pairs` and `sel`)."""
+    try:
+        data = sock.recv(65536)
+    except OSError:
+        data = b""
+    if not data:
+        for end in (sock, other):
+            if pairs.pop(end, None) is not None:
+                sel.unregister(end)
+                end.close()
+    return data
 
 class ZmtpStream:
     """Consumes one direction of a ZMTP connection; returns whole units (greeting, frames), each
@@ -207,18 +225,10 @@ class LinkRelay:
                     continue
                 if sock not in pairs:
                     continue
-                try:
-                    data = sock.recv(65536)
-                except OSError:
-                    data = b""
                 other, direction = pairs[sock]
-                if not data:  # one side closed: close the other too, as a TCP path would
-                    for end in (sock, other):
-                        if pairs.pop(end, None) is not None:
-                            sel.unregister(end)
-                            end.close()
-                    continue
-                self._pass(direction, data)
+                data = read_or_close(sock, other, pairs, sel)
+                if data:
+                    self._pass(direction, data)
             now = time.time()
             while self._queue and self._queue[0][0] <= now:
                 _, _, d, data = heapq.heappop(self._queue)

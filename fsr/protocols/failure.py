@@ -2,7 +2,8 @@
 client does with a request outstanding to a lost peer, and how the two reconnect.
 
 Each protocol module declares one `FailureDesign` (its `ProtocolAdapter.DESIGN`), with the
-source of every default; the agents carry it out (`fsr.agents.agent`), the adapter supplies the
+source of every default; `fsr.protocols.recovery` turns it into decisions, which the agent's
+links carry out (`fsr.agents.links`), and the adapter supplies the
 protocol's own frames for it (pings, resubscriptions). Under ``scenario.failure_handling:
 uniform`` every protocol runs json's design instead, so wire cost and recovery design can be told
 apart.

@@ -10,6 +10,8 @@ import socket
 import threading
 from typing import Any
 
+from fsr.injector.relay import read_or_close
+
 
 class CountingRelay:
     """Listens on a free loopback port and forwards every connection to ``target_port``."""
@@ -55,16 +57,9 @@ class CountingRelay:
                 assert isinstance(sock, socket.socket)
                 if sock not in pairs:  # closed earlier in this batch, with its other end
                     continue
-                try:
-                    data = sock.recv(65536)
-                except OSError:
-                    data = b""
                 other, up, state = pairs[sock]
-                if not data:  # one side closed: close the other too, as a TCP path would
-                    for end in (sock, other):
-                        if pairs.pop(end, None) is not None:
-                            sel.unregister(end)
-                            end.close()
+                data = read_or_close(sock, other, pairs, sel)
+                if not data:
                     continue
                 other.sendall(self.forward(data, up, state))
         for sock in [self.listener, *pairs]:
