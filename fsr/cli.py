@@ -21,6 +21,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 Opt = typer.Option
 
+# The flags that set a config value: each option's name -> the key it sets (and names in a bad
+# value's one-line error). `run` takes them all; `compare` takes seed, agent_count and security.
+CONFIG_FLAGS = {name: f"scenario.{name}" for name in (
+    "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
+    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every",
+    "topology", "degree")} | {"membership": "heartbeat.membership",
+                             "service_time": "workload.service_time", "slots": "workload.slots"}
+
 
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"fsr: error: {message}", err=True)
@@ -64,18 +72,10 @@ def run(
     report: Annotated[bool, Opt(help="write report/ (plots, report.html) at the end")] = True,
 ) -> None:
     """Run the fail-storm scenario and write failstorm_metrics.json."""
-    overrides: dict[str, Any] = {
-        "scenario.protocol": protocol, "scenario.agent_count": agent_count,
-        "scenario.kill_fraction": kill_fraction, "scenario.duration": duration,
-        "scenario.kill_at": kill_at, "scenario.restart_delay": restart_delay,
-        "scenario.task_rate": task_rate, "scenario.seed": seed,
-        "scenario.failure_handling": failure_handling, "scenario.fault": fault,
-        "scenario.security": security, "scenario.storms": storms,
-        "scenario.storm_every": storm_every, "scenario.topology": topology,
-        "scenario.degree": degree, "heartbeat.membership": membership,
-        "workload.service_time": None if service_time is None else from_flag(service_time),
-        "workload.slots": slots,
-    }
+    given = locals()  # the flags' values, by their names in CONFIG_FLAGS
+    overrides: dict[str, Any] = {key: given[name] for name, key in CONFIG_FLAGS.items()}
+    if service_time is not None:
+        overrides["workload.service_time"] = from_flag(service_time)
     # deferred, as every command's own modules below: `fsr --help` and a bad flag answer at once
     from fsr.runner.launch import launch
 
@@ -194,8 +194,8 @@ def compare(
         except (OSError, ValueError, KeyError, TypeError) as exc:
             fail(f"--from: {from_} is not a readable comparison folder ({exc})")
         raise typer.Exit(0)
-    overrides = {"scenario.seed": seed, "scenario.agent_count": agent_count,
-                 "scenario.security": security}
+    overrides = {CONFIG_FLAGS[name]: value for name, value in
+                 (("seed", seed), ("agent_count", agent_count), ("security", security))}
     try:
         planned = plan(protocols, repeats, config, quick, overrides, out, failure_handling)
     except ConfigError as exc:
@@ -203,14 +203,7 @@ def compare(
     raise typer.Exit(run_and_report(planned, subprocess_launch, console))
 
 
-_FLAG_OF = {f"scenario.{k}": "--" + k.replace("_", "-") for k in (
-    "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every",
-    "topology", "degree")}
-
-
-_FLAG_OF.update({"heartbeat.membership": "--membership",
-                 "workload.service_time": "--service-time", "workload.slots": "--slots"})
+_FLAG_OF = {key: "--" + name.replace("_", "-") for name, key in CONFIG_FLAGS.items()}
 
 
 def _with_flag(message: str) -> str:

@@ -67,3 +67,18 @@ def test_example_config_is_the_defaults() -> None:
     from fsr.config import to_dict
 
     assert to_dict(load_config(example)) == to_dict(load_config())
+
+
+def test_every_config_flag_is_an_option_of_run_and_names_a_config_key() -> None:
+    import dataclasses
+    import inspect
+    import typing
+
+    from fsr import cli
+    from fsr.config.schema import Config
+
+    assert sorted(set(cli.CONFIG_FLAGS) - set(inspect.signature(cli.run).parameters)) == []
+    sections = typing.get_type_hints(Config)
+    for key in cli.CONFIG_FLAGS.values():
+        section, name = key.split(".")
+        assert name in {f.name for f in dataclasses.fields(sections[section])}, key
