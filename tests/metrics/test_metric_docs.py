@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fsr.metrics import compute_metrics
-from fsr.metrics.catalogue import CATALOGUE, RUN_FACTS, render_markdown
+from fsr.metrics.catalogue import CATALOGUE, RUN_FACTS
+from fsr.metrics.docs import render_markdown
 from tests.metrics.test_inflight import storm_log
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -15,7 +16,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 def test_docs_metrics_md_is_the_generated_text() -> None:
     assert DOC.read_text() == render_markdown(), (
-        "docs/metrics.md is stale: python -m fsr.metrics.catalogue > docs/metrics.md")
+        "docs/metrics.md is stale: python -m fsr.metrics.docs > docs/metrics.md")
 
 
 def has(data: Any, path: tuple[str, ...]) -> bool:
