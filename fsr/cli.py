@@ -7,6 +7,7 @@ started.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from fsr.config import ConfigError, load_config
+from fsr.config.schema import flags
 from fsr.workload.service import from_flag
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -21,13 +23,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 Opt = typer.Option
 
-# The flags that set a config value: each option's name -> the key it sets (and names in a bad
-# value's one-line error). `run` takes them all; `compare` takes seed, agent_count and security.
-CONFIG_FLAGS = {name: f"scenario.{name}" for name in (
-    "protocol", "agent_count", "kill_fraction", "duration", "kill_at", "restart_delay",
-    "task_rate", "seed", "failure_handling", "fault", "security", "storms", "storm_every",
-    "topology", "degree")} | {"membership": "heartbeat.membership",
-                             "service_time": "workload.service_time", "slots": "workload.slots"}
+# The flags that set a config value, generated from the schema (`fsr.config.schema.flags`): each
+# option's name -> the key it sets (and names in a bad value's one-line error). `run` takes them
+# all; `compare` takes seed, agent_count and security.
+CONFIG_FLAGS = {name: key for name, (key, _) in flags().items()}
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -35,47 +34,32 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
-def run(
-    protocol: Annotated[str | None, Opt(help="json | a2a | anp | acp")] = None,
-    agent_count: Annotated[str | None, Opt(help="number of agents (scenario.agent_count)")] = None,
-    kill_fraction: Annotated[str | None, Opt(help="share of agents to SIGKILL")] = None,
-    duration: Annotated[str | None, Opt(help="seconds of work after t = 0")] = None,
-    kill_at: Annotated[str | None, Opt(help="seconds after t = 0 of the fail storm")] = None,
-    restart_delay: Annotated[str | None, Opt(help="seconds before victims restart, or never")]
-    = None,
-    task_rate: Annotated[str | None, Opt(help="tasks per second, or auto (workload."
-                                              "utilisation x the mesh's capacity)")] = None,
-    service_time: Annotated[str | None, Opt(
-        help="each unit of work's time: none | fixed:S | lognormal:MEDIAN:P95 | replay:LOG "
-             "(default lognormal:2.26:3.13, LLMPerf's Llama-2-70B)")] = None,
-    slots: Annotated[str | None, Opt(help="units of work an agent runs at once")] = None,
-    seed: Annotated[str | None, Opt(help="seed of victims, workload, documents")] = None,
-    failure_handling: Annotated[str | None, Opt(
-        help="native (each protocol's own design) | uniform (json's for all)")] = None,
-    fault: Annotated[str | None, Opt(help="kill (SIGKILL) | pause (SIGSTOP, then SIGCONT) | "
-                                          "partition | loss | corrupt | delay (network faults, "
-                                          "in a namespace)")]
-    = None,
-    storms: Annotated[str | None, Opt(help="storms of that fault, the first at --kill-at")]
-    = None,
-    storm_every: Annotated[str | None, Opt(help="seconds between storms")] = None,
-    security: Annotated[str | None, Opt(help="curve (CurveZMQ, per-run keys; default) | none "
-                                             "(trusts every local process)")] = None,
-    topology: Annotated[str | None, Opt(help="full | star | ring | random-k")] = None,
-    degree: Annotated[str | None, Opt(help="random-k: peers each agent draws")] = None,
-    membership: Annotated[str | None, Opt(help="pubsub (heartbeats) | swim (SWIM gossip)")]
-    = None,
+def _run_options(
     config: Annotated[Path | None, Opt(help="YAML config file")] = None,
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
     report: Annotated[bool, Opt(help="write report/ (plots, report.html) at the end")] = True,
 ) -> None:
+    """The options of `run` besides the config flags (this signature is read, never called)."""
+
+
+def _run_signature() -> inspect.Signature:
+    """`run`'s options: one per config flag, in the schema's order, its help the schema's
+    (validated by the config loader, so they are taken as text), then `_run_options`."""
+    generated = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=Annotated[str | None, Opt(help=help)])
+                 for name, (_, help) in flags().items()]
+    own = inspect.signature(_run_options, eval_str=True).parameters.values()
+    return inspect.Signature([*generated, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                                            for p in own)])
+
+
+def run(config: Path | None = None, out: str | None = None, debug: bool = False,
+        report: bool = True, **given: str | None) -> None:
     """Run the fail-storm scenario and write failstorm_metrics.json."""
-    given = locals()  # the flags' values, by their names in CONFIG_FLAGS
-    overrides: dict[str, Any] = {key: given[name] for name, key in CONFIG_FLAGS.items()}
-    if service_time is not None:
-        overrides["workload.service_time"] = from_flag(service_time)
+    overrides: dict[str, Any] = {key: given.get(name) for name, key in CONFIG_FLAGS.items()}
+    if given.get("service_time") is not None:
+        overrides["workload.service_time"] = from_flag(str(given["service_time"]))
     # deferred, as every command's own modules below: `fsr --help` and a bad flag answer at once
     from fsr.runner.launch import launch
 
@@ -85,6 +69,10 @@ def run(
         fail(_with_flag(str(exc)))
     code = launch(cfg, out, debug, report=report)
     raise typer.Exit(code)
+
+
+run.__signature__ = _run_signature()  # type: ignore[attr-defined]  # what typer reads
+app.command()(run)
 
 
 @app.command()

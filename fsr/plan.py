@@ -1,13 +1,10 @@
-"""The run plan: who the agents are, which tool each runs, which ports they own; and the
-runner's id.
-
-Roles: round-robin over search / extract / triple / reason, one tool per agent. With fewer than
-four agents (the debugging mode `--agent-count 1`) the four tools are dealt round-robin over the
-agents, so an agent may hold several; hops still cross the mesh (to itself if need be).
+"""The run plan: who the agents are, which tool each runs (`fsr.workload.roles`), which ports
+they own, and the run's typed config; and the runner's id.
 
 The runner writes it once into the run folder; every agent process reads it at start, so all of
-them agree on names, roles and ports without a discovery protocol. It sits at the top of the
-package because every side reads it: the agents, the runner and the injector.
+them agree on names, roles, ports and config without a discovery protocol. The config is
+serialised once (`save`) and rebuilt once per process (`load`: `fsr.config.from_dict`). It sits at
+the top of the package because every side reads it: the agents, the runner and the injector.
 """
 
 from __future__ import annotations
@@ -16,23 +13,11 @@ import json
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+
+from fsr.config import Config, from_dict, to_dict
+from fsr.workload.roles import agent_id, roles_of
 
 RUNNER_ID = "runner"
-
-
-ROLES = ("search", "extract", "triple", "reason")
-STAGES = ROLES  # a task visits the roles in this order
-
-
-def roles_of(index: int, agent_count: int) -> list[str]:
-    if agent_count >= len(ROLES):
-        return [ROLES[index % len(ROLES)]]
-    return [r for j, r in enumerate(ROLES) if j % agent_count == index]
-
-
-def agent_id(index: int) -> str:
-    return f"agent_{index}"
 
 
 def port_is_free(port: int) -> bool:
@@ -83,13 +68,13 @@ class RunPlan:
     log_path: str
     runner_port: int
     agents: list[AgentSpec]
-    config: dict[str, Any]
+    config: Config
     # each agent's neighbours (`fsr.bus.topology`); absent in plans of older runs: full mesh
     neighbours: dict[str, list[str]] | None = None
 
     def keys(self) -> dict[str, tuple[bytes, bytes]] | None:
         """The run's CURVE keys (`fsr.bus.security`), or None under security "none"."""
-        if self.config["scenario"].get("security", "none") != "curve":
+        if self.config.scenario.security != "curve":
             return None
         # deferred: only a CURVE run needs the security module (and its zmq.auth import)
         from fsr.bus.security import key_path, read_run_keys
@@ -105,10 +90,14 @@ class RunPlan:
         return next(a for a in self.agents if a.node_id == node_id)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
+        raw = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        raw["agents"] = [asdict(a) for a in self.agents]
+        raw["config"] = to_dict(self.config)
+        path.write_text(json.dumps(raw, indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> RunPlan:
         raw = json.loads(Path(path).read_text())
         raw["agents"] = [AgentSpec(**a) for a in raw["agents"]]
+        raw["config"] = from_dict(raw["config"])
         return cls(**raw)

@@ -28,8 +28,6 @@ from fsr.agents.work import WorkSlots
 from fsr.bus.node import MeshNode
 from fsr.bus.swim import Swim
 from fsr.bus.topology import Routes
-from fsr.config import from_dict
-from fsr.config.load import service_time
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
 from fsr.plan import RUNNER_ID, RunPlan
@@ -39,7 +37,7 @@ from fsr.workload import DocumentError
 
 class Agent(MeshNode):
     def __init__(self, plan: RunPlan, node_id: str) -> None:
-        cfg = from_dict(plan.config)
+        cfg = plan.config
         spec = plan.agent(node_id)
         super().__init__(
             node_id=node_id, protocol=cfg.scenario.protocol,
@@ -77,7 +75,7 @@ class Agent(MeshNode):
                              {a.node_id: a.roles for a in plan.agents})
         self.max_attempts = cfg.timeouts.max_attempts
         self.top_k = cfg.workload.top_k
-        self.work = WorkSlots(self, make_backend(cfg.llm.model), service_time(cfg),
+        self.work = WorkSlots(self, make_backend(cfg.llm.model), cfg.service,
                               cfg.workload.slots, cfg.llm.model.concurrency)
         self.seed = cfg.scenario.seed
         self.announced_ready = False

@@ -12,8 +12,9 @@ from typing import Any
 
 from fsr.bus.schema import ID, INT, TEXT, Field, Schema, opt
 from fsr.bus.schema import check as check_schema
-from fsr.plan import RUNNER_ID, STAGES
+from fsr.plan import RUNNER_ID
 from fsr.protocols import Message, kinds
+from fsr.workload.roles import STAGES
 
 MAP = Field((dict,), max_size=10_000)
 LIST = Field((list,), max_size=10_000)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from fsr import events as ev
 from fsr.agents.hops import Hop
 from fsr.agents.tools import merge_hits
-from fsr.plan import STAGES
 from fsr.protocols import Message, kinds
+from fsr.workload.roles import STAGES
 
 if TYPE_CHECKING:
     from fsr.agents.contracts import PipelineHost

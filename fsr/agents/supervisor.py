@@ -86,11 +86,10 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     # agent_<i>.stderr (the forkserver preloaded the agent code, so this costs nothing)
     from fsr.agents.agent import Agent
     from fsr.injector.network import join_fault_group
-    from fsr.injector.schedule import has_network_faults
     from fsr.plan import RunPlan
 
     plan = RunPlan.load(plan_path)
-    if has_network_faults(plan.config, [a.node_id for a in plan.agents]):
+    if plan.config.network_faults:
         # before any socket: the fault rules know an agent's packets by this group
         join_fault_group(plan.agent(node_id).index)
     agent = Agent(plan, node_id)

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
+from fsr.config.schedule import ScheduleError
 from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config
-from fsr.injector.schedule import ScheduleError, storms_of
-from fsr.plan import roles_of
-from fsr.workload.service import ServiceTime, ServiceTimeError, capacity, parse
+from fsr.workload.roles import roles_of
+from fsr.workload.service import ServiceTimeError, capacity, parse
 
 
 class ConfigError(ValueError):
@@ -55,10 +55,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 
 def check_schedule(cfg: Config) -> None:
-    """The fault schedule, checked against the scenario (agents, durations) before any run."""
-    agents = [f"agent_{i}" for i in range(cfg.scenario.agent_count)]
+    """The fault schedule, checked against the scenario (agents, durations) before any run, and
+    kept in `cfg.storms`."""
     try:
-        storms_of(to_dict(cfg), agents)
+        cfg.storms  # noqa: B018 -- expanding the schedule is the check
     except ScheduleError as exc:
         raise ConfigError(str(exc)) from exc
 
@@ -69,19 +69,12 @@ def from_dict(raw: dict[str, Any]) -> Config:
     return resolve_auto(_build(Config, raw, ""))
 
 
-def service_time(cfg: Config) -> ServiceTime:
-    """The work's emulated service time; none with an LLM backend, whose calls are the work."""
-    if cfg.llm.model.type != "offline":
-        return ServiceTime("none")
-    return parse(cfg.workload.service_time)
-
-
 def planned_capacity(cfg: Config) -> float | None:
     """Tasks per second the mesh serves with its busiest agent's slots all busy
     (`fsr.workload.service.capacity`); None without a service time."""
     n = cfg.scenario.agent_count
     return capacity([roles_of(i, n) for i in range(n)], cfg.workload.replication,
-                    cfg.workload.slots, service_time(cfg))
+                    cfg.workload.slots, cfg.service)
 
 
 def planned_load(cfg: Config) -> dict[str, Any]:
@@ -89,7 +82,7 @@ def planned_load(cfg: Config) -> dict[str, Any]:
     and the utilisation that rate makes of it, the slots, the service time in effect."""
     cap = planned_capacity(cfg)
     rate = cfg.scenario.task_rate
-    svc = service_time(cfg)
+    svc = cfg.service
     return {"task_rate": rate, "capacity_per_s": None if cap is None else round(cap, 3),
             "utilisation": None if cap is None or rate is None else round(rate / cap, 3),
             "slots": cfg.workload.slots,
@@ -103,7 +96,7 @@ def resolve_auto(cfg: Config) -> Config:
     * ``timeouts.hop`` — 2 s x ``scenario.failure_scale`` + 3 x the service time's p95, so a
       slow but healthy unit of work (queued behind others, even) is not re-published;
     * ``timeouts.task`` — 20 s + 5 x that p95: four stages and a retry."""
-    p95 = service_time(cfg).quantile95()
+    p95 = cfg.service.quantile95()
     if cfg.timeouts.hop is None:
         cfg.timeouts.hop = round(2.0 * cfg.scenario.failure_scale + 3 * p95, 3)
     if cfg.timeouts.task is None:

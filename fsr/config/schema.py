@@ -6,11 +6,14 @@ a few seconds while the defaults stay the spec's (kill at 60 s of a 120 s run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
+from fsr.config.schedule import RELAY_KINDS, Storm, storms_of
 from fsr.protocols import REGISTRY
 from fsr.workload.service import DEFAULT as SERVICE_DEFAULT
+from fsr.workload.service import ServiceTime, parse
 
 PROTOCOLS = tuple(REGISTRY)  # registering a framing makes it a valid scenario.protocol
 LLM_TYPES = ("offline", "openai", "local")
@@ -25,12 +28,14 @@ def resolved(value: T | None, key: str) -> T:
     return value
 
 
-def _f(default: Any, check: str = "", help: str = "") -> Any:
-    """A field with a validation rule, read by `fsr.config.load.validate`."""
+def _f(default: Any, check: str = "", help: str = "", flag: bool | str = False) -> Any:
+    """A field with a validation rule (read by `fsr.config.load`) and its help; `flag`: `fsr run`
+    takes it as an option of the field's name (`flags`), whose help is the field's, or this text
+    where the flag's form differs from the config value's."""
     factory = None
     if isinstance(default, list | dict):
         factory, default = (lambda d=default: type(d)(d)), None
-    meta = {"check": check, "help": help}
+    meta = {"check": check, "help": help, "flag": flag}
     if factory:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,42 +43,46 @@ def _f(default: Any, check: str = "", help: str = "") -> Any:
 
 @dataclass
 class Scenario:
-    agent_count: int = _f(8, "1..256", "number of agent processes")
-    protocol: str = _f("json", "protocol", "framing on the wire: json | a2a | anp | acp")
-    kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at")
-    duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)")
-    kill_at: float = _f(60.0, ">=0", "seconds after t = 0 when the fail storm strikes")
+    agent_count: int = _f(8, "1..256", "number of agent processes", flag=True)
+    protocol: str = _f("json", "protocol", "framing on the wire: json | a2a | anp | acp",
+                       flag=True)
+    kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at", flag=True)
+    duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)",
+                         flag=True)
+    kill_at: float = _f(60.0, ">=0", "seconds after t = 0 when the fail storm strikes", flag=True)
     restart_delay: float | None = _f(
-        5.0, ">=0|never", "seconds before a victim is restarted; 'never' keeps it dead"
-    )
-    seed: int = _f(42, "int", "seeds victims, workload and generated documents")
+        5.0, ">=0|never", "seconds before a victim is restarted; 'never' keeps it dead",
+        flag=True)
+    seed: int = _f(42, "int", "seeds victims, workload and generated documents", flag=True)
     task_rate: float | None = _f(
         None, ">0|auto", "tasks submitted per second, at fixed intervals; auto: "
-        "workload.utilisation x the mesh's capacity (4 without a service time)")
+        "workload.utilisation x the mesh's capacity (4 without a service time)", flag=True)
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
     fault: str = _f("kill", "one_of:kill,pause,partition,loss,delay,corrupt",
                     "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT; "
                     "partition: cut off from the other agents; loss: fault_percent of packets; "
-                    "corrupt: bit flips; delay: delay_ms +- jitter_ms on their links")
+                    "corrupt: bit flips; delay: delay_ms +- jitter_ms on their links", flag=True)
     fault_duration: float = _f(10.0, ">0", "seconds a pause, partition or loss lasts")
     fault_percent: float = _f(20.0, "0..100", "loss: share of the victims' packets dropped; "
                               "corrupt: share of the frames to them with one bit flipped")
     delay_ms: float = _f(100.0, "0..60000", "delay: latency added to the victims' links (ms)")
     jitter_ms: float = _f(20.0, "0..60000", "delay: +- uniform jitter on that latency (ms)")
-    storms: int = _f(1, "1..1000", "storms of the scenario's fault, the first at kill_at")
-    storm_every: float = _f(30.0, ">0", "seconds between storms when storms > 1")
+    storms: int = _f(1, "1..1000", "storms of the scenario's fault, the first at kill_at",
+                     flag=True)
+    storm_every: float = _f(30.0, ">0", "seconds between storms when storms > 1", flag=True)
     failure_handling: str = _f(
         "native", "one_of:native,uniform",
-        "native: each protocol's own liveness/in-flight/reconnection design; uniform: json's")
+        "native: each protocol's own liveness/in-flight/reconnection design; uniform: json's",
+        flag=True)
     security: str = _f(
         "curve", "one_of:curve,none",
         "curve: CurveZMQ with per-run keys on every socket; none: no authentication (trusts "
-        "every local process)")
+        "every local process)", flag=True)
     topology: str = _f(
         "full", "one_of:full,star,ring,random-k",
         "who connects to whom: full mesh | star (hub agent_0) | ring | random-k (degree seeded "
-        "peers each); hops to a role no neighbour holds are relayed")
-    degree: int = _f(4, "1..64", "random-k: peers each agent draws (links are two-way)")
+        "peers each); hops to a role no neighbour holds are relayed", flag=True)
+    degree: int = _f(4, "1..64", "random-k: peers each agent draws (links are two-way)", flag=True)
     failure_scale: float = _f(
         1.0, ">0", "factor on every time of a native design (--quick compresses them alike)")
 
@@ -87,7 +96,7 @@ class Heartbeat:
         "pubsub", "one_of:pubsub,swim",
         "agents' membership: pubsub (every heartbeat to every neighbour, Paranoid Pirate) | "
         "swim (SWIM probes and gossip as memberlist: O(N) messages a period); the runner "
-        "always watches the agents' heartbeats")
+        "always watches the agents' heartbeats", flag=True)
 
 
 @dataclass
@@ -111,9 +120,11 @@ class Workload:
         dict(SERVICE_DEFAULT), "service_time",
         "how long each unit of work (a lookup, an extract/triple/reason call) takes: {dist: "
         "none | fixed (seconds) | lognormal (median, p95) | replay (log)}; default: LLMPerf's "
-        "Llama-2-70B end-to-end latency (fsr.workload.service); offline tools only")
+        "Llama-2-70B end-to-end latency (fsr.workload.service); offline tools only",
+        flag="each unit of work's time: none | fixed:S | lognormal:MEDIAN:P95 | replay:LOG "
+             "(default lognormal:2.26:3.13, LLMPerf's Llama-2-70B)")
     slots: int = _f(32, "1..1024", "units of work an agent runs at once (an LLM client's "
-                    "concurrency); more wait in its queue")
+                    "concurrency); more wait in its queue", flag=True)
     utilisation: float = _f(0.6, "0..10", "scenario.task_rate auto: this share of the "
                             "mesh's capacity (agents per role x slots / service time)")
 
@@ -158,5 +169,47 @@ class Config:
     # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so
     # that every protocol runs with the same heartbeat design unless a profile says otherwise.
     protocols: dict[str, Any] = _f({}, "profiles", "per-protocol config overrides")
-    # The fault schedule (`fsr.injector.schedule`); empty: the scenario's storm(s).
+    # The fault schedule as given (`fsr.config.schedule`); empty: the scenario's storm(s).
     faults: list[Any] = _f([], "faults", "fault schedule: [{kind, at, duration, targets, ...}]")
+
+    @cached_property
+    def storms(self) -> list[Storm]:
+        """The schedule, checked and expanded once (`load_config` reads it first, so a bad
+        schedule is refused before anything runs) and kept: not a field, so it is never
+        serialised; a plan's config, rebuilt in an agent, expands it there once."""
+        return storms_of(self)
+
+    @cached_property
+    def service(self) -> ServiceTime:
+        """The work's emulated service time, parsed once; none with an LLM backend, whose calls
+        are the work."""
+        if self.llm.model.type != "offline":
+            return ServiceTime("none")
+        return parse(self.workload.service_time)
+
+    @property
+    def network_faults(self) -> bool:
+        """Some storm cuts or degrades links (the run needs its network namespace)."""
+        return any(s.network for s in self.storms)
+
+    @property
+    def relay_faults(self) -> bool:
+        """Some storm is done by the link relay (`fsr.injector.relay`)."""
+        return any(s.kind in RELAY_KINDS for s in self.storms)
+
+
+def flags() -> dict[str, tuple[str, str]]:
+    """The config values `fsr run` takes as options: option name (the field's) -> (the key it
+    sets, its help), in the schema's order."""
+    found: dict[str, tuple[str, str]] = {}
+    for section in fields(Config):
+        if not is_dataclass(section.default_factory):
+            continue
+        for f in fields(section.default_factory):
+            flag = f.metadata.get("flag")
+            if flag:
+                if f.name in found:
+                    raise ValueError(f"{f.name}: two config values would share the option")
+                found[f.name] = (f"{section.name}.{f.name}",
+                                 flag if isinstance(flag, str) else f.metadata["help"])
+    return found

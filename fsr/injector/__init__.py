@@ -1,6 +1,7 @@
 """The Fail-Storm Injector owns the kill, and every other fault, from schedule to storm_end:
 
-* the fault schedule (`schedule`): which storms strike when, whom, for how long;
+* the storms of the schedule, checked and expanded once with the config (`fsr.config.schedule`,
+  `Config.storms`): which strike when, whom, for how long;
 * victim choice (`victims`): each storm's targets resolved with the seeded RNG when it strikes,
   among the agents no fault holds then, a fragment's holders taken from the run's shards
   (`fsr.workload.shards`);

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from fsr.injector.schedule import Storm
+from fsr.config.schedule import Storm
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from functools import partial
 
 from fsr import events as ev
+from fsr.config.schedule import RELAY_KINDS, Storm
 from fsr.injector.contracts import LinkFaults, NetworkControl, StormHost, Strike
 from fsr.injector.process import signal_burst
-from fsr.injector.schedule import RELAY_KINDS, Storm, storms_of
 from fsr.injector.victims import resolve_targets
 from fsr.plan import RunPlan
 from fsr.workload.shards import holders
@@ -46,7 +46,7 @@ class FailStorm:
         self.index_of = {a.node_id: a.index for a in plan.agents}
         self.roles = {a.node_id: a.roles for a in plan.agents}
         self.holders = holders(shards)  # fid -> the agents that hold it
-        self.storms = storms_of(plan.config, self.agents)
+        self.storms = plan.config.storms
         self.seed = seed
         self.network = network
         self.relay = relay

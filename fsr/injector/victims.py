@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from fsr.injector.schedule import Targets
+from fsr.config.schedule import Targets
 
 
 def resolve_targets(targets: Targets, storm: int, agents: list[str], free: list[str],

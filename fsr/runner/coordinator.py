@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fsr import events as ev
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.node import MeshNode
-from fsr.config import Config
+from fsr.config import to_dict
 from fsr.config.load import planned_load
 from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
@@ -51,9 +51,10 @@ class TaskState:
 
 
 class Runner(MeshNode):
-    def __init__(self, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
+    def __init__(self, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
                  relay: LinkRelay | None = None) -> None:
+        cfg = plan.config
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
@@ -89,7 +90,7 @@ class Runner(MeshNode):
         sc = self.cfg.scenario
         reason = "crashed"
         try:
-            self.record(ev.RUN_START, run_id=self.plan.run_id, config=self.plan.config,
+            self.record(ev.RUN_START, run_id=self.plan.run_id, config=to_dict(self.cfg),
                         harness_nice=self.harness_nice,
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
                                  "hb_port": a.hb_port, **self._peers(a.node_id)}

@@ -12,7 +12,7 @@ import zmq
 from rich.console import Console
 from rich.table import Table
 
-from fsr.config import Config, ConfigError, from_dict, to_dict
+from fsr.config import Config, ConfigError
 from fsr.injector.network import (
     NetworkFaults,
     check_available,
@@ -20,7 +20,6 @@ from fsr.injector.network import (
     redirect_agent_links,
 )
 from fsr.injector.relay import LinkRelay
-from fsr.injector.schedule import has_network_faults, has_relay_faults
 from fsr.metrics import log_metrics
 from fsr.plan import RunPlan
 from fsr.runner.coordinator import RunFailed, Runner
@@ -36,8 +35,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     try:
         doc = load_document(cfg.workload.document)
         cfg = check_llm(cfg)
-        agents = [f"agent_{i}" for i in range(cfg.scenario.agent_count)]
-        netfaults = has_network_faults(to_dict(cfg), agents)
+        netfaults = cfg.network_faults
         if netfaults:
             check_network(cfg)
         plan, plan_path = prepare_run(cfg, out)
@@ -48,7 +46,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     code = 0
     network = enter_namespace(plan) if netfaults else None
     relay = None
-    if network is not None and has_relay_faults(plan.config, [a.node_id for a in plan.agents]):
+    if network is not None and cfg.relay_faults:
         relay = link_relay(plan)
     with ExitStack() as stack:
         if network is not None:
@@ -63,8 +61,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
                 return 2
         progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
         try:
-            runner = Runner(from_dict(plan.config), plan, plan_path, doc, progress, network,
-                            relay)
+            runner = Runner(plan, plan_path, doc, progress, network, relay)
         except zmq.ZMQError as exc:  # another process took the port since it was checked
             console.print(f"fsr: error: cannot bind the runner's port {plan.runner_port}: {exc}",
                           markup=False, highlight=False)
@@ -149,7 +146,7 @@ def start_model_server(stack: ExitStack, cfg: Config, plan: RunPlan, plan_path: 
                                 + 1, log_path=Path(plan.run_dir) / "logs" / "llm-server.log")
     stack.callback(server.stop)
     model = replace(cfg.llm.model, base_url=server.base_url, name=server.model_name)
-    plan = replace(plan, config=to_dict(replace(cfg, llm=replace(cfg.llm, model=model))))
+    plan = replace(plan, config=replace(cfg, llm=replace(cfg.llm, model=model)))
     plan.save(plan_path)
     return plan
 

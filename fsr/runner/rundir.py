@@ -15,7 +15,7 @@ from typing import Any
 
 from fsr.bus.security import write_run_keys
 from fsr.bus.topology import build_topology
-from fsr.config import Config, ConfigError, to_dict
+from fsr.config import Config, ConfigError
 from fsr.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
 
 METRICS_FILE = "failstorm_metrics.json"
@@ -34,7 +34,7 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
     plan = RunPlan(
         run_id=run_id, run_dir=str(run_dir.resolve()),
         log_path=str((run_dir / "logs" / f"fail_storm_{run_id}.jsonl").resolve()),
-        runner_port=first, agents=agents, config=to_dict(cfg),
+        runner_port=first, agents=agents, config=cfg,
         neighbours=build_topology(sc.topology, [a.node_id for a in agents], sc.degree, sc.seed),
     )
     plan_path = run_dir / "plan.json"

@@ -9,15 +9,15 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from fsr.config import load_config, to_dict
+from fsr.config import from_dict, load_config, to_dict
 from fsr.injector import Strike
 from fsr.plan import RunPlan, build_agents
 
 
 def plan_with(faults: list[dict[str, object]], agents: int = 8, seed: int = 5) -> RunPlan:
-    config = to_dict(load_config(None, {"scenario.agent_count": agents, "scenario.seed": seed,
-                                        "scenario.duration": 30}))
-    config["faults"] = faults
+    config = from_dict({**to_dict(load_config(None, {
+        "scenario.agent_count": agents, "scenario.seed": seed, "scenario.duration": 30})),
+        "faults": faults})
     return RunPlan("test", "/nonexistent", "/nonexistent/log.jsonl", 9099,
                    build_agents(agents, 9100), config)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from fsr.injector.schedule import Targets
+from fsr.config.schedule import Targets
 from fsr.injector.victims import resolve_targets
 from fsr.workload.shards import assign_shards, holders
 

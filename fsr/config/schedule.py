@@ -15,15 +15,22 @@ scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_dura
       jitter: 50
       repeat: {every: 20, count: 3}
 
-`expand` turns the schedule into `Storm`s, numbered in time order; a storm's victims are chosen
-when it strikes (`fsr.injector.victims`), among the agents no other fault holds at
-that moment. A storm due after the work phase ends never strikes.
+`storms_of` checks the schedule and turns it into `Storm`s, numbered in time order (`expand`),
+once per process: a loaded config keeps them (`Config.storms`), and the runner, the injector and
+every agent read them from there. A storm's victims are chosen when it strikes
+(`fsr.injector.victims`), among the agents no other fault holds at that moment. A storm due after
+the work phase ends never strikes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from fsr.workload.roles import agent_ids
+
+if TYPE_CHECKING:  # the schema reads this module for Config.storms
+    from fsr.config.schema import Config
 
 PROCESS_KINDS = ("kill", "pause")
 NETWORK_KINDS = ("partition", "loss", "corrupt", "delay")
@@ -162,29 +169,31 @@ def expand(entries: list[Storm]) -> list[Storm]:
             enumerate(ordered)]
 
 
-def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
-    """The run's storms, from a config as plain data (the plan's, or a log's run_start)."""
-    sc = config["scenario"]
-    restart = sc["restart_delay"]
-    raw_faults = config.get("faults") or []
+def storms_of(config: Config) -> list[Storm]:
+    """The run's storms, checked: the first problem raises `ScheduleError`. Read them as
+    `Config.storms`, which keeps them."""
+    sc = config.scenario
+    agents = agent_ids(sc.agent_count)
+    restart = sc.restart_delay
+    raw_faults = config.faults
     if raw_faults:
         if not isinstance(raw_faults, list):
             raise ScheduleError(f"faults: must be a list of faults (got {raw_faults!r})")
         entries = [s for i, raw in enumerate(raw_faults)
                    for s in parse_entry(i, raw, agents, restart)]
     else:
-        single = {"kind": sc["fault"], "at": sc["kill_at"],
-                  "targets": {"fraction": sc["kill_fraction"]}}
-        if sc["fault"] == "kill":
+        single: dict[str, Any] = {"kind": sc.fault, "at": sc.kill_at,
+                                  "targets": {"fraction": sc.kill_fraction}}
+        if sc.fault == "kill":
             single["duration"] = "never" if restart is None else restart
         else:
-            single["duration"] = sc["fault_duration"]
-        if sc["fault"] in ("loss", "corrupt"):
-            single["percent"] = sc["fault_percent"]
-        if sc["fault"] == "delay":
-            single["ms"], single["jitter"] = sc["delay_ms"], sc["jitter_ms"]
-        if sc["storms"] > 1:
-            single["repeat"] = {"every": sc["storm_every"], "count": sc["storms"]}
+            single["duration"] = sc.fault_duration
+        if sc.fault in ("loss", "corrupt"):
+            single["percent"] = sc.fault_percent
+        if sc.fault == "delay":
+            single["ms"], single["jitter"] = sc.delay_ms, sc.jitter_ms
+        if sc.storms > 1:
+            single["repeat"] = {"every": sc.storm_every, "count": sc.storms}
         try:
             entries = parse_entry(0, single, agents, restart)
         except ScheduleError as exc:  # name the scenario key the single storm's value came from
@@ -197,17 +206,8 @@ def storms_of(config: dict[str, Any], agents: list[str]) -> list[Storm]:
                             f"loss (the relay it puts on the links would carry their packets "
                             f"past the rules)")
     # A storm due after the work phase never strikes (the spec's kill_at 60 s with a 30 s run).
-    return expand([s for s in entries if s.at < sc["duration"]])
-
-
-def has_network_faults(config: dict[str, Any], agents: list[str]) -> bool:
-    return any(s.network for s in storms_of(config, agents))
-
-
-def has_relay_faults(config: dict[str, Any], agents: list[str]) -> bool:
-    return any(s.kind in RELAY_KINDS for s in storms_of(config, agents))
+    return expand([s for s in entries if s.at < sc.duration])
 
 
 __all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "RELAY_KINDS", "ScheduleError", "Storm",
-           "Targets", "expand", "has_network_faults", "has_relay_faults", "parse_entry",
-           "storms_of"]
+           "Targets", "expand", "parse_entry", "storms_of"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from fsr.config import ConfigError, load_config, to_dict
-from fsr.injector.schedule import storms_of
-
-AGENTS = [f"agent_{i}" for i in range(8)]
+from fsr.config import ConfigError, from_dict, load_config, to_dict
+from fsr.config.schedule import Storm
 
 
-def storms(**scenario: object) -> list:
-    cfg = load_config(None, {f"scenario.{k}": v for k, v in scenario.items()})
-    return storms_of(to_dict(cfg), AGENTS)
+def storms(**scenario: object) -> list[Storm]:
+    return load_config(None, {f"scenario.{k}": v for k, v in scenario.items()}).storms
+
+
+def with_faults(faults: list[dict[str, object]]) -> list[Storm]:
+    """The storms of the default config with this schedule, expanded as `Config.storms`."""
+    return from_dict({**to_dict(load_config(None)), "faults": faults}).storms
 
 
 def test_the_default_is_one_kill_storm_at_kill_at() -> None:
@@ -32,15 +34,13 @@ def test_a_storm_after_the_work_phase_never_strikes() -> None:
 
 
 def test_schedule_entries_are_merged_in_time_order() -> None:
-    cfg = to_dict(load_config(None))
-    cfg["faults"] = [
+    got = with_faults([
         {"kind": "pause", "at": 30, "duration": 4, "targets": {"role": "search"}},
         {"kind": "kill", "at": 10, "targets": {"ids": ["agent_1"]},
          "repeat": {"every": 40, "count": 2}},
         {"kind": "loss", "at": 20, "duration": 5, "percent": 25,
          "targets": {"holders_of": "f3"}},
-    ]
-    got = storms_of(cfg, AGENTS)
+    ])
     assert [(s.index, s.kind, s.at) for s in got] == [
         (0, "kill", 10.0), (1, "loss", 20.0), (2, "pause", 30.0), (3, "kill", 50.0)]
     assert got[1].percent == 25.0 and got[1].targets.holders_of == "f3"
@@ -89,9 +89,8 @@ def test_single_storm_errors_name_the_scenario_key() -> None:
 
 
 def test_corrupt_does_not_share_a_schedule_with_drops() -> None:
-    cfg = to_dict(load_config(None))
-    cfg["faults"] = [
-        {"kind": "corrupt", "at": 5, "duration": 3, "percent": 10, "targets": {"fraction": 0.25}},
-        {"kind": "partition", "at": 20, "duration": 3, "targets": {"fraction": 0.25}}]
     with pytest.raises(ValueError, match="corrupt cannot share a schedule"):
-        storms_of(cfg, AGENTS)
+        with_faults([
+            {"kind": "corrupt", "at": 5, "duration": 3, "percent": 10,
+             "targets": {"fraction": 0.25}},
+            {"kind": "partition", "at": 20, "duration": 3, "targets": {"fraction": 0.25}}])
