@@ -62,16 +62,16 @@ class Agent(MeshNode):
         if self.membership == "swim":
             self.swim = Swim(node_id, self.local.incarnation, sorted(self.neighbours),
                              cfg.heartbeat.interval, self.routes.shared_neighbours,
-                             str(cfg.scenario.seed))
+                             str(cfg.scenario.seed), table=self.peers)
         sc = cfg.scenario
         self.hop_timeout = resolved(cfg.timeouts.hop, "timeouts.hop")
         self.task_timeout = resolved(cfg.timeouts.task, "timeouts.task")
         design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
                             cfg.heartbeat.interval, cfg.heartbeat.liveness, self.hop_timeout)
         self.hops = HopTracker(self, design.request_timeout)
-        self.links = PeerLinks(self, node_id, design, self.hop_timeout)
+        self.links = PeerLinks(self, self.peers, design, self.hop_timeout)
         self.recovery = self.links.recovery
-        self.router = Router(self.links.peers, self.routes,
+        self.router = Router(self.peers, self.routes,
                              {a.node_id: a.roles for a in plan.agents})
         self.max_attempts = cfg.timeouts.max_attempts
         self.top_k = cfg.workload.top_k
@@ -130,7 +130,7 @@ class Agent(MeshNode):
         self.hops.fail(msg_id, reason)
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
-        self.links.peers.ready.add(peer)
+        self.peers.ready.add(peer)
         self._check_ready()
         for run in list(self.tasks.values()):
             if run.parked:
@@ -138,7 +138,7 @@ class Agent(MeshNode):
 
     def _check_ready(self) -> None:
         """Tell the runner once every peer has completed a handshake with us."""
-        if not self.announced_ready and self.links.peers.ready >= self.neighbours:
+        if not self.announced_ready and self.peers.ready >= self.neighbours:
             if self.mesh.send_control(RUNNER_ID, "ready", roles=self.roles):
                 self.announced_ready = True
             else:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from fsr import events as ev
 from fsr.protocols import FailureDesign, ProtocolAdapter
-from fsr.protocols.recovery import Decision, PeerTable, Ping, Recovery
+from fsr.protocols.peers import PeerTable
+from fsr.protocols.recovery import Decision, Ping, Recovery
 
 if TYPE_CHECKING:
     from fsr.agents.hops import HopTracker
@@ -38,10 +39,10 @@ class LinkHost(Protocol):
 
 
 class PeerLinks:
-    def __init__(self, host: LinkHost, node_id: str, design: FailureDesign,
+    def __init__(self, host: LinkHost, peers: PeerTable, design: FailureDesign,
                  hop_timeout: float) -> None:
         self.host = host
-        self.peers = PeerTable(node_id)
+        self.peers = peers  # the node's table (`MeshNode.peers`); recovery writes its columns
         self.recovery = Recovery(design, self.peers)
         self.hop_timeout = hop_timeout
 

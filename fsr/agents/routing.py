@@ -2,7 +2,7 @@
 lead towards agents it cannot reach directly (`fsr.bus.topology`), and the set cover of a
 search's fragments by their holders.
 
-Reachable means routable in the agent's peer table (`fsr.protocols.recovery.PeerTable`): a
+Reachable means routable in the agent's peer table (`fsr.protocols.peers.PeerTable`): a
 completed handshake, not lost since.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 
 from fsr.bus.topology import Routes
-from fsr.protocols.recovery import PeerTable
+from fsr.protocols.peers import PeerTable
 
 
 class Router:

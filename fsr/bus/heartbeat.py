@@ -8,32 +8,26 @@ it *returned*, which starts a reconnection handshake. Optionally (the fast path)
 disconnect event suspects the peer at once.
 
 Pure logic over timestamps: the caller feeds in heartbeats and the clock; nothing here sleeps.
+What it knows of each peer it keeps in the node's peer table (`PeerTable.liveness`,
+`fsr.protocols.peers`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fsr.protocols.base import Heartbeat
-
-
-@dataclass
-class PeerLiveness:
-    last_seen: float
-    incarnation: str
-    suspected: bool = False
+from fsr.protocols.peers import Liveness, PeerTable
 
 
 class HeartbeatMonitor:
-    def __init__(self, interval: float, liveness: int) -> None:
+    def __init__(self, interval: float, liveness: int, table: PeerTable) -> None:
         self.timeout = interval * liveness
-        self.peers: dict[str, PeerLiveness] = {}
+        self.peers = table.liveness  # its column of the node's peer table
 
     def seen(self, hb: Heartbeat, now: float) -> str | None:
         """Record a heartbeat; "joined", "restarted" or "resumed" when the peer (re)appears."""
         state = self.peers.get(hb.node_id)
         if state is None:
-            self.peers[hb.node_id] = PeerLiveness(now, hb.incarnation)
+            self.peers[hb.node_id] = Liveness(now, hb.incarnation)
             return "joined"
         change = None
         if hb.incarnation != state.incarnation:

@@ -27,6 +27,7 @@ from fsr.bus.wire import frame_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class, kinds
 from fsr.protocols.base import Heartbeat
+from fsr.protocols.peers import PeerTable
 
 
 def _events(sock: zmq.Socket) -> int:
@@ -51,7 +52,8 @@ class MeshNode:
         self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port, curve)
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
-        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness)
+        self.peers = PeerTable(node_id)  # everything this node knows of its peers
+        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers)
         self.hb_interval = hb_interval
         self.fast_path = fast_path
         # epoll over each socket's ZMQ_FD: a wake-up costs what changed, not how many sockets
@@ -205,7 +207,7 @@ class MeshNode:
             if hb.node_id == self.node_id:
                 continue
             self._tally_heartbeat(hb.node_id, len(data))
-            prev = self.monitor.peers.get(hb.node_id)
+            prev = self.peers.liveness.get(hb.node_id)
             was_alive, last_seen = prev is not None and not prev.suspected, prev and prev.last_seen
             now = time.time()
             change = self.monitor.seen(hb, now)

@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsr.protocols.peers import Member, PeerTable
+
 INDIRECT_CHECKS = 3
 SUSPICION_MULT = 4
 RETRANSMIT_MULT = 4
@@ -51,15 +53,6 @@ MAX_PIGGYBACK = 16  # updates per message (memberlist: as many as fit a UDP pack
 Update = tuple[str, str, int, str]  # (alive | suspect | dead, member, incarnation, process)
 Out = tuple[str, dict[str, Any]]  # (destination, message body)
 Change = tuple[str, str, float]  # (joined|restarted|resumed|suspect|dead|refuted, peer, s)
-
-
-@dataclass
-class Member:
-    state: str = "alive"
-    incarnation: int = 0
-    process: str | None = None  # the member's process incarnation, once heard of
-    last_heard: float = 0.0
-    suspect_until: float | None = None
 
 
 @dataclass
@@ -80,11 +73,12 @@ class Swim:
     reachable: Callable[[str], set[str]] = field(default=lambda _: set())
     seed: str = ""
     incarnation: int = 0
-    members: dict[str, Member] = field(init=False)
+    table: PeerTable = field(kw_only=True)  # the node's; SWIM keeps its members there
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}/{self.me}/swim")
-        self.members = {m: Member() for m in self.members_of if m != self.me}
+        self.members = self.table.swim
+        self.members.update({m: Member() for m in self.members_of if m != self.me})
         n = len(self.members) + 1
         self.suspicion = SUSPICION_MULT * max(1.0, math.log10(n)) * self.interval
         self.retransmits = RETRANSMIT_MULT * math.ceil(math.log10(n + 1))

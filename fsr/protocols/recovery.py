@@ -10,17 +10,17 @@ reader finds one protocol's whole reaction to a SIGKILL here, in its design (the
 module: `DESIGN`, with the source of every knob) and in its adapter's hooks (`send_ping`,
 `recover`, `open_requests`, `start_handshake`).
 
-`PeerTable` is the node's view of its peers for routing: which completed a handshake with it
-(ready), which it is handshaking with, and how many pings each left unanswered. Membership —
-alive, suspected, incarnation — stays the bus's (`fsr.bus.heartbeat`, `fsr.bus.swim`).
+Its columns of the node's `PeerTable` (`fsr.protocols.peers`) are which peers completed a
+handshake (ready) and how many pings each left unanswered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fsr.protocols.failure import Backoff, FailureDesign
+from fsr.protocols.peers import PeerTable
 
 
 @dataclass(frozen=True)
@@ -40,29 +40,6 @@ class Ping:
 
 
 Decision = Lose | Ping
-
-
-@dataclass
-class PeerTable:
-    """One node's routing view of its peers."""
-
-    node_id: str
-    ready: set[str] = field(default_factory=set)  # completed a handshake: routable
-    handshaking: set[str] = field(default_factory=set)  # a handshake loop is running
-    ping_misses: dict[str, int] = field(default_factory=dict)  # pings since the last pong
-
-    def __post_init__(self) -> None:
-        self.ready.add(self.node_id)  # hops to itself need no handshake
-
-    def drop(self, peer: str) -> bool:
-        """Forget that `peer` is routable; whether it was."""
-        was = peer in self.ready
-        self.ready.discard(peer)
-        self.ping_misses.pop(peer, None)
-        return was
-
-    def others(self) -> list[str]:
-        return sorted(self.ready - {self.node_id})
 
 
 class Recovery:

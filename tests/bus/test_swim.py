@@ -4,6 +4,7 @@ stepped by hand, messages delivered in order — what the protocol promises, che
 from __future__ import annotations
 
 from fsr.bus.swim import Swim
+from fsr.protocols.peers import PeerTable
 
 INTERVAL = 1.0
 
@@ -22,7 +23,7 @@ class Net:
 
     def _node(self, me: str, process: str) -> Swim:
         return Swim(me, process, self.ids, INTERVAL,
-                    lambda t, me=me: set(self.ids) - {t, me}, seed="7")
+                    lambda t, me=me: set(self.ids) - {t, me}, seed="7", table=PeerTable(me))
 
     def run(self, until: float, step: float = 0.05, start: float = 0.0) -> None:
         now = start

@@ -7,7 +7,8 @@ import pytest
 
 from fsr.protocols import design_for
 from fsr.protocols.failure import Backoff
-from fsr.protocols.recovery import Lose, PeerTable, Ping, Recovery
+from fsr.protocols.peers import PeerTable
+from fsr.protocols.recovery import Lose, Ping, Recovery
 
 
 def recovery(protocol: str, mode: str = "native", ready: tuple[str, ...] = ("b", "c")
