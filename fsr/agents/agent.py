@@ -25,6 +25,7 @@ from fsr.agents.serving import ToolServer
 from fsr.agents.shard import Shard
 from fsr.agents.tools import make_backend
 from fsr.agents.work import WorkSlots
+from fsr.bus.detectors import detector_for
 from fsr.bus.node import MeshNode
 from fsr.bus.swim import Swim
 from fsr.bus.topology import Routes
@@ -45,6 +46,7 @@ class Agent(MeshNode):
             hb_port=spec.hb_port, role="+".join(spec.roles), incarnation=uuid.uuid4().hex[:12],
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
             fast_path=cfg.heartbeat.fast_path, keys=plan.keys(),
+            detector=detector_for(cfg.heartbeat),
         )
         self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles

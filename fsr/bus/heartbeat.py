@@ -14,34 +14,38 @@ What it knows of each peer it keeps in the node's peer table (`PeerTable.livenes
 
 from __future__ import annotations
 
+from fsr.bus.detectors import Detector, Fixed
 from fsr.protocols.base import Heartbeat
 from fsr.protocols.peers import Liveness, PeerTable
 
 
 class HeartbeatMonitor:
-    def __init__(self, interval: float, liveness: int, table: PeerTable) -> None:
-        self.timeout = interval * liveness
+    def __init__(self, interval: float, liveness: int, table: PeerTable,
+                 detector: Detector | None = None) -> None:
+        # when a silent peer is suspected (`fsr.bus.detectors`); Paranoid Pirate's fixed
+        # deadline unless the config says otherwise
+        self.detector = detector or Fixed(interval * liveness)
         self.peers = table.liveness  # its column of the node's peer table
 
     def seen(self, hb: Heartbeat, now: float) -> str | None:
         """Record a heartbeat; "joined", "restarted" or "resumed" when the peer (re)appears."""
         state = self.peers.get(hb.node_id)
-        if state is None:
-            self.peers[hb.node_id] = Liveness(now, hb.incarnation)
-            return "joined"
-        change = None
-        if hb.incarnation != state.incarnation:
-            change = "restarted"
-        elif state.suspected:
-            change = "resumed"
-        state.last_seen, state.incarnation, state.suspected = now, hb.incarnation, False
+        if state is None or hb.incarnation != state.incarnation:
+            arrivals = self.detector.start()  # a new process: a new history
+            self.peers[hb.node_id] = Liveness(now, hb.incarnation, arrivals=arrivals,
+                                              deadline=self.detector.deadline(arrivals, now))
+            return "joined" if state is None else "restarted"
+        change = "resumed" if state.suspected else None
+        self.detector.arrived(state.arrivals, now - state.last_seen, state.suspected)
+        state.last_seen, state.suspected = now, False
+        state.deadline = self.detector.deadline(state.arrivals, now)
         return change
 
     def check(self, now: float) -> list[tuple[str, float]]:
         """Peers that just crossed their deadline, with how long they had been silent."""
         newly = []
         for peer, state in self.peers.items():
-            if not state.suspected and now - state.last_seen > self.timeout:
+            if not state.suspected and now > state.deadline:
                 state.suspected = True
                 newly.append((peer, now - state.last_seen))
         return newly
@@ -59,5 +63,5 @@ class HeartbeatMonitor:
         return state is not None and not state.suspected
 
     def next_deadline(self) -> float | None:
-        live = [s.last_seen for s in self.peers.values() if not s.suspected]
-        return min(live) + self.timeout if live else None
+        live = [s.deadline for s in self.peers.values() if not s.suspected]
+        return min(live) if live else None

@@ -18,6 +18,7 @@ from typing import Any, cast
 import zmq
 
 from fsr import events as ev
+from fsr.bus.detectors import Detector
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.inbound import ControlIn, FrameIn, SwimIn
 from fsr.bus.mesh import Mesh
@@ -41,7 +42,8 @@ class MeshNode:
     def __init__(self, *, node_id: str, protocol: str, log: EventLog, data_port: int,
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
                  hb_liveness: int, fast_path: bool = False,
-                 keys: dict[str, tuple[bytes, bytes]] | None = None) -> None:
+                 keys: dict[str, tuple[bytes, bytes]] | None = None,
+                 detector: Detector | None = None) -> None:
         self.node_id = node_id
         self.log = log
         # A context of its own, not the process-wide instance: one node's sockets can never
@@ -53,7 +55,7 @@ class MeshNode:
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
         self.peers = PeerTable(node_id)  # everything this node knows of its peers
-        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers)
+        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers, detector)
         self.hb_interval = hb_interval
         self.fast_path = fast_path
         # epoll over each socket's ZMQ_FD: a wake-up costs what changed, not how many sockets

@@ -92,6 +92,18 @@ class Heartbeat:
     interval: float = _f(1.0, ">0", "seconds between heartbeats on the PUB channel")
     liveness: int = _f(3, "1..100", "missed heartbeats before a peer is suspected dead")
     fast_path: bool = _f(False, "bool", "also suspect a peer on a ZeroMQ disconnect event")
+    detector: str = _f(
+        "fixed", "one_of:fixed,phi,phi-exp",
+        "when a silent peer is suspected (fsr.bus.detectors): fixed (interval x liveness, "
+        "Paranoid Pirate) | phi (phi accrual as Akka's PhiAccrualFailureDetector) | phi-exp "
+        "(Cassandra's exponential phi)", flag=True)
+    phi_threshold: float = _f(8.0, "0.5..100", "phi and phi-exp: suspect once phi crosses this "
+                              "(Akka's threshold, Cassandra's phi_convict_threshold: 8)")
+    phi_pause: float = _f(3.0, "0..100", "phi: acceptable heartbeat pause, in heartbeat "
+                          "intervals (Akka's acceptable-heartbeat-pause 3 s at its 1 s interval)")
+    phi_min_std: float = _f(0.1, "0.001..10", "phi: least standard deviation of the "
+                            "inter-arrival times, in heartbeat intervals (Akka's "
+                            "min-std-deviation 100 ms at its 1 s interval)")
     membership: str = _f(
         "pubsub", "one_of:pubsub,swim",
         "agents' membership: pubsub (every heartbeat to every neighbour, Paranoid Pirate) | "

@@ -3,7 +3,8 @@
 Each party writes its own columns, and anyone may read them all (`PeerTable.view`):
 
 * the membership view — over the heartbeat channel (`fsr.bus.heartbeat`): when each peer was last
-  heard, its process incarnation, whether it is suspected (`liveness`); with SWIM
+  heard, its process incarnation, its inter-arrival history and the deadline the failure
+  detector (`fsr.bus.detectors`) draws from it, whether it is suspected (`liveness`); with SWIM
   (`fsr.bus.swim`): each member's SWIM record (`swim`: alive / suspect / dead, its SWIM
   incarnation number and process);
 * the protocol's recovery (`fsr.protocols.recovery`, carried out by `fsr.agents.links`): which
@@ -15,17 +16,49 @@ Each party writes its own columns, and anyone may read them all (`PeerTable.view
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+MAX_SAMPLE_SIZE = 1000  # Akka's max-sample-size, Cassandra's SAMPLE_SIZE (`fsr.bus.detectors`)
+
+
+@dataclass
+class Arrivals:
+    """A peer's last inter-arrival times (seconds), with running sums for mean and variance."""
+
+    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLE_SIZE))
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, interval: float) -> None:
+        if len(self.intervals) == self.intervals.maxlen:
+            old = self.intervals[0]
+            self.total -= old
+            self.squares -= old * old
+        self.intervals.append(interval)
+        self.total += interval
+        self.squares += interval * interval
+
+    def mean(self) -> float:
+        return self.total / len(self.intervals)
+
+    def std(self) -> float:
+        m = self.mean()
+        return math.sqrt(max(0.0, self.squares / len(self.intervals) - m * m))
 
 
 @dataclass
 class Liveness:
-    """The heartbeat channel's view of one peer (Paranoid Pirate, `fsr.bus.heartbeat`)."""
+    """The heartbeat channel's view of one peer (`fsr.bus.heartbeat`): when it was last heard,
+    as which process, and when its silence makes it suspected (the detector's deadline)."""
 
     last_seen: float
     incarnation: str  # the peer's process incarnation, as its heartbeats carry it
     suspected: bool = False
+    arrivals: Arrivals | None = None  # its inter-arrival history, if the detector keeps one
+    deadline: float = 0.0  # suspected once the clock passes this (`fsr.bus.detectors`)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
+from fsr.bus.detectors import detector_for
 from fsr.bus.node import MeshNode
 from fsr.config import to_dict
 from fsr.config.load import planned_load
@@ -60,7 +61,7 @@ class Runner(MeshNode):
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
                          hb_port=None, role="runner", incarnation="runner",
                          hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
-                         keys=plan.keys())
+                         keys=plan.keys(), detector=detector_for(cfg.heartbeat))
         for a in plan.agents:
             self.add_peer(a.node_id, a.data_port, a.hb_port)
         self.agent_ids = [a.node_id for a in plan.agents]
