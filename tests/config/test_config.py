@@ -18,6 +18,9 @@ from tests.helpers import run_fsr
     ({"scenario.topology": "mesh"}, "scenario.topology: must be one of full, star, ring"),
     ({"heartbeat.interval": -1}, "heartbeat.interval: must be > 0"),
     ({"heartbeat.fast_path": "yes"}, "heartbeat.fast_path: must be true or false"),
+    ({"heartbeat.detector": "psychic"}, "heartbeat.detector: must be one of fixed, phi, phi-exp"),
+    ({"heartbeat.phi_threshold": 0.1}, "heartbeat.phi_threshold: must be between 0.5 and 100"),
+    ({"heartbeat.phi_min_std": 0}, "heartbeat.phi_min_std: must be between 0.001 and 10"),
     ({"scenario.colour": 1}, "scenario.colour: unknown key"),
     ({"llm.model.type": "gpt"}, "llm.model.type: must be one of offline, openai, local"),
 ])
@@ -43,6 +46,7 @@ def test_yaml_file_and_profile(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [
     ["--kill-fraction", "2"], ["--agent-count", "many"], ["--protocol", "smtp"],
     ["--no-such-flag"], ["--duration", "-5"], ["--config", "/does/not/exist.yaml"],
+    ["--detector", "psychic"],
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_spawns_nothing(tmp_path: Path,
                                                                 args: list[str]) -> None:
