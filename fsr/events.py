@@ -92,6 +92,8 @@ SWIM_SUSPECT = event("swim_suspect", "peer, silent_ms (SWIM: a probe went unansw
                                      "it refutes)")
 SWIM_REFUTE = event("swim_refute", "incarnation (SWIM: this node heard itself suspected and said "
                                    "it is alive)")
+SWIM_HEALTH = event("swim_health", "score (Lifeguard's local health changed: the probe interval "
+                                   "is x (score + 1))")
 HANDSHAKE_START = event("handshake_start", "peer, sent")
 HANDSHAKE_DONE = event("handshake_done", "peer, role, incarnation")
 HANDSHAKE_REFUSED = event("handshake_refused", "peer, error | status")

@@ -64,7 +64,8 @@ class Agent(MeshNode):
         if self.membership == "swim":
             self.swim = Swim(node_id, self.local.incarnation, sorted(self.neighbours),
                              cfg.heartbeat.interval, self.routes.shared_neighbours,
-                             str(cfg.scenario.seed), table=self.peers)
+                             str(cfg.scenario.seed),
+                             lifeguard=cfg.heartbeat.detector == "lifeguard", table=self.peers)
         sc = cfg.scenario
         self.hop_timeout = resolved(cfg.timeouts.hop, "timeouts.hop")
         self.task_timeout = resolved(cfg.timeouts.task, "timeouts.task")

@@ -146,4 +146,4 @@ def detector_for(hb: HeartbeatSettings) -> Detector:
                           hb.phi_min_std * hb.interval)
     if hb.detector == "phi-exp":
         return ExponentialAccrual(hb.phi_threshold, 2 * hb.interval)
-    return Fixed(hb.interval * hb.liveness)
+    return Fixed(hb.interval * hb.liveness)  # fixed; and lifeguard, a SWIM detector

@@ -303,6 +303,8 @@ class MeshNode:
                 self.log.log(ev.SWIM_SUSPECT, peer=peer, silent_ms=round(silent * 1000, 3))
             elif how == "refuted":
                 self.log.log(ev.SWIM_REFUTE, incarnation=self.swim.incarnation)
+            elif how == "health":
+                self.log.log(ev.SWIM_HEALTH, score=int(silent))
             elif how == "dead":
                 self._suspect(peer, "swim_dead", silent)
             else:

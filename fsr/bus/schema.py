@@ -87,7 +87,8 @@ def check_control(body: Any) -> str | None:
 
 
 # SWIM membership messages (`fsr.bus.swim`), agent <-> agent; each update is
-# [alive | suspect | dead, member, incarnation, process]
+# [alive | suspect | dead, member, incarnation, process], and under Lifeguard a suspect update's
+# fifth item, who suspects the member
 SWIM: Schema = {"t": Field((str,), choices=frozenset({"ping", "ack", "ping_req", "gossip"})),
                 "p": ID, "n": INT, "g": Field((list,), max_size=64), "seq": opt(INT),
                 "target": opt(ID)}
@@ -100,7 +101,10 @@ def check_swim(body: Any) -> str | None:
     if why is None and body["t"] != "gossip" and not isinstance(body.get("seq"), int):
         why = f"swim {body['t']}: no seq"
     for u in body.get("g") or [] if why is None else []:
-        if not (isinstance(u, list) and len(u) == 4 and u[0] in ("alive", "suspect", "dead")
+        if not (isinstance(u, list) and (len(u) == 4 or (len(u) == 5 and u[0] == "suspect"
+                                                          and isinstance(u[4], str)
+                                                          and len(u[4]) <= 128))
+                and u[0] in ("alive", "suspect", "dead")
                 and isinstance(u[1], str) and isinstance(u[2], int) and isinstance(u[3], str)
                 and len(u[1]) <= 128 and len(u[3]) <= 128):
             return "swim: malformed update"

@@ -23,11 +23,12 @@ mesh's data links (`fsr.bus.mesh.Mesh.send_swim`) instead of UDP:
 Deviations, and why: membership is static — the members are the node's topology neighbours
 from the run plan, all alive when the runner says every agent listens (memberlist's join and
 push/pull sync have nothing to add to a fixed plan); the suspicion timeout is Lifeguard's
-minimum, without its shrinking from 6x as confirmations arrive; each message also carries the
-sender's process incarnation, so a restarted process (whose SWIM incarnation starts again at 0)
-is recognised at once; any message from the member being probed counts as its ack (links are
-ordered streams, not UDP: a late ack behind a busy loop turn is still a live member). Helpers
-for an indirect probe are members that are also the target's
+minimum, without its shrinking from 6x as confirmations arrive, and the probe interval is not
+scaled by local health — unless ``heartbeat.detector: lifeguard`` (`fsr.bus.lifeguard`); each
+message also carries the sender's process incarnation, so a restarted process (whose SWIM
+incarnation starts again at 0) is recognised at once; any message from the member being probed
+counts as its ack (links are ordered streams, not UDP: a late ack behind a busy loop turn is
+still a live member). Helpers for an indirect probe are members that are also the target's
 neighbours, so every ping travels over an existing link.
 
 Pure logic over timestamps, like `fsr.bus.heartbeat`: the node feeds in messages and the clock
@@ -42,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsr.bus.lifeguard import Awareness, Suspicion
 from fsr.protocols.peers import Member, PeerTable
 
 INDIRECT_CHECKS = 3
@@ -50,7 +52,9 @@ RETRANSMIT_MULT = 4
 GOSSIP_NODES = 3
 MAX_PIGGYBACK = 16  # updates per message (memberlist: as many as fit a UDP packet)
 
-Update = tuple[str, str, int, str]  # (alive | suspect | dead, member, incarnation, process)
+# (alive | suspect | dead, member, incarnation, process[, who suspects it: Lifeguard's suspect
+# updates only, so its confirmations can be counted])
+Update = tuple[Any, ...]
 Out = tuple[str, dict[str, Any]]  # (destination, message body)
 Change = tuple[str, str, float]  # (joined|restarted|resumed|suspect|dead|refuted, peer, s)
 
@@ -73,6 +77,7 @@ class Swim:
     reachable: Callable[[str], set[str]] = field(default=lambda _: set())
     seed: str = ""
     incarnation: int = 0
+    lifeguard: bool = False  # local health and confirmation-based suspicion (`fsr.bus.lifeguard`)
     table: PeerTable = field(kw_only=True)  # the node's; SWIM keeps its members there
 
     def __post_init__(self) -> None:
@@ -89,6 +94,8 @@ class Swim:
         self.next_gossip = 0.0
         self.seq = 0
         self.relaying: dict[int, tuple[str, int]] = {}  # our ping seq -> (requester, its seq)
+        self.awareness = Awareness()  # Lifeguard's local health (its score stays 0 without it)
+        self.suspicions: dict[str, Suspicion] = {}  # Lifeguard: each suspect member's timer
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self, now: float) -> list[Change]:
@@ -131,15 +138,17 @@ class Swim:
             target_m = self.members[p.target] if p else None
             # a member never heard from is still starting (its link may not be up): only one
             # that has spoken can be suspected
-            if p and not p.acked and target_m is not None and target_m.process is not None:
-                changes += self._suspect(p.target, target_m.incarnation, now)
+            if p and target_m is not None and target_m.process is not None:
+                if not p.acked:
+                    changes += self._suspect(p.target, target_m.incarnation, now, self.me)
+                changes += self._health(-1 if p.acked else 1)
             self.probe = None
             target = self._next_target()
             if target is not None:
                 self.seq += 1
                 self.probe = Probe(target, self.seq, now)
                 out.append((target, self._msg("ping", seq=self.seq)))
-            self.next_probe = now + self.interval
+            self.next_probe = now + self.awareness.scale(self.interval)
         for peer, m in self.members.items():
             if m.state == "suspect" and m.suspect_until is not None and now >= m.suspect_until:
                 m.state, m.suspect_until = "dead", None
@@ -178,7 +187,7 @@ class Swim:
         if self.probe is not None and self.probe.target == sender:
             self.probe.acked = True  # any word from the probed member proves it alive
         for update in body["g"]:
-            changes += self._apply(tuple(update), now)
+            changes += self._apply(tuple(update), sender, now)
         kind = body["t"]
         if kind == "ping":
             out.append((sender, self._msg("ack", seq=body["seq"])))
@@ -212,13 +221,14 @@ class Swim:
             return [("resumed", peer, 0.0)]
         return []
 
-    def _apply(self, update: Update, now: float) -> list[Change]:
-        kind, peer, n, process = update
+    def _apply(self, update: Update, sender: str, now: float) -> list[Change]:
+        kind, peer, n, process, *rest = update
+        origin = rest[0] if rest else sender  # who suspects: Lifeguard's updates say so
         if peer == self.me:
             if kind != "alive" and process == self.process and n >= self.incarnation:
                 self.incarnation = n + 1  # refute: I am alive, with a newer incarnation
                 self._queue(("alive", self.me, self.incarnation, self.process))
-                return [("refuted", self.me, 0.0)]
+                return [("refuted", self.me, 0.0), *self._health(1)]
             return []
         m = self.members.get(peer)
         if m is None or kind not in ("alive", "suspect", "dead"):
@@ -241,7 +251,9 @@ class Swim:
         if kind == "suspect":
             if (m.state == "alive" and n >= m.incarnation) or (m.state == "suspect"
                                                              and n > m.incarnation):
-                return self._suspect(peer, n, now)
+                return self._suspect(peer, n, now, origin)
+            if m.state == "suspect" and n == m.incarnation:
+                self._suspect(peer, n, now, origin)  # Lifeguard counts it as a confirmation
             return []
         if m.state != "dead" and n >= m.incarnation:  # dead
             m.state, m.incarnation, m.suspect_until = "dead", n, None
@@ -249,13 +261,38 @@ class Swim:
             return [("dead", peer, now - m.last_heard)]
         return []
 
-    def _suspect(self, peer: str, n: int, now: float) -> list[Change]:
+    def _suspect(self, peer: str, n: int, now: float, origin: str) -> list[Change]:
         m = self.members[peer]
+        if self.lifeguard and m.state == "suspect" and n == m.incarnation:
+            self._confirm(peer, m, origin)  # one more member (maybe this one) suspects it
+            return []
         if m.state != "alive":
             return []
-        m.state, m.incarnation, m.suspect_until = "suspect", n, now + self.suspicion
-        self._queue(("suspect", peer, n, m.process or ""))
+        m.state, m.incarnation = "suspect", n
+        if self.lifeguard:
+            s = Suspicion.begin(origin, now, self.suspicion, len(self.members) + 1,
+                                SUSPICION_MULT)
+            self.suspicions[peer] = s
+            m.suspect_until = s.deadline
+            self._queue(("suspect", peer, n, m.process or "", origin))
+        else:
+            m.suspect_until = now + self.suspicion
+            self._queue(("suspect", peer, n, m.process or ""))
         return [("suspect", peer, now - m.last_heard)]
+
+    def _confirm(self, peer: str, m: Member, origin: str) -> None:
+        """Lifeguard: another member suspects `peer` too; a new confirmation shortens the
+        timer and is passed on (memberlist re-broadcasts it)."""
+        s = self.suspicions.get(peer)
+        if s is not None and s.confirm(origin):
+            m.suspect_until = s.deadline
+            self._queue(("suspect", peer, m.incarnation, m.process or "", origin))
+
+    def _health(self, delta: int) -> list[Change]:
+        """Lifeguard: move the local health score; a change is logged by the node."""
+        if self.lifeguard and self.awareness.apply(delta):
+            return [("health", self.me, float(self.awareness.score))]
+        return []
 
     # -- dissemination (memberlist's TransmitLimitedQueue) ---------------------------------
     def _queue(self, update: Update) -> None:

@@ -51,6 +51,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         _deep_merge(merged, profile, "protocols." + cfg.scenario.protocol)
         cfg = from_dict(merged)
     check_schedule(cfg)
+    if cfg.heartbeat.detector == "lifeguard" and cfg.heartbeat.membership != "swim":
+        raise ConfigError("heartbeat.detector: lifeguard is SWIM's detector; it needs "
+                          "heartbeat.membership: swim")
     return cfg
 
 

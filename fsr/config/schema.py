@@ -93,10 +93,11 @@ class Heartbeat:
     liveness: int = _f(3, "1..100", "missed heartbeats before a peer is suspected dead")
     fast_path: bool = _f(False, "bool", "also suspect a peer on a ZeroMQ disconnect event")
     detector: str = _f(
-        "fixed", "one_of:fixed,phi,phi-exp",
+        "fixed", "one_of:fixed,phi,phi-exp,lifeguard",
         "when a silent peer is suspected (fsr.bus.detectors): fixed (interval x liveness, "
         "Paranoid Pirate) | phi (phi accrual as Akka's PhiAccrualFailureDetector) | phi-exp "
-        "(Cassandra's exponential phi)", flag=True)
+        "(Cassandra's exponential phi) | lifeguard (membership swim only: memberlist's "
+        "Lifeguard, fsr.bus.lifeguard; the runner's heartbeat view stays fixed)", flag=True)
     phi_threshold: float = _f(8.0, "0.5..100", "phi and phi-exp: suspect once phi crosses this "
                               "(Akka's threshold, Cassandra's phi_convict_threshold: 8)")
     phi_pause: float = _f(3.0, "0..100", "phi: acceptable heartbeat pause, in heartbeat "

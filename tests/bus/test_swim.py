@@ -12,7 +12,8 @@ INTERVAL = 1.0
 class Net:
     """N members, every one linked to every other; `down` members neither send nor receive."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, lifeguard: bool = False) -> None:
+        self.lifeguard = lifeguard
         self.ids = [f"m{i}" for i in range(n)]
         self.nodes = {m: self._node(m, "p0") for m in self.ids}
         self.down: set[str] = set()
@@ -23,7 +24,8 @@ class Net:
 
     def _node(self, me: str, process: str) -> Swim:
         return Swim(me, process, self.ids, INTERVAL,
-                    lambda t, me=me: set(self.ids) - {t, me}, seed="7", table=PeerTable(me))
+                    lambda t, me=me: set(self.ids) - {t, me}, seed="7", lifeguard=self.lifeguard,
+                    table=PeerTable(me))
 
     def run(self, until: float, step: float = 0.05, start: float = 0.0) -> None:
         now = start
@@ -69,7 +71,7 @@ def test_a_suspected_member_that_is_alive_refutes() -> None:
     net.run(3.0)
     m = net.nodes["m1"]
     m.members["m2"].state = "alive"
-    m._suspect("m2", m.members["m2"].incarnation, 3.0)  # as if a probe went unanswered
+    m._suspect("m2", m.members["m2"].incarnation, 3.0, "m1")  # as if a probe went unanswered
     net.run(20.0, start=3.0)
     assert ("m2", "refuted", "m2") in net.changes
     assert net.nodes["m2"].incarnation >= 1

@@ -21,6 +21,7 @@ from tests.helpers import run_fsr
     ({"heartbeat.detector": "psychic"}, "heartbeat.detector: must be one of fixed, phi, phi-exp"),
     ({"heartbeat.phi_threshold": 0.1}, "heartbeat.phi_threshold: must be between 0.5 and 100"),
     ({"heartbeat.phi_min_std": 0}, "heartbeat.phi_min_std: must be between 0.001 and 10"),
+    ({"heartbeat.detector": "lifeguard"}, "heartbeat.detector: lifeguard is SWIM's detector"),
     ({"scenario.colour": 1}, "scenario.colour: unknown key"),
     ({"llm.model.type": "gpt"}, "llm.model.type: must be one of offline, openai, local"),
 ])

@@ -7,16 +7,22 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import check_storm_figures, events, fast_config, metrics, run_fsr
 
 
-def test_swim_membership_through_a_storm(tmp_path: Path) -> None:
-    cfg = fast_config(tmp_path, heartbeat={"membership": "swim"})
+# lifeguard: the same promises with memberlist's local health and confirmation-based suspicion
+@pytest.mark.parametrize("detector", ["fixed", "lifeguard"])
+def test_swim_membership_through_a_storm(tmp_path: Path, detector: str) -> None:
+    cfg = fast_config(tmp_path, heartbeat={"membership": "swim", "detector": detector})
     out = tmp_path / "run"
     proc = run_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     evs = events(out)
-    agents = {e["id"] for e in next(e for e in evs if e["event"] == "run_start")["agents"]}
+    start = next(e for e in evs if e["event"] == "run_start")
+    assert start["config"]["heartbeat"]["detector"] == detector
+    agents = {e["id"] for e in start["agents"]}
     # agents subscribe to no agent's heartbeats (only the runner watches them)
     assert not [e for e in evs if e["event"] == "zmtp_connect" and e["sock"] == "sub"
                 and e["node"] in agents]
