@@ -155,6 +155,10 @@ def compare(
         help="native | uniform | both (each protocol under both designs, side by side)")]
     = None,
     security: Annotated[str | None, Opt(help="curve (default) | none")] = None,
+    variants: Annotated[str | None, Opt(
+        help="KEY=A,B,...: each protocol under each value of one config key (dotted, or a "
+             "flag's name), e.g. detector=fixed,phi; each column compared with the first "
+             "value's, paired by seed")] = None,
     from_: Annotated[Path | None, Opt("--from", help="re-aggregate this comparison folder; "
                                                      "runs nothing")] = None,
 ) -> None:
@@ -171,7 +175,8 @@ def compare(
     if from_ is not None:
         given = {"--protocols": protocols, "--repeats": repeats, "--quick": quick or None,
                  "--config": config, "--out": out, "--seed": seed, "--agent-count": agent_count,
-                 "--failure-handling": failure_handling, "--security": security}
+                 "--failure-handling": failure_handling, "--security": security,
+                 "--variants": variants}
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
             fail(f"--from: re-aggregates an existing comparison; {extra[0]} cannot be used with it")
@@ -185,7 +190,8 @@ def compare(
     overrides = {CONFIG_FLAGS[name]: value for name, value in
                  (("seed", seed), ("agent_count", agent_count), ("security", security))}
     try:
-        planned = plan(protocols, repeats, config, quick, overrides, out, failure_handling)
+        planned = plan(protocols, repeats, config, quick, overrides, out, failure_handling,
+                       variants)
     except ConfigError as exc:
         fail(_with_flag(str(exc)))
     raise typer.Exit(run_and_report(planned, subprocess_launch, console))

@@ -309,6 +309,36 @@ def test_folder_without_manifest_is_discovered(tmp_path: Path) -> None:
 
 
 # -- planning, validation, a failing run ------------------------------------------------------
+def test_variants_are_columns_each_compared_with_the_first_value(tmp_path: Path) -> None:
+    cmp = plan("json,a2a", "2", None, False, {}, str(tmp_path / "c"), None,
+               "detector=fixed,phi")
+    assert [(p.record.protocol, p.record.dir, p.cfg.heartbeat.detector) for p in cmp.runs] == [
+        ("json/fixed", "json-fixed-r1", "fixed"), ("json/fixed", "json-fixed-r2", "fixed"),
+        ("json/phi", "json-phi-r1", "phi"), ("json/phi", "json-phi-r2", "phi"),
+        ("a2a/fixed", "a2a-fixed-r1", "fixed"), ("a2a/fixed", "a2a-fixed-r2", "fixed"),
+        ("a2a/phi", "a2a-phi-r1", "phi"), ("a2a/phi", "a2a-phi-r2", "phi")]
+    assert cmp.runs[0].cfg.scenario.seed == cmp.runs[2].cfg.scenario.seed  # paired
+    assert baselines(cmp.settings, ["json/fixed", "json/phi", "a2a/fixed", "a2a/phi"]) == {
+        "json/phi": "json/fixed", "a2a/phi": "a2a/fixed"}
+    runs = [mini(label, seed, value) for label, values in (
+        ("json/fixed", (100.0, 110.0, 120.0)), ("json/phi", (150.0, 161.0, 169.0)))
+        for seed, value in zip((42, 43, 44), values, strict=True)]
+    (only,) = aggregate(cmp.settings, runs)["paired"]
+    assert (only["protocol"], only["baseline"]) == ("json/phi", "json/fixed")
+    assert only["metrics"]["recovery_ms"]["diffs"] == [50.0, 51.0, 49.0]
+
+
+@pytest.mark.parametrize("variants, message", [
+    ("detector", "--variants: must be KEY=VALUE"), ("detector=", "--variants: must be KEY"),
+    ("detector=phi,phi", "--variants: a value is listed twice"),
+    ("detector=fixed,psychic", "--variants: heartbeat.detector: must be one of"),
+    ("colour=red,blue", "--variants: colour: unknown key"),
+])
+def test_plan_rejects_bad_variants(variants: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + message):
+        plan("json", "1", None, False, {}, None, None, variants)
+
+
 def test_plan_pairs_seeds_and_applies_quick(tmp_path: Path) -> None:
     cmp = plan("json", "3", None, True, {"scenario.seed": "7"}, str(tmp_path / "c"))
     assert [(p.record.dir, p.cfg.scenario.seed) for p in cmp.runs] == [
@@ -335,6 +365,7 @@ def test_plan_rejects_bad_flags(protocols: str, repeats: str, flag: str) -> None
     (["--protocols", "json,xml"], "--protocols"), (["--repeats", "0"], "--repeats"),
     (["--repeats", "x"], "--repeats"), (["--seed", "abc"], "--seed"),
     (["--agent-count", "0"], "--agent-count"), (["--from", "/nonexistent/dir"], "--from"),
+    (["--variants", "detector=fixed,psychic"], "--variants"),
 ])
 def test_cli_validation_is_one_line_exit_2_and_starts_nothing(
         tmp_path: Path, args: list[str], flag: str) -> None:

@@ -191,7 +191,14 @@ def baselines(settings: dict[str, Any], labels: list[str]) -> dict[str, str]:
     """Each protocol key -> the key it is compared with: the first protocol of the comparison
     (``settings["protocols"][0]``, else the first key) under the same failure handling, so
     ``a2a/native`` -> ``json/native`` when the comparison ran ``--failure-handling both``. The
-    first protocol itself, and a key whose baseline has no runs, are left out."""
+    first protocol itself, and a key whose baseline has no runs, are left out. With
+    ``--variants`` each ``<protocol>/<value>`` is compared with its protocol's first value."""
+    variants = settings.get("variants")
+    if variants:
+        firsts = {label: label.partition("/")[0] + "/" + str(variants["values"][0])
+                  for label in labels}
+        return {label: base for label, base in firsts.items()
+                if label != base and base in labels}
     listed = settings.get("protocols") or labels
     if not listed:
         return {}

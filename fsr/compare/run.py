@@ -28,7 +28,7 @@ import yaml
 from fsr import events as ev
 from fsr.compare.aggregate import MANIFEST, RunRecord
 from fsr.config import Config, ConfigError, load_config, to_dict
-from fsr.config.schema import resolved
+from fsr.config.schema import flags, resolved
 from fsr.eventlog import read_events
 from fsr.protocols import REGISTRY
 from fsr.protocols.failure import MODES
@@ -101,13 +101,34 @@ def parse_modes(value: str | None) -> list[str | None]:
     return [value]
 
 
+def parse_variants(text: str | None) -> tuple[str, list[str]]:
+    """--variants KEY=V1,V2,...: the config key (dotted, or a flag's name: ``detector``) and its
+    values, each a column of the comparison; ("", [""]) without it."""
+    if text is None:
+        return "", [""]
+    key, sep, values = text.partition("=")
+    key = key.strip().replace("-", "_")
+    names = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not key or not names:
+        raise ConfigError(f"--variants: must be KEY=VALUE,VALUE,... (got {text!r})")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--variants: a value is listed twice (got {text!r})")
+    return flags().get(key, (key, ""))[0], names
+
+
 def plan(protocols: str | None, repeats: str | None, config: Path | None, quick: bool,
          overrides: dict[str, Any], out: str | None,
-         failure_handling: str | None = None) -> Comparison:
+         failure_handling: str | None = None, variants: str | None = None) -> Comparison:
     """Every run's validated config and folder; raises ConfigError (one line) before any run.
     With ``--failure-handling both`` each protocol runs under both designs, labelled
-    ``<protocol>/native`` and ``<protocol>/uniform`` (paired seeds across the two)."""
+    ``<protocol>/native`` and ``<protocol>/uniform`` (paired seeds across the two); with
+    ``--variants KEY=A,B`` under each value, labelled ``<protocol>/A`` and ``<protocol>/B``, each
+    compared with the first value's runs of the same protocol."""
     modes = parse_modes(failure_handling)
+    key, values = parse_variants(variants)
+    if key and len(modes) > 1:
+        raise ConfigError("--variants: cannot be combined with --failure-handling both (give "
+                          "--variants scenario.failure_handling=native,uniform instead)")
     names = parse_protocols(protocols)
     n = parse_repeats(repeats, quick)
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -121,13 +142,21 @@ def plan(protocols: str | None, repeats: str | None, config: Path | None, quick:
                 "config": str(config) if config else None, "overrides": merged}
     cmp = Comparison(folder, settings)
     settings["failure_handling"] = failure_handling
+    if key:
+        settings["variants"] = {"key": key, "values": values}
     for name in names:
-        for mode in modes:
+        for mode, value in ((m, v) for m in modes for v in values):
             label = name if len(modes) == 1 else f"{name}/{mode}"
+            label += f"/{value}" if key else ""
             extra = {} if mode is None else {"scenario.failure_handling": mode}
+            if key:
+                extra[key] = value
             for i, seed in enumerate(seeds, start=1):
-                cfg = load_config(config, {**merged, **extra, "scenario.protocol": name,
-                                           "scenario.seed": seed})
+                try:
+                    cfg = load_config(config, {**merged, **extra, "scenario.protocol": name,
+                                               "scenario.seed": seed})
+                except ConfigError as exc:  # a variant's value names the flag that gave it
+                    raise ConfigError(f"--variants: {exc}" if key else str(exc)) from exc
                 folder_name = label.replace("/", "-") + f"-r{i}"
                 cmp.runs.append(Planned(RunRecord(label, i, seed, folder_name), cfg))
     return cmp
