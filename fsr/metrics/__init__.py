@@ -21,6 +21,7 @@ from fsr.metrics.llm import llm_usage
 from fsr.metrics.load import load
 from fsr.metrics.overhead import overhead
 from fsr.metrics.storms import overall, storm_metrics
+from fsr.metrics.suspicions import false_suspicions
 from fsr.metrics.topology import topology
 
 SCHEMA = "fsr.failstorm_metrics/1"
@@ -96,6 +97,7 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
         "throughput": c.throughput(whole),
         "load": load(h),
         "hop_latency": c.hop_latency(whole),
+        "false_suspicions": false_suspicions(whole),
         "llm": llm_usage(whole),
         "bytes": c.bytes_summary(whole),
         "overhead": overhead(whole),

@@ -189,6 +189,15 @@ RUN = (
         One-way latency of task messages: the sender's first `send` of a message id to the
         receiver's `deliver` of it to the application (protocol decoding included); n, p50 and
         p95."""),
+    _spec("false_suspicions", "false suspicions", "count", 0, """
+        The membership view's mistakes over the whole run, start-up included: each
+        `peer_suspected` of a peer that no storm held at that moment (from its fault time to its
+        return plus `heartbeat.interval` x `liveness`, or to the end if it never returned), other
+        than a restart seen (`new_incarnation`), by an observer no storm held. `n`,
+        `per_agent_hour` (over agents x the hours from `run_start` to the last event),
+        `before_t0` (in start-up), `by_runner`, `by_how`, the first ten; `held_observer`
+        counts apart the suspicions by a stopped or cut-off observer, which finds every peer
+        silent."""),
     _spec("llm", "LLM usage", "", 0, """
         Tokens per answered task, tokens spent on duplicate (task, stage) executions, LLM call
         latency p50 / p95 and errors, and tool execution time p50 / p95, all from `stage_done`."""),
@@ -255,6 +264,9 @@ PARTS = (
         The p50 of `detection_ms` over the busy pairs: the observer had a hop outstanding on the
         victim at its fault time.""",
           path=("details", "detection", "busy", "p50_ms"), part_of="detection_ms"),
+    _spec("false_suspicions_n", "false suspicions", "count", 0, "`false_suspicions.n`: "
+          "suspicions of a peer no fault held.", path=("false_suspicions", "n"),
+          part_of="false_suspicions"),
 )
 
 # -- the protocol overhead report, as `fsr compare` prints it ---------------------------------
@@ -336,7 +348,7 @@ COMPARED = tuple(BY_KEY[k] for k in (
     "recovery_ms", "bytes_reconnect", "steady_state_ms", "mesh_settled_ms",
     "latency_settled_ms", "success_rate_drop", "duplicate_work_ratio", "detection_ms_p50",
     "failover_ms", "rejoin_ms_p50", "found_pre", "found_post", "inflight_n", "let_go_ms_p50",
-    "let_go_ms_p95", "detection_busy_ms_p50"))
+    "let_go_ms_p95", "detection_busy_ms_p50", "false_suspicions_n"))
 
 # Top-level keys of the metrics file that are facts of the run, not figures.
 RUN_FACTS = {
