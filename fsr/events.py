@@ -72,10 +72,15 @@ WORK_QUEUED = event("work_queued", "task, stage (lookup | extract | triple | rea
                                    "it)")
 WORK_START = event("work_start", "task, stage, service_ms (the drawn load, never a figure), busy "
                                  "(slots in use, this one included)")
-HOP_SENT = event("hop_sent", "dst, kind, mid, task, stage, attempt, retry, relay (a relay's leg)")
-HOP_FAILED = event("hop_failed", "dst, mid, reason, task, stage, attempt, retry")
+HOP_SENT = event("hop_sent", "dst, kind, mid, task, stage, attempt, retry, relay (a relay's "
+                             "leg), hedge (a hedged copy: `fsr.agents.hedge`)")
+HOP_FAILED = event("hop_failed", "dst, mid, reason (hedged: its hedged twin answered first), "
+                                 "task, stage, attempt, retry, hedge")
 HOP_HELD = event("hop_held", "dst, mid, how, task, stage, attempt, retry")
 HOP_DONE = event("hop_done", "dst, mid (the hop's reply reached its sender)")
+HOP_HEDGED = event("hop_hedged", "task, stage, mid (the hop still waiting), dst (its copy's), "
+                                 "attempt (the copy's), after_ms (the stage's hedge delay: "
+                                 "`fsr.agents.hedge`)")
 HOP_REPUBLISHED = event("hop_republished", "task, stage, attempt, reason")
 HOP_RELAYED = event("hop_relayed", "task, kind, stage, src, dst, mid (a request this agent cannot "
                                    "answer, passed on towards one that can: `fsr.bus.topology`)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fsr import events as ev
+from fsr.agents.hedge import Hedging
 from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.links import PeerLinks
 from fsr.agents.messages import check as check_message
@@ -77,6 +78,8 @@ class Agent(MeshNode):
         self.router = Router(self.peers, self.routes,
                              {a.node_id: a.roles for a in plan.agents})
         self.max_attempts = cfg.timeouts.max_attempts
+        quantile = cfg.recovery.hedge_quantile
+        self.hedging = None if quantile is None else Hedging(quantile)
         self.top_k = cfg.workload.top_k
         self.work = WorkSlots(self, make_backend(cfg.llm.model), cfg.service,
                               cfg.workload.slots, cfg.llm.model.concurrency)

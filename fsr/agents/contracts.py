@@ -17,6 +17,7 @@ from fsr.protocols import Message, ProtocolAdapter
 from fsr.protocols.recovery import Recovery
 
 if TYPE_CHECKING:
+    from fsr.agents.hedge import Hedging
     from fsr.agents.hops import HopTracker
     from fsr.agents.pipeline import TaskRun
     from fsr.agents.routing import Router
@@ -43,6 +44,7 @@ class PipelineHost(Recorder, Protocol):
     hops: HopTracker
     max_attempts: int
     top_k: int
+    hedging: Hedging | None  # recovery.hedge; None: off
 
     router: Router
     server: ToolServer

@@ -75,6 +75,14 @@ class HopTracker:
             self.node.record(ev.HOP_FAILED, dst=hop.dest, mid=mid, reason=reason, **hop.meta)
             hop.on_fail(reason)
 
+    def cancel(self, mid: str, reason: str) -> None:
+        """Let a hop go without telling its owner (which asked for it: a hedged twin answered);
+        its end is logged as a failure with `reason`, so the metrics see it let go."""
+        hop = self.pending.pop(mid, None)
+        if hop is not None:
+            self.node.adapter.forget(mid)
+            self.node.record(ev.HOP_FAILED, dst=hop.dest, mid=mid, reason=reason, **hop.meta)
+
     def has(self, peer: str) -> bool:
         return any(h.dest == peer for h in self.pending.values())
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from fsr.config.schedule import ScheduleError
-from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config
+from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config, parse_hedge
 from fsr.workload.roles import roles_of
 from fsr.workload.service import ServiceTimeError, capacity, parse
 
@@ -176,6 +176,12 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
             return None
         if not isinstance(value, str) or not os.path.isfile(value):
             raise bad("must be an existing file")
+        return value
+    if rule == "hedge":
+        try:
+            parse_hedge(value if isinstance(value, str) else "")
+        except ValueError as exc:
+            raise bad(str(exc)) from exc
         return value
     if rule == "service_time":
         try:

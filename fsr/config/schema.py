@@ -6,6 +6,7 @@ a few seconds while the defaults stay the spec's (kill at 60 s of a 120 s run).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -142,6 +143,32 @@ class Workload:
                             "mesh's capacity (agents per role x slots / service time)")
 
 
+def parse_hedge(value: str) -> float | None:
+    """``off`` -> None; ``pNN`` (0 < NN < 100, decimals allowed) -> NN / 100; else ValueError."""
+    if value == "off":
+        return None
+    if value.startswith("p"):
+        try:
+            q = float(value[1:])
+        except ValueError:
+            q = math.nan
+        if 0 < q < 100:
+            return q / 100
+    raise ValueError("must be off or pNN, a percentile between 0 and 100 (e.g. p95)")
+
+
+@dataclass
+class RecoveryCfg:
+    hedge: str = _f("off", "hedge", "hedged requests (fsr.agents.hedge; Dean & Barroso, The Tail "
+                    "at Scale): off | pNN — a stage's copy to another agent of the role once it "
+                    "has waited past the NNth percentile of the stage's recent latencies; the "
+                    "first answer wins", flag=True)
+
+    @property
+    def hedge_quantile(self) -> float | None:
+        return parse_hedge(self.hedge)
+
+
 @dataclass
 class MetricsCfg:
     reconnect_window: float = _f(30.0, ">0", "seconds after the fault counted in bytes_reconnect")
@@ -177,6 +204,7 @@ class Config:
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     timeouts: Timeouts = field(default_factory=Timeouts)
     workload: Workload = field(default_factory=Workload)
+    recovery: RecoveryCfg = field(default_factory=RecoveryCfg)
     metrics: MetricsCfg = field(default_factory=MetricsCfg)
     llm: Llm = field(default_factory=Llm)
     # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so

@@ -108,8 +108,9 @@ STORM = (
         (stage executions − distinct (task_id, stage) pairs) / stage executions, over the four
         stages (search, extract, triple, reason). `details.duplicate_work.causes` counts each
         repeat by the reason its hop was last re-published before it (`hop_republished`:
-        `timeout`, `stream_closed`, `heartbeat_timeout`, `send_failed` …), or `no_republish`
-        (e.g. a relay passing a request on twice). Null when no stage ran.""",
+        `timeout`, `stream_closed`, `heartbeat_timeout`, `send_failed` …), `hedge` (a hedged
+        copy, `hop_hedged`, sent while the first still waited), or `no_republish` (e.g. a relay
+        passing a request on twice). Null when no stage ran.""",
           details="duplicate_work"),
     _spec("detection_ms", "detection", "ms", 1, """
         Per (surviving observer, victim): the moment the observer's *protocol* stopped using the
@@ -147,7 +148,8 @@ STORM = (
         `let_go_ms` (p50, p95, max, n) is that time minus the fault time, `by_signal` counts the
         reasons (`stream_closed`, `request_timeout` / `timeout`, `ping_timeout`,
         `heartbeat_timeout`, `send_failed`, `new_incarnation`, `lost_by_peer`: the restarted
-        victim said it never had the work), `held` the hops the protocol held first (a2a's
+        victim said it never had the work; `hedged`: a hedged copy to another agent answered
+        first), `held` the hops the protocol held first (a2a's
         resubscribe). `fates`: `answered_by_victim`, `waited_for_restart` (let go only at or
         after the victim came back), `republished_answered` / `republished_failed`, `lost`.
         `tasks_hit`: tasks with such a hop, or whose entry agent was killed while the task was

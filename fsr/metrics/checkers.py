@@ -302,16 +302,17 @@ def duplicate_work(h: History) -> dict[str, Any]:
     """Repeated executions of the same (task_id, stage) over all stage executions. `causes`:
     each repeat by the reason its hop was last re-published before it (``hop_republished``:
     the signal that made the requester let the earlier one go — `timeout`, `stream_closed`,
-    `heartbeat_timeout` …), or `no_republish` (e.g. a relay passing a request on twice)."""
+    `heartbeat_timeout` …), `hedge` (a hedged copy, ``hop_hedged``, sent while the first still
+    waited), or `no_republish` (e.g. a relay passing a request on twice)."""
     total, seen = 0, set()
     causes: Counter[str] = Counter()
     last_reason: dict[tuple[str, str], str] = {}
-    for e in h.of(ev.STAGE_EXEC, ev.HOP_REPUBLISHED):
+    for e in h.of(ev.STAGE_EXEC, ev.HOP_REPUBLISHED, ev.HOP_HEDGED):
         if e.get("stage") not in STAGES:
             continue
         key = (e["task"], e["stage"])
-        if e["event"] == ev.HOP_REPUBLISHED:
-            last_reason[key] = str(e.get("reason"))
+        if e["event"] != ev.STAGE_EXEC:
+            last_reason[key] = "hedge" if e["event"] == ev.HOP_HEDGED else str(e.get("reason"))
             continue
         total += 1
         if key in seen:

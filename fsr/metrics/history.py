@@ -28,7 +28,8 @@ KEPT = frozenset({
     "run_start", "run_end", "phase", "document", "task_submit", "task_end",
     "storm_start", "storm_end", "kill", "pause", "net_fault", "resume", "corrupt_frame",
     "agent_started", "stage_exec", "stage_done", "lookup_exec", "lookup_done", "work_start",
-    "hop_sent", "hop_failed", "hop_held", "hop_done", "hop_republished", "reattach",
+    "hop_sent", "hop_failed", "hop_held", "hop_done", "hop_republished", "hop_hedged",
+    "reattach",
     "handshake_start", "handshake_done",
     "peer_lost", "peer_suspected", "peer_returned", "frame_dropped", "hop_relayed",
 })
