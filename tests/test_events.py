@@ -8,6 +8,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from fsr import events
 from fsr.events import CATALOGUE
 
@@ -95,3 +97,24 @@ def test_every_event_the_checkers_read_by_name_is_kept_by_the_history() -> None:
             and call_name(node) == "of" for arg in node.args for ref in catalogue_refs(arg)}
     assert {"peer_lost", "handshake_done"} <= read
     assert sorted(read - KEPT) == []
+
+
+def test_an_event_is_its_name_with_its_fields() -> None:
+    import pickle
+
+    import orjson
+
+    assert events.HOP_SENT == "hop_sent" and isinstance(events.HOP_SENT, str)
+    assert CATALOGUE["hop_sent"] is events.HOP_SENT
+    assert events.HOP_SENT.fields[:3] == ("dst", "kind", "mid")
+    assert events.HOP_SENT.doc.endswith("relay (a relay's leg)")
+    assert events.FRAME_DROPPED.doc == "src, reason, wire | kind, mid"
+    assert orjson.dumps({"event": events.KILL}) == b'{"event":"kill"}'
+    back = pickle.loads(pickle.dumps(events.KILL))
+    assert (back, back.fields, back.doc) == (events.KILL, events.KILL.fields, events.KILL.doc)
+    for bad in [("hop_sent", "dst"), ("x_new", "dst dst"), ("x_new", "ts"), ("x_new", "Dst")]:
+        with pytest.raises(ValueError):
+            events.event(*bad)
+    with pytest.raises(ValueError):
+        events.event("x_new", "dst", dts="a note on no field")
+    assert "x_new" not in CATALOGUE
