@@ -2,9 +2,11 @@
 
 Each event is declared once, here (`event`), as an `EventType`: the name (a `str`) that writers
 log by (`record(ev.HOP_SENT, dst=...)`) and readers select by (`history.of(ev.HOP_SENT)`), with
-its fields (`.fields`) and what they mean (`.doc`). No module spells an event's name itself
-(`tests/test_events.py` proves it from the code's syntax tree), so a writer and a reader cannot
-drift apart, and `History.of` refuses a name that is not declared. Every event also has ``ts`` (unix seconds), ``node`` and ``event`` (its
+its fields (`.fields`) and what they mean (`.doc`). `tests/test_events.py` holds the code to it
+on the syntax tree: no module spells an event's name itself; a writer logs only the fields its
+event declares, and every declared field has a writer; a checker reads from an event only fields
+some event (the events it selected, where it can tell) declares. `History.of` refuses a name
+that is not declared. Every event also has ``ts`` (unix seconds), ``node`` and ``event`` (its
 name): `IMPLICIT`. The log on disk holds the names themselves, so a log written by any version
 replays.
 
@@ -115,9 +117,9 @@ WORK_START = event("work_start", "task stage service_ms busy",
                    busy="slots in use, this one included")
 HOP_SENT = event("hop_sent", "dst kind mid task stage attempt retry relay hedge",
                  relay="a relay's leg", hedge="a hedged copy: `fsr.agents.hedge`")
-HOP_FAILED = event("hop_failed", "dst mid reason task stage attempt retry hedge",
+HOP_FAILED = event("hop_failed", "dst mid reason task stage attempt retry relay hedge",
                    reason="hedged: its hedged twin answered first")
-HOP_HELD = event("hop_held", "dst mid how task stage attempt retry")
+HOP_HELD = event("hop_held", "dst mid how task stage attempt retry relay hedge")
 HOP_DONE = event("hop_done", "dst mid", "the hop's reply reached its sender")
 HOP_HEDGED = event("hop_hedged", "task stage mid dst attempt after_ms",
                    mid="the hop still waiting", dst="its copy's", attempt="the copy's",
