@@ -553,7 +553,7 @@ def test_an_event_is_its_name_with_its_fields() -> None:
     assert events.HOP_SENT == "hop_sent" and isinstance(events.HOP_SENT, str)
     assert CATALOGUE["hop_sent"] is events.HOP_SENT
     assert events.HOP_SENT.fields[:3] == ("dst", "kind", "mid")
-    assert events.HOP_SENT.doc.endswith("relay (a relay's leg)")
+    assert "relay (a relay's leg)" in events.HOP_SENT.doc
     assert events.FRAME_DROPPED.doc == "src, reason, wire | kind, mid"
     assert orjson.dumps({"event": events.KILL}) == b'{"event":"kill"}'
     back = pickle.loads(pickle.dumps(events.KILL))
