@@ -25,13 +25,12 @@ from fsr.workload.grading import answer_found, exact_match, token_f1
 
 # the events checkers and reports read by name (`History.of`; tests/test_events.py checks it)
 KEPT = frozenset({
-    "run_start", "run_end", "phase", "document", "task_submit", "task_end",
-    "storm_start", "storm_end", "kill", "pause", "net_fault", "resume", "corrupt_frame",
-    "agent_started", "stage_exec", "stage_done", "lookup_exec", "lookup_done", "work_start",
-    "hop_sent", "hop_failed", "hop_held", "hop_done", "hop_republished", "hop_hedged",
-    "reattach",
-    "handshake_start", "handshake_done",
-    "peer_lost", "peer_suspected", "peer_returned", "frame_dropped", "hop_relayed",
+    ev.RUN_START, ev.RUN_END, ev.PHASE, ev.DOCUMENT, ev.TASK_SUBMIT, ev.TASK_END, ev.STORM_START,
+    ev.STORM_END, ev.KILL, ev.PAUSE, ev.NET_FAULT, ev.RESUME, ev.CORRUPT_FRAME, ev.AGENT_STARTED,
+    ev.STAGE_EXEC, ev.STAGE_DONE, ev.LOOKUP_EXEC, ev.LOOKUP_DONE, ev.WORK_START, ev.HOP_SENT,
+    ev.HOP_FAILED, ev.HOP_HELD, ev.HOP_DONE, ev.HOP_REPUBLISHED, ev.HOP_HEDGED, ev.REATTACH,
+    ev.HANDSHAKE_START, ev.HANDSHAKE_DONE, ev.PEER_LOST, ev.PEER_SUSPECTED, ev.PEER_RETURNED,
+    ev.FRAME_DROPPED, ev.HOP_RELAYED,
 })
 
 
@@ -117,11 +116,11 @@ def build_history(log: Iterable[dict[str, Any]]) -> History:
         name = e["event"]
         if name in KEPT:
             events.append(e)
-            if name == "hop_sent" and e.get("relay"):
+            if name == ev.HOP_SENT and e.get("relay"):
                 wire.relay_legs.add(e["mid"])
         elif name in WIRE_EVENTS:
             wire.add(e)
-        elif name == "deliver":
+        elif name == ev.DELIVER:
             wire.deliver(e)
     events.sort(key=lambda e: e["ts"])
     start = next((e for e in events if e["event"] == ev.RUN_START), None)

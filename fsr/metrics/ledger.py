@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-WIRE_EVENTS = ("send", "hb_tally", "zmtp_connect")
+from fsr import events as ev
+
+WIRE_EVENTS = (ev.SEND, ev.HB_TALLY, ev.ZMTP_CONNECT)
 CATEGORIES = ("task", "heartbeat", "handshake", "broadcast", "control")
 
 
@@ -71,9 +73,9 @@ class WireLedger:
                            self._code(e.get("sock", "?") if event == "zmtp_connect" else "")))
         self.counts.extend((e["wire"], e.get("pay", 0), e.get("env", 0), e.get("sec", 0),
                             e.get("copies", 1)))
-        if event == "send" and e.get("mid") in self.relay_legs:
+        if event == ev.SEND and e.get("mid") in self.relay_legs:
             self.relay_wire[0] += e["wire"]
-        if event == "send" and e.get("cat") == "task" and (mid := e.get("mid")):
+        if event == ev.SEND and e.get("cat") == "task" and (mid := e.get("mid")):
             first = self.first_task_send.get(mid)
             self.first_task_send[mid] = e["ts"] if first is None else min(first, e["ts"])
 

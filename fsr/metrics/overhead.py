@@ -48,7 +48,7 @@ def per(total: float, count: float) -> float | None:
 
 
 def overhead(h: History) -> dict[str, Any]:
-    sends = list(h.wire.rows("send"))
+    sends = list(h.wire.rows(ev.SEND))
     cats = {c: split([r for r in sends if r.cat == c]) for c in SEND_CATEGORIES}
     answered = sum(t.status == "answered" for t in h.tasks)
     task = cats["task"]
@@ -57,7 +57,7 @@ def overhead(h: History) -> dict[str, Any]:
     per_task = {"answered": answered, "frames": per(task["frames"], answered),
                 **{k: per(task[k], answered) for k in SPLIT}}
 
-    tallies = list(h.wire.rows("hb_tally"))
+    tallies = list(h.wire.rows(ev.HB_TALLY))
     copies, beats = sum(r.copies for r in tallies), sum(r.wire for r in tallies)
     # membership swim: its pings, acks and gossip are sends of category heartbeat
     swim = split([r for r in sends if r.cat == "heartbeat"])
@@ -65,7 +65,7 @@ def overhead(h: History) -> dict[str, Any]:
                  "total": beats + swim["wire"], "security": security_bytes(tallies)
                  + swim["security"], "swim": swim}
 
-    zmtp = list(h.wire.rows("zmtp_connect"))
+    zmtp = list(h.wire.rows(ev.ZMTP_CONNECT))
     sockets = sorted({r.sock for r in zmtp})
     by_socket = {s: {"connections": sum(r.sock == s for r in zmtp),
                      "wire": sum(r.wire for r in zmtp if r.sock == s)}

@@ -246,7 +246,7 @@ def steady_state(h: History) -> dict[str, Any]:
 
 
 # -- the survivors' own signals ---------------------------------------------------------------
-MESH_EVENTS = ("peer_lost", "peer_suspected", "peer_returned", "handshake_done")
+MESH_EVENTS = (ev.PEER_LOST, ev.PEER_SUSPECTED, ev.PEER_RETURNED, ev.HANDSHAKE_DONE)
 
 
 def mesh_settled(h: History) -> dict[str, Any]:
