@@ -54,7 +54,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if cfg.heartbeat.detector == "lifeguard" and cfg.heartbeat.membership != "swim":
         raise ConfigError("heartbeat.detector: lifeguard is SWIM's detector; it needs "
                           "heartbeat.membership: swim")
+    check_recovery(cfg)
     return cfg
+
+
+def check_recovery(cfg: Config) -> None:
+    """What one field's rule cannot say: the longest backoff is not below the first."""
+    r = cfg.recovery
+    if r.max_backoff < r.initial_backoff:
+        raise ConfigError(f"recovery.max_backoff: must be >= recovery.initial_backoff "
+                          f"({r.initial_backoff:g}) (got {r.max_backoff:g})")
 
 
 def check_schedule(cfg: Config) -> None:

@@ -159,10 +159,35 @@ def parse_hedge(value: str) -> float | None:
 
 @dataclass
 class RecoveryCfg:
+    """What a node does beyond its protocol's design to recover: hedged requests
+    (`fsr.agents.hedge`), and how it paces its reconnection handshakes (`fsr.agents.pacing`,
+    where each default's source is cited: gRPC's connection backoff, grpc/grpc
+    doc/connection-backoff.md; Consul's limits on connection churn, hashicorp/consul
+    agent/router/manager.go and agent/config/default.go)."""
+
     hedge: str = _f("off", "hedge", "hedged requests (fsr.agents.hedge; Dean & Barroso, The Tail "
                     "at Scale): off | pNN — a stage's copy to another agent of the role once it "
                     "has waited past the NNth percentile of the stage's recent latencies; the "
                     "first answer wins", flag=True)
+    reconnect: str = _f(
+        "immediate", "one_of:immediate,batched",
+        "immediate: every handshake at once, asked again after 0.25 s doubling up to the hop "
+        "timeout; batched: admitted by a token bucket (rate, burst) with at most burst in "
+        "progress, each attempt waiting a jittered exponential backoff (gRPC's) for its answer",
+        flag=True)
+    initial_backoff: float = _f(
+        1.0, ">0", "batched: seconds the first attempt waits for its answer, x "
+        "scenario.failure_scale (gRPC INITIAL_BACKOFF)")
+    multiplier: float = _f(1.6, "1..100", "batched: each wait is the last x this (gRPC "
+                           "MULTIPLIER)")
+    jitter: float = _f(0.2, "0..1", "batched: each wait varies uniformly by +- this share of "
+                       "it, from an RNG seeded by scenario.seed and the node (gRPC JITTER)")
+    max_backoff: float = _f(120.0, ">0", "batched: the longest wait, x scenario.failure_scale "
+                            "(gRPC MAX_BACKOFF); at least initial_backoff")
+    rate: float = _f(64.0, ">0", "batched: handshake attempts a node starts a second, on "
+                     "average (token bucket; Consul's newRebalanceConnsPerSecPerServer)")
+    burst: int = _f(100, "1..100000", "batched: the bucket's depth, and the most attempts a "
+                    "node has in progress at once (Consul's rpc_max_conns_per_client)")
 
     @property
     def hedge_quantile(self) -> float | None:
