@@ -144,6 +144,12 @@ SWIM_HEALTH = event("swim_health", "score", "Lifeguard's local health changed: t
 HANDSHAKE_START = event("handshake_start", "peer sent")
 HANDSHAKE_DONE = event("handshake_done", "peer role incarnation")
 HANDSHAKE_REFUSED = event("handshake_refused", "peer error|status")
+HANDSHAKE_DEFERRED = event(
+    "handshake_deferred", "peer attempt why wait ahead in_progress tokens",
+    "recovery.reconnect batched: `fsr.agents.links`", attempt="the attempt deferred",
+    why="backoff: the attempt just sent waits `wait` s for its answer before this one | "
+        "admission: the attempt queues for the node's limit, behind `ahead`, with "
+        "`in_progress` attempts in progress and `tokens` left")
 REATTACH = event("reattach", "peer re remote")
 REATTACH_FAILED = event("reattach_failed", "peer re why")
 REATTACH_GAVE_UP = event("reattach_gave_up", "peer re tries")

@@ -20,6 +20,7 @@ from fsr.agents.hedge import Hedging
 from fsr.agents.hops import Hop, HopTracker
 from fsr.agents.links import PeerLinks
 from fsr.agents.messages import check as check_message
+from fsr.agents.pacing import pacing_of
 from fsr.agents.pipeline import TaskRun
 from fsr.agents.routing import Router
 from fsr.agents.serving import ToolServer
@@ -73,7 +74,7 @@ class Agent(MeshNode):
         design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
                             cfg.heartbeat.interval, cfg.heartbeat.liveness, self.hop_timeout)
         self.hops = HopTracker(self, design.request_timeout)
-        self.links = PeerLinks(self, self.peers, design, self.hop_timeout)
+        self.links = PeerLinks(self, self.peers, design, self.hop_timeout, pacing_of(cfg))
         self.recovery = self.links.recovery
         self.router = Router(self.peers, self.routes,
                              {a.node_id: a.roles for a in plan.agents})
@@ -137,6 +138,7 @@ class Agent(MeshNode):
 
     def on_peer_ready(self, peer: str, info: dict[str, Any]) -> None:
         self.peers.ready.add(peer)
+        self.links.ready(peer)
         self._check_ready()
         for run in list(self.tasks.values()):
             if run.parked:
@@ -244,3 +246,4 @@ class Agent(MeshNode):
         if self.tasks.pop(run.task_id, None) is not None:
             run.done = True
             self.record(ev.TASK_ABANDONED, task=run.task_id, stage=run.stage)
+
