@@ -20,6 +20,7 @@ from fsr.metrics.inflight import detection_split, inflight
 from fsr.metrics.llm import llm_usage
 from fsr.metrics.load import load
 from fsr.metrics.overhead import overhead
+from fsr.metrics.reconnect import reconnect
 from fsr.metrics.storms import overall, storm_metrics
 from fsr.metrics.suspicions import false_suspicions
 from fsr.metrics.topology import topology
@@ -86,6 +87,8 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
         "failover_ms": fail["value"],
         # the work the storm caught in flight, and what became of it
         "inflight": {k: v for k, v in caught.items() if k != "hops"},
+        # the restart wave: the handshakes' peak rate, and the mesh mended
+        "reconnect": reconnect(h),
         "details": {
             "inflight": {"hops": caught.get("hops", [])},
             "recovery": rec, "steady_state": steady, "bytes_reconnect": recon,

@@ -173,6 +173,25 @@ RUN = (
     _spec("storms_overall", "storms overall", "", 0, """
         Each per-storm figure over the storms that have it (a null is left out; a settling time
         only from the storms that disturbed the run and settled): mean, min, max and n."""),
+    _spec("reconnect", "reconnection wave", "", 0, """
+        How the mesh came back together after the (first) storm, under the run's `reconnect`
+        pacing (`mode`). A pair (n, p) of neighbours is *ready* once n completed a handshake
+        with p (n's `handshake_done` of p). From the fault on, a pair *breaks* when n's protocol
+        loses p (`peer_lost`), when n sees p come back (`peer_returned`), and both ways at a
+        victim's SIGKILL; the next `handshake_done` mends it (pairs of a victim that never came
+        back are left out). `wave_ms`: the first `restart` (or `resume`; for a network fault,
+        the first return) minus the fault time; `full_mesh_ms`: from then until the last broken
+        pair was mended, if none is left broken (else null, with `reason`); `pairs`, `missing`
+        and `last_pair` count them and name the last. `attempts`: handshakes on the wire
+        (`handshake_start` with `sent`) from the fault to the end of the storm's view;
+        `peak_attempts_per_s`: the most of them in any 1 s window across the mesh, starting
+        `peak_at_ms` after the fault. `deferred`: `handshake_deferred` events after the fault by
+        why (`backoff`: an attempt's wait, logged as it is sent; `admission`: an attempt queued
+        by the node's limit). Batched logs only (else null), over the log up to the next storm:
+        `in_progress_max` — the most attempts one node had in progress at once, each from its
+        `handshake_start` to the node's `handshake_done` of that peer or the end of its logged
+        wait; `bucket_excess` — the most attempts of one process in any span beyond `burst` +
+        `rate` × its length (at most 0: the token bucket held)."""),
     _spec("tasks", "tasks", "", 0, """
         Every task of the run: the share answered, found and correct (k, n, rate and 95 % Wilson
         interval) over the n submitted; `success_rate` by `metrics.success`; EM and mean token
