@@ -3,8 +3,9 @@ logic over a clock it is handed, so tests drive it with a fake clock and a seede
 
 Why: after a storm the victims come back together, and each handshakes with every neighbour at
 once while every survivor handshakes with each of them; ZeroMQ's own reconnection does not
-spread them (libzmq 4.3.5 doubles ZMQ_RECONNECT_IVL up to ZMQ_RECONNECT_IVL_MAX with no jitter,
-`src/stream_connecter_base.cpp`), so the mesh's handshakes move in lockstep. Two mechanisms:
+spread them (libzmq 4.3.5, pyzmq's, doubles ZMQ_RECONNECT_IVL up to ZMQ_RECONNECT_IVL_MAX with
+no jitter once the maximum is set, as `fsr.bus.mesh` sets it: measured 50, 100, 200, 400, 500 ms
+on every socket; docs/protocols.md), so the mesh's handshakes move in lockstep. Two mechanisms:
 
 * `ConnectBackoff` — the wait of each attempt to one peer before the next, shaped like gRPC's
   connection backoff (grpc/grpc ``doc/connection-backoff.md``: INITIAL_BACKOFF 1 s,
