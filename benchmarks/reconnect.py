@@ -17,7 +17,8 @@ suspicions): the peak of handshake attempts on the wire across the mesh in any 1
 the fault; the attempts; the time from the first restart to the full mesh (every neighbour pair
 the storm broke ready again, both sides' `handshake_done`), with pairs still broken at the end;
 the attempts queued by the admission limit; false suspicions during the wave (`peer_suspected`
-by an agent, of a peer no fault held, from the first restart to the end of the work phase);
+no fault explains, by `fsr.metrics.suspicions`' rules, from the first restart to the end of the
+work phase; by agents, and in brackets by the runner's own view of the agents);
 and CPU seconds: the agents' (with the forkserver that forks them) and the runner's. CPU is the
 kernel's count for reaped processes: this script makes itself the subreaper of the run's
 process tree (PR_SET_CHILD_SUBREAPER), reaps every descendant, and takes the tree's total from
@@ -36,19 +37,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fsr import events as ev
 from fsr.eventlog import LogEvents
+from fsr.metrics.history import build_history
+from fsr.metrics.suspicions import false_suspicions as suspicions
 from fsr.workload.service import from_flag
 
 PR_SET_CHILD_SUBREAPER = 36
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COLUMNS = ("mode", "agents", "victims", "peak handshakes/s", "attempts", "full mesh ms",
-           "pairs (broken at end)", "queued (admission)", "false susp. in wave",
+           "pairs (broken at end)", "queued (admission)", "false susp. in wave (runner)",
            "CPU s agents", "CPU s runner", "wall s")
 
 
@@ -58,7 +62,7 @@ class Result:
     agents: int
     victims: int
     reconnect: dict[str, Any]
-    false_suspicions: int
+    false_suspicions: tuple[int, int]  # by agents, by the runner
     cpu_agents: float
     cpu_runner: float
     wall: float
@@ -140,27 +144,21 @@ def run(args: argparse.Namespace, mode: str, base: Path) -> Result:
                   metrics["reconnect"], false_suspicions(log), total - runner, runner, wall)
 
 
-def false_suspicions(log: Path) -> int:
-    """`peer_suspected` by an agent, of a peer no fault held, from the first restart to the end
-    of the work phase (one streaming pass, then the window)."""
-    held: set[str] = set()
-    restarts: list[float] = []
-    drain = float("inf")
-    suspected: list[tuple[float, str]] = []
-    for e in LogEvents(log):
-        name = e["event"]
-        if name == "kill":
-            held.add(e["victim"])
-        elif name == "restart":
-            restarts.append(e["ts"])
-        elif name == "phase" and e.get("name") == "drain":
-            drain = min(drain, e["ts"])
-        elif name == "peer_suspected" and e["node"] != "runner":
-            suspected.append((e["ts"], e["peer"]))
+def false_suspicions(log: Path) -> tuple[int, int]:
+    """False suspicions during the wave, by `fsr.metrics.suspicions`' rules (a `peer_suspected`
+    no fault explains: the peer not held by the storm up to its return plus one detection
+    window, not a restart, the observer not held), counting those from the first restart to the
+    end of the work phase: (by agents, by the runner's view of the agents)."""
+    h = build_history(LogEvents(log))
+    restarts = [e["ts"] for e in h.of(ev.RESTART)]
     if not restarts:
-        return 0
-    wave = min(restarts)
-    return sum(1 for ts, peer in suspected if wave <= ts < drain and peer not in held)
+        return 0, 0
+    wave, drain = min(restarts), min((e["ts"] for e in h.of(ev.PHASE)
+                                      if e.get("name") == "drain"), default=h.end)
+    # only the wave's suspicions are left for the metric's rules to judge
+    kept = [e for e in h.events if e["event"] != ev.PEER_SUSPECTED or wave <= e["ts"] < drain]
+    found = suspicions(replace(h, events=kept))
+    return found["n"] - found["by_runner"], found["by_runner"]
 
 
 def _cell(value: Any, fmt: str = "") -> str:
@@ -172,8 +170,8 @@ def row(r: Result) -> str:
     cells = [r.mode, str(r.agents), str(r.victims), _cell(rc["peak_attempts_per_s"]),
              _cell(rc["attempts"]), _cell(rc["full_mesh_ms"], ".0f"),
              f"{rc['pairs']} ({rc['missing']})", _cell(rc["deferred"]["admission"]),
-             str(r.false_suspicions), f"{r.cpu_agents:.1f}", f"{r.cpu_runner:.1f}",
-             f"{r.wall:.0f}"]
+             f"{r.false_suspicions[0]} ({r.false_suspicions[1]})", f"{r.cpu_agents:.1f}",
+             f"{r.cpu_runner:.1f}", f"{r.wall:.0f}"]
     return "| " + " | ".join(cells) + " |"
 
 
