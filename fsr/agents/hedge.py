@@ -13,7 +13,9 @@ Deviations, and why: the paper cancels the loser at the server ("tied requests")
 at the client (the hop ends as ``hop_failed`` with reason ``hedged``, its late answer is a stale
 reply) and sends no cancel message, since not every protocol here has one — so the loser's work
 runs to its end and shows as duplicate work. A stage hedges only once it has seen
-`MIN_SAMPLES` answers (the percentile of a few is noise), over its last `WINDOW` answers.
+`MIN_SAMPLES` answers (the percentile of a few is noise), over its last `WINDOW` answers. Only
+stage requests are hedged, not the search stage's lookups: a search whose lookups wait on a
+stopped shard holder waits for them whichever search agent runs it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 from collections import deque
 
 WINDOW = 200  # the latest answered hops per stage whose latency sets the percentile
-MIN_SAMPLES = 20
+MIN_SAMPLES = 10  # below it, no hedge; at 10 the nearest-rank p95 is the slowest answer seen
 
 
 class Hedging:

@@ -15,8 +15,11 @@ def test_no_hedge_until_the_stage_has_enough_answers() -> None:
         h.observe("extract", 1.0 + i / 100)
     assert h.delay("extract") is None and h.delay("reason") is None
     h.observe("extract", 9.0)
-    # nearest rank: the 19th of 20 sorted values (ceil(0.95 x 20))
-    assert h.delay("extract") == pytest.approx(1.18)
+    # nearest rank: the 10th of 10 sorted values (ceil(0.95 x 10)), the slowest
+    assert h.delay("extract") == 9.0
+    for _ in range(10):
+        h.observe("extract", 1.5)
+    assert h.delay("extract") == 1.5  # the 19th of 20: the outlier is the 20th
 
 
 def test_the_window_keeps_the_latest_answers() -> None:

@@ -15,7 +15,7 @@ SERVICE = 0.3  # seconds per unit of work: the stage latency the hedge delay lea
 
 def test_hedging_works_around_paused_victims(tmp_path: Path) -> None:
     # 20 tasks a second: each of the 8 entry agents has seen 25 answers of every stage (the
-    # hedge needs MIN_SAMPLES = 20) by the pause at 10 s
+    # hedge needs MIN_SAMPLES = 10) by the pause at 10 s
     cfg = fast_config(tmp_path, scenario={"fault": "pause", "fault_duration": 3,
                                           "task_rate": 20, "kill_at": 10, "duration": 16},
                       workload={"service_time": {"dist": "fixed", "seconds": SERVICE}},
