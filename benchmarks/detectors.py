@@ -1,7 +1,9 @@
 """Failure detectors against each other: detection latency of real faults against false
 suspicions per agent-hour, in three settings, each detector at several thresholds.
 
-    python benchmarks/detectors.py [--settings pause starve startup] [--quick]
+    python benchmarks/detectors.py [--settings pause starve startup] [--quick] [--keep DIR]
+                                   [--plot PNG]
+    python benchmarks/detectors.py --from DIR [DIR ...] [--plot PNG]   # table and plot only
 
 Settings (each a real `fsr run`, json, one after the other; figures from its metrics file, which
 the run computed from its own log):
@@ -18,6 +20,7 @@ the run computed from its own log):
 Detectors: fixed at liveness 2, 3, 5; phi at threshold 4, 8, 12 (Akka's pause and minimum
 deviation); phi-exp at 8; SWIM with its fixed suspicion and with Lifeguard. False suspicions
 are `false_suspicions` (`fsr.metrics.suspicions`): suspicions of a peer no fault held.
+`--plot` draws detection p50 against false suspicions per agent-hour, one panel per setting.
 """
 
 from __future__ import annotations
@@ -96,6 +99,11 @@ def one_run(tmp: Path, setting: str, name: str, heartbeat: dict[str, Any]) -> di
         h.wait()
     if proc.returncode != 0:
         return {"error": err.decode()[-300:]}
+    return figures(out)
+
+
+def figures(out: Path) -> dict[str, Any]:
+    """A run folder's figures, from its metrics file."""
     m = json.loads((out / "failstorm_metrics.json").read_text())
     memb = m["details"]["detection"].get("membership", {})
     return {"p50": memb.get("p50_ms"), "n": memb.get("n"),
@@ -104,17 +112,57 @@ def one_run(tmp: Path, setting: str, name: str, heartbeat: dict[str, Any]) -> di
             "startup_false": m["false_suspicions"]["before_t0"]}
 
 
+Row = tuple[str, str, dict[str, Any]]
+
+
+def kept_rows(folders: list[Path]) -> list[Row]:
+    """The rows of run folders kept by earlier runs (`--keep`), named <setting>-<detector>."""
+    rows = []
+    for folder in folders:
+        for setting in SETTINGS:
+            for name, _ in DETECTORS:
+                out = folder / f"{setting}-{name.replace(' ', '-')}"
+                if (out / "failstorm_metrics.json").is_file():
+                    rows.append((setting, name, figures(out)))
+    return rows
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    """Detection p50 against false suspicions per agent-hour, a panel per setting."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    settings = list(dict.fromkeys(s for s, _, _ in rows))
+    fig = Figure(figsize=(5 * len(settings), 4.2))
+    FigureCanvasAgg(fig)
+    for i, setting in enumerate(settings, start=1):
+        ax = fig.add_subplot(1, len(settings), i)
+        for _, name, r in [row for row in rows if row[0] == setting and "error" not in row[2]]:
+            x = (r["p50"] or 0) / 1000
+            ax.scatter([x], [r["per_hour"]], label=name)
+            ax.annotate(name, (x, r["per_hour"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set_title(setting)
+        ax.set_xlabel("detection p50 (s; 0: no fault or none detected)")
+        ax.set_ylabel("false suspicions per agent-hour")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--quick", action="store_true", help="fixed 3, phi 8, swim, lifeguard only")
     ap.add_argument("--keep", type=Path, help="keep the run folders here")
+    ap.add_argument("--from", dest="source", type=Path, nargs="+",
+                    help="run nothing: the table (and plot) of folders kept with --keep")
+    ap.add_argument("--plot", type=Path, help="write the plot here (PNG)")
     args = ap.parse_args()
-    rows = []
+    rows: list[Row] = kept_rows(args.source) if args.source else []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = args.keep or Path(tmpdir)
         tmp.mkdir(parents=True, exist_ok=True)
-        for setting in args.settings:
+        for setting in [] if args.source else args.settings:
             for name, hb in DETECTORS:
                 if (args.quick or setting == "startup") and name not in QUICK:
                     continue
@@ -130,6 +178,8 @@ def main() -> None:
         p50 = "-" if r["p50"] is None else f"{r['p50']:.0f}"
         print(f"{setting:8} {name:18} {p50:>13} {r['n'] or 0:>5} {r['false']:>5} "
               f"{r['per_hour']:>11.1f} {r['startup_false']:>11}")
+    if args.plot:
+        plot(rows, args.plot)
 
 
 if __name__ == "__main__":
