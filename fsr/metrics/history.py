@@ -198,8 +198,10 @@ def storm_facts(events: list[dict[str, Any]]) -> list[StormFacts]:
 
 
 def storm_view(h: History, i: int) -> History:
-    """The history as storm i's checkers see it: its fault time, victims and returns, and the
-    log cut where the next storm strikes (so one storm's reactions are not the next one's).
+    """The history as the i-th storm that struck anyone (`h.storms[i]`: a storm whose targets
+    resolved to no agent has no facts, so i is not always its number) sees it: its fault time,
+    victims and returns, and the log cut where the next storm strikes (so one storm's reactions
+    are not the next one's).
     Tasks keep their outcomes; the baseline stays the pre-fault period of the whole run."""
     s = h.storms[i]
     until = h.storms[i + 1].start if i + 1 < len(h.storms) else None

@@ -29,8 +29,8 @@ def storm_metrics(h: History) -> list[dict[str, Any]]:
     pre-fault baseline, and its steady state with its reason; a corrupt storm adds
     `corruption`."""
     out = []
-    for s in h.storms:
-        v = storm_view(h, s.index)
+    for position, s in enumerate(h.storms):
+        v = storm_view(h, position)
         det, drop, join = c.detection(v), c.success_rate_drop(v), c.rejoin(v)
         steady = c.steady_state(v)
         out.append({

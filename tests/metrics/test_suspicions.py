@@ -35,3 +35,4 @@ def test_only_suspicions_no_fault_explains_are_false() -> None:
 def test_a_clean_run_has_none() -> None:
     f = false_suspicions(build_history(storm_log()))
     assert (f["n"], f["per_agent_hour"], f["first"]) == (0, 0.0, [])
+
