@@ -35,7 +35,7 @@ Pure arithmetic over timestamps; nothing here reads a clock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from fsr.protocols.peers import Arrivals
@@ -92,6 +92,11 @@ class PhiAccrual:
     interval: float  # the first-heartbeat estimate
     pause: float  # acceptable heartbeat pause, seconds
     min_std: float  # seconds
+    # (elapsed - mean) / std where phi reaches the threshold: solved once, not per heartbeat
+    crossing: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crossing", phi_crossing(self.threshold))
 
     def start(self) -> Arrivals:
         arrivals = Arrivals()
@@ -107,7 +112,7 @@ class PhiAccrual:
     def deadline(self, arrivals: Arrivals | None, last_seen: float) -> float:
         assert arrivals is not None
         std = max(arrivals.std(), self.min_std)
-        return last_seen + arrivals.mean() + self.pause + phi_crossing(self.threshold) * std
+        return last_seen + arrivals.mean() + self.pause + self.crossing * std
 
 
 @dataclass(frozen=True)
