@@ -3,7 +3,7 @@ in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smal
 
 * `HopHost` — what `hops.HopTracker` needs: the adapter, timers, the log, the protocol's
   recovery decisions, and the agent's reactions to a refused send and to a request timeout;
-* `PipelineHost` — what `pipeline.TaskRun` / `SearchRun` need: the router (executors, set
+* `PipelineHost` — what `pipeline.TaskRun` / `lookups.SearchRun` need: the router (executors, set
   cover of shard holders), the shard, the tool server's lookups, the hop tracker, replies and
   task ends.
 """

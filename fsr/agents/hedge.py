@@ -3,19 +3,22 @@
 Dean and Barroso, "The Tail at Scale" (CACM 56(2), 2013), *hedged requests*: send the request
 to one replica and, once it has been outstanding for longer than the NNth percentile of the
 latencies of its class, send a copy to another replica; use whichever answers first and cancel
-the other. Here a class is a task stage (search, extract, triple, reason) as seen by the entry
-agent that sends it, and a replica is another live agent of the stage's role
-(`fsr.agents.pipeline.TaskRun`). A stuck or dead peer is then worked around after the stage's
-tail latency rather than after the protocol's detection; the price is the extra work, which
-``duplicate_work_ratio`` counts (cause ``hedge``).
+the other. A class is a task stage (search, extract, triple, reason) as seen by the entry agent
+that sends it, where a replica is another live agent of the stage's role
+(`fsr.agents.pipeline.TaskRun`); or the lookups a search agent sends, where a replica is a cover
+of the same fragments by other holders (`fsr.agents.lookups.SearchRun`: a search whose lookup
+waits on a stopped holder would otherwise wait for it whichever search agent runs it). A stuck
+or dead peer is then worked around after the class's tail latency rather than after the
+protocol's detection; the price is the extra work, which ``duplicate_work_ratio`` counts for
+stages (cause ``hedge``) and ``details.duplicate_work.lookups`` for lookups.
 
 Deviations, and why: the paper cancels the loser at the server ("tied requests"); fsr forgets it
 at the client (the hop ends as ``hop_failed`` with reason ``hedged``, its late answer is a stale
 reply) and sends no cancel message, since not every protocol here has one — so the loser's work
-runs to its end and shows as duplicate work. A stage hedges only once it has seen
-`MIN_SAMPLES` answers (the percentile of a few is noise), over its last `WINDOW` answers. Only
-stage requests are hedged, not the search stage's lookups: a search whose lookups wait on a
-stopped shard holder waits for them whichever search agent runs it.
+runs to its end and shows as duplicate work. A class hedges only once it has seen
+`MIN_SAMPLES` answers (the percentile of a few is noise), over its last `WINDOW` answers; a
+lookup is hedged only by holders covering all of its fragments (a copy that could answer less is
+not sent).
 """
 
 from __future__ import annotations

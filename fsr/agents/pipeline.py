@@ -1,25 +1,22 @@
-"""The two multi-hop procedures an agent runs.
+"""The task's multi-hop procedure at its entry agent (`TaskRun`); the search stage's own fan-out
+of lookups is `fsr.agents.lookups.SearchRun`.
 
 * `TaskRun` — at the entry agent: drive one task through search → extract → triple → reason,
   each stage a request to a live agent of that role; re-publish a failed hop to another agent
   of the same role (task re-publishing); park the task while no agent of a role is reachable;
   with ``recovery.hedge``, send a stage's copy to another agent once the first has waited past
   the stage's tail latency, and take the first answer (`fsr.agents.hedge`).
-* `SearchRun` — at a search agent: fan `lookup` (lookup_fragment) out to live holders covering
-  every fragment, re-cover the fragments of a failed holder from other replicas, merge the hits.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
 from fsr.agents.hops import Hop
-from fsr.agents.tools import merge_hits
 from fsr.protocols import Message, kinds
 from fsr.workload.roles import STAGES
 
@@ -123,85 +120,3 @@ class TaskRun:
     def finish(self, status: str, answer: str, reason: str = "") -> None:
         self.done = True
         self.agent.task_finished(self, status, answer, reason)
-
-
-class SearchRun:
-    """The search stage (a `stage_request`), or a relayed `lookup` whose fragments are partly
-    held beyond this agent's neighbours (`fsr.bus.topology`): the same cover, merged."""
-
-    def __init__(self, agent: PipelineHost, request: Message) -> None:
-        self.agent, self.request = agent, request
-        self.task_id = request.body["task_id"]
-        self.is_lookup = request.kind == kinds.LOOKUP
-        self.fids: list[str] | None = request.body.get("fids") if self.is_lookup else None
-        self.question = (request.body["question"] if self.is_lookup
-                         else request.body["input"]["question"])
-        self.hits: list[list[dict[str, Any]]] = []
-        self.pending = 0
-        self.missing = 0
-        self.failed_holders: set[str] = set()
-        self.sent = 0
-
-    def start(self) -> None:
-        assert self.agent.shard is not None  # a search starts only once the shard is in
-        own, rest = self.agent.shard.split(self.fids)
-        if own:
-            self.pending += 1  # before the cover, so no reply leaves while this one works
-        self.cover(rest)
-        if own:
-            self.agent.server.lookup_local(self.task_id, self.question, own, self._own_hits)
-        else:
-            self.maybe_reply()
-
-    def _own_hits(self, hits: list[dict[str, Any]]) -> None:
-        self.pending -= 1
-        self.hits.insert(0, hits)  # this agent's own hits first, as they always were
-        self.maybe_reply()
-
-    def cover(self, fids: list[str], retry: bool = False) -> None:
-        """Send lookups to live holders so that each fragment in `fids` is asked of one holder."""
-        plan, lost = self.agent.router.cover(fids, exclude=self.failed_holders,
-                                             salt=self.task_id)
-        self.missing += len(lost)
-        for holder, group in plan.items():
-            self.pending += 1
-            self.sent += 1
-            body = {"task_id": self.task_id, "question": self.question, "fids": group,
-                    "k": self.agent.top_k}
-            meta = {"task": self.task_id, "stage": "lookup", "attempt": self.sent,
-                    "retry": retry}
-            if self.is_lookup:  # a relay's leg of a lookup it was passed
-                meta["relay"] = True
-                self.agent.record(ev.HOP_RELAYED, task=self.task_id, kind="lookup",
-                                  stage="lookup", src=self.request.sender, dst=holder,
-                                  mid=self.request.msg_id)
-            on_reply, on_fail = self._handlers(holder, group)
-            self.agent.hops.send(Hop(holder, Message(kinds.LOOKUP, body), on_reply, on_fail, meta))
-
-    def _handlers(self, holder: str, group: list[str]
-                  ) -> tuple[Callable[[Message], None], Callable[[str], None]]:
-        def on_reply(msg: Message) -> None:
-            if "error" in msg.body:
-                on_fail("tool_error")
-                return
-            self.pending -= 1
-            self.hits.append(msg.body.get("hits", []))
-            self.missing += msg.body.get("missing") or 0  # lost beyond a relay
-            self.maybe_reply()
-
-        def on_fail(reason: str) -> None:
-            self.pending -= 1
-            self.failed_holders.add(holder)
-            self.agent.record(ev.HOP_REPUBLISHED, task=self.task_id, stage="lookup",
-                              attempt=self.sent + 1, reason=reason)
-            self.cover(group, retry=True)
-            self.maybe_reply()
-
-        return on_reply, on_fail
-
-    def maybe_reply(self) -> None:
-        if self.pending == 0:
-            merged = merge_hits(self.hits, self.agent.top_k)
-            self.agent.reply(self.request, {"hits": merged, "missing": self.missing}
-                             if self.is_lookup else {"output": {"passages": merged},
-                                                     "missing": self.missing})

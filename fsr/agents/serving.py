@@ -2,7 +2,7 @@
 shard (`lookup`), each a unit of work on its slots (`fsr.agents.work`), answered with a reply.
 
 A stage it has no tool for is relayed towards an agent that has (`Agent.relay`); a search, or a
-lookup for fragments held further away, becomes a `pipeline.SearchRun` of its own.
+lookup for fragments held further away, becomes a `lookups.SearchRun` of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
-from fsr.agents.pipeline import SearchRun
+from fsr.agents.lookups import SearchRun
 from fsr.agents.tools import ToolResult
 from fsr.protocols import Message
 

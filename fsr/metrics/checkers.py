@@ -303,7 +303,9 @@ def duplicate_work(h: History) -> dict[str, Any]:
     each repeat by the reason its hop was last re-published before it (``hop_republished``:
     the signal that made the requester let the earlier one go — `timeout`, `stream_closed`,
     `heartbeat_timeout` …), `hedge` (a hedged copy, ``hop_hedged``, sent while the first still
-    waited), or `no_republish` (e.g. a relay passing a request on twice)."""
+    waited), or `no_republish` (e.g. a relay passing a request on twice). `lookups`: the search
+    stages' lookups executed (``lookup_exec``) and the hedged copies sent of them, the cost of
+    hedging lookups (a lookup is one of several per search, so it has no repeat count)."""
     total, seen = 0, set()
     causes: Counter[str] = Counter()
     last_reason: dict[tuple[str, str], str] = {}
@@ -320,7 +322,9 @@ def duplicate_work(h: History) -> dict[str, Any]:
         seen.add(key)
     return {"value": r3((total - len(seen)) / total) if total else None,
             "executions": total, "repeated": total - len(seen),
-            "causes": dict(sorted(causes.items()))}
+            "causes": dict(sorted(causes.items())),
+            "lookups": {"executions": len(h.of(ev.LOOKUP_EXEC)),
+                        "hedged": sum(e.get("stage") == "lookup" for e in h.of(ev.HOP_HEDGED))}}
 
 
 def timeline(h: History) -> list[dict[str, Any]]:

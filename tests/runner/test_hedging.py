@@ -1,6 +1,7 @@
 """Hedged requests on real processes (``recovery.hedge: p95``): in a pause storm, the hops the
 stopped victims held are let go because a copy sent to another agent of the role answered
-first, after the stage's tail latency rather than after the heartbeat deadline, and every task
+first (a stage's copy to another agent of the role, a lookup's to other holders of its
+fragments), after the tail latency rather than after the heartbeat deadline, and every task
 they held is answered; the extra executions are counted as duplicate work of cause `hedge`."""
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def test_hedging_works_around_paused_victims(tmp_path: Path) -> None:
     sent = {e["mid"]: e for e in evs if e["event"] == "hop_sent"}
     copies = [e for e in sent.values() if e.get("hedge")]
     assert len(copies) == len(hedged) and not any(e["retry"] for e in copies)
+    # search agents hedge their lookups too: a lookup stuck on a stopped holder is asked of
+    # other holders of its fragments, and the copies are counted as the lookups' cost
+    looked = sum(e["stage"] == "lookup" for e in hedged)
+    assert looked >= 1, Counter(e["stage"] for e in hedged)
+    assert m["details"]["duplicate_work"]["lookups"]["hedged"] == looked
     # every copy went to another agent than the hop it hedges
     for h in hedged:
         assert h["dst"] != sent[h["mid"]]["dst"]
