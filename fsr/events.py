@@ -182,6 +182,14 @@ ANP_REAUTH = event("anp_reauth", "peer re", "a 401: our bearer token is not hono
                    "again")
 ANP_RESENT = event("anp_resent", "dst mid",
                    "a message refused with 401, sent again once authenticated")
+# -- agora's protocol document and Agora-level errors ------------------------------------
+AGORA_LEARNED = event("agora_learned", "src hash",
+                      "the protocol document arrived with a request (a protocolSources data: "
+                      "URI) and its SHA1 matched protocolHash: this process supports it now",
+                      src="the peer whose request carried it")
+AGORA_FAILURE = event("agora_failure", "peer re error",
+                      "an answer with status failure (Agora-level error, spec §10.2) or a non-200 "
+                      "HTTP status (transport level, §10.1): the request `re` is lost")
 
 # A storm logs each victim's signal under its fault's kind (`fsr.injector`).
 FAULT_EVENTS = {"kill": KILL, "pause": PAUSE}

@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "a2a": "fsr.protocols.a2a:A2AAdapter",
     "anp": "fsr.protocols.anp:AnpAdapter",
     "acp": "fsr.protocols.acp:AcpAdapter",
+    "agora": "fsr.protocols.agora:AgoraAdapter",
 }
 
 

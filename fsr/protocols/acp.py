@@ -59,7 +59,7 @@ from fsr.protocols.common import (
 from fsr.protocols.failure import FailureDesign
 from fsr.protocols.fields import Fields
 
-JSON = ("Content-Type", "application/json")
+JSON = http1.JSON
 
 
 def _part(kind: str, content: bytes) -> dict[str, Any]:
@@ -148,10 +148,7 @@ class AcpAdapter(ReattachingAdapter):
 
     # -- receiving ----------------------------------------------------------------------------
     def decode(self, sender: str, data: bytes) -> list[Message]:
-        try:
-            msg = http1.parse(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedFrame(f"acp: not HTTP/1.1: {exc}") from exc
+        msg = http1.read(data, "acp")
         if msg.kind == "request":
             return self._on_request(sender, msg)
         out = []
@@ -320,20 +317,10 @@ class AcpAdapter(ReattachingAdapter):
 
     # -- heartbeat ----------------------------------------------------------------------------
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:
-        data = http1.request("GET", "/ping", [("Host", hb.node_id),
-                                              ("X-Agent-Incarnation", hb.incarnation),
-                                              ("X-Ping-Seq", str(hb.seq))])
-        return WireFrame(data, 0, "heartbeat", "acp.ping")
+        return http1.ping_frame(hb, "acp")
 
     def decode_heartbeat(self, data: bytes) -> Heartbeat:
-        try:
-            req = http1.parse(data)
-            if req.kind != "request" or req.target != "/ping":
-                raise ValueError("not a ping")
-            h = req.headers
-            return Heartbeat(h["host"], h["x-agent-incarnation"], int(h["x-ping-seq"]))
-        except (KeyError, ValueError, UnicodeDecodeError) as exc:
-            raise MalformedFrame(f"acp: bad ping: {exc!r}") from exc
+        return http1.read_ping(data, "acp")
 
 
 def _manifest_info(manifest: Fields) -> dict[str, Any]:
@@ -344,10 +331,7 @@ def _manifest_info(manifest: Fields) -> dict[str, Any]:
 
 
 def _header(msg: http1.Http1, name: str) -> str:
-    value = msg.headers.get(name)
-    if value is None:
-        raise MalformedFrame(f"acp: no {name} header")
-    return value
+    return http1.header(msg, name, "acp")
 
 
 def _request_id(msg: http1.Http1) -> str:

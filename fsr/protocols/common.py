@@ -1,11 +1,13 @@
-"""Shared machinery of the task-style framings (a2a, acp) and small helpers all framings use.
+"""Shared machinery of the request/answer framings (a2a, acp, agora) and small helpers all
+framings use.
 
 What lives here, once:
 * which application kinds are requests awaiting a (streamed) answer, and which are one-way;
 * `splice`: a JSON envelope with the application payload embedded byte for byte, so that
   `WireFrame.payload_len` is exact; `parse_json`: bytes -> object or `MalformedFrame`;
 * `Outstanding`: the requester's table of requests still awaiting their answer — the peer, the
-  id the peer gave the work (an A2A task id, an ACP run id) and the peer's incarnation when sent;
+  id the peer gave the work (an A2A task id, an ACP run id) and the peer's incarnation when sent
+  — and `hop_lost`, the local message for one the peer no longer knows;
 * `WorkStore`: the responder's bounded table of work it accepted (tasks, runs);
 * `ReattachingAdapter`: the reconnection step both task protocols share — on a completed
   handshake, report `peer_ready`, declare lost the requests a restarted peer cannot know, and
@@ -139,6 +141,10 @@ class Outstanding:
             self.by_remote.pop(p.remote_id, None)
         return p
 
+    def open_to(self, peer: str) -> bool:
+        """Whether a request to `peer` still awaits its answer."""
+        return any(p.peer == peer and not p.delivered for p in self.by_msg.values())
+
     def reconnect(self, peer: str, incarnation: str | None) -> tuple[list[Pending], list[Pending]]:
         """After a handshake with `peer`: (requests to re-attach, requests surely lost).
 
@@ -228,7 +234,7 @@ class ReattachingAdapter(ProtocolAdapter):
 
     # -- failure handling ---------------------------------------------------------------------
     def open_requests(self, peer: str) -> bool:
-        return any(p.peer == peer and not p.delivered for p in self.outstanding.by_msg.values())
+        return self.outstanding.open_to(peer)
 
     def recover(self, peer: str, msg_id: str, backoff: Backoff) -> bool:
         """Re-attach (resubscribe) to the work `peer` accepted for `msg_id`, on `backoff`; a
@@ -278,4 +284,9 @@ class ReattachingAdapter(ProtocolAdapter):
         return [self.hop_lost(p)]
 
     def hop_lost(self, p: Pending) -> Message:
-        return Message(kind=kinds.HOP_LOST, body={"reply_to": p.msg_id}, sender=p.peer)
+        return hop_lost(p)
+
+
+def hop_lost(p: Pending) -> Message:
+    """The local message that tells the agent `p.peer` no longer knows request `p`."""
+    return Message(kind=kinds.HOP_LOST, body={"reply_to": p.msg_id}, sender=p.peer)

@@ -1,8 +1,10 @@
-"""HTTP/1.1 messages and chunked Server-Sent Events, as the acp framing puts them in frames.
+"""HTTP/1.1 messages and chunked Server-Sent Events, as the acp and agora framings put them in
+frames.
 
-ACP is REST over HTTP/1.1 with SSE streams; this module writes and reads exactly that text
-(RFC 9112 start lines, headers, Content-Length or chunked bodies; the WHATWG SSE event format),
-so an HTTP parser such as h11 accepts what it writes (the conformance tests check this).
+ACP is REST over HTTP/1.1 with SSE streams, Agora JSON over HTTP POST; this module writes and
+reads exactly that text (RFC 9112 start lines, headers, Content-Length or chunked bodies; the
+WHATWG SSE event format), so an HTTP parser such as h11 accepts what it writes (the conformance
+tests check this).
 
 One ZeroMQ frame holds one of: a request; a response with a Content-Length body; a response head
 with ``Transfer-Encoding: chunked`` and its first chunk(s); or further chunks of a streamed
@@ -16,8 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fsr.protocols.base import Heartbeat, MalformedFrame, WireFrame
+
 CRLF = b"\r\n"
 _CHUNK_LINE = re.compile(rb"[0-9a-fA-F]+;")
+JSON = ("Content-Type", "application/json")
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 
 
@@ -128,3 +133,39 @@ def sse_events(data: bytes) -> list[tuple[str | None, bytes]]:
             raise ValueError("SSE event without data")
         out.append((event_id, payload))
     return out
+
+
+# -- what the HTTP framings (acp, agora) share: reading a frame, its headers, the ping -------
+def read(data: bytes, proto: str) -> Http1:
+    """`parse`, with anything that is not HTTP/1.1 a `MalformedFrame`."""
+    try:
+        return parse(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedFrame(f"{proto}: not HTTP/1.1: {exc}") from exc
+
+
+def header(msg: Http1, name: str, proto: str) -> str:
+    """A header the framing requires (`name` lower-case)."""
+    value = msg.headers.get(name)
+    if value is None:
+        raise MalformedFrame(f"{proto}: no {name} header")
+    return value
+
+
+def ping_frame(hb: Heartbeat, proto: str) -> WireFrame:
+    """The heartbeat: ``GET /ping`` with ``Host: <node>``, ``X-Agent-Incarnation`` and
+    ``X-Ping-Seq`` (neither ACP nor Agora has one: the membership channel is fsr's)."""
+    data = request("GET", "/ping", [("Host", hb.node_id), ("X-Agent-Incarnation", hb.incarnation),
+                                    ("X-Ping-Seq", str(hb.seq))])
+    return WireFrame(data, 0, "heartbeat", f"{proto}.ping")
+
+
+def read_ping(data: bytes, proto: str) -> Heartbeat:
+    try:
+        req = parse(data)
+        if req.kind != "request" or req.target != "/ping":
+            raise ValueError("not a ping")
+        h = req.headers
+        return Heartbeat(h["host"], h["x-agent-incarnation"], int(h["x-ping-seq"]))
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise MalformedFrame(f"{proto}: bad ping: {exc!r}") from exc
