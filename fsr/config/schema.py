@@ -45,7 +45,7 @@ def _f(default: Any, check: str = "", help: str = "", flag: bool | str = False) 
 @dataclass
 class Scenario:
     agent_count: int = _f(8, "1..256", "number of agent processes", flag=True)
-    protocol: str = _f("json", "protocol", "framing on the wire: json | a2a | anp | acp",
+    protocol: str = _f("json", "protocol", "framing on the wire: " + " | ".join(PROTOCOLS),
                        flag=True)
     kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at", flag=True)
     duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)",
