@@ -8,7 +8,10 @@ in-memory bus; then every frame it produced is read back with the SDK's own mode
 * acp — `h11` parses the HTTP/1.1 text, `httpx-sse` the event stream, `acp-sdk` models the
   bodies (RunCreateRequest, Run, Event, AgentManifest, Error);
 * anp — the `anp` SDK (AgentConnect) verifies the DID-WBA proofs exchanged in the handshake
-  against the DID documents sent with them, and fsr verifies proofs the SDK makes.
+  against the DID documents sent with them, and fsr verifies proofs the SDK makes;
+* agora — `h11` parses the HTTP/1.1 text; the bodies are read as agora-protocol 0.2.0's server
+  and client read them (the SDK itself cannot be imported cheaply: its package imports langchain),
+  and checked against the Agora standard's fields.
 
 Skipped, with the reason, when an SDK is missing: ``pip install -e '.[conformance]'``.
 """
@@ -209,6 +212,89 @@ def test_acp_frames_parse_with_acp_sdk_h11_and_httpx_sse() -> None:
             assert types[-1] == "run.completed" and "message.part" in types
     assert seen >= {"acp.POST /runs", "acp.GET /runs/{id}", "acp.GET /agents", "acp.ping",
                     "acp.200 manifest", "acp.200 run", "acp.404 error", "acp.message.part"}
+
+
+# -- agora --------------------------------------------------------------------------------------
+def sdk_document(hash_: str, sources: list[str]) -> str | None:
+    """agora-protocol 0.2.0 utils.py:93-113 (download_and_verify_protocol) on each source, as
+    receiver/core.py:157-162 loops over them: a data: URI is decoded and its hash compared. The
+    SDK compares its compute_hash (utils.py:41-46: base64 of the SHA1 digest); the standard's
+    hash (§8.2) is the hex of the same digest, so that is what is compared here."""
+    import base64
+    import hashlib
+    import urllib.parse
+
+    for source in sources:
+        if source.startswith("data:text/plain;charset=utf-8;base64,"):
+            text = base64.b64decode(source.split(",", 1)[1]).decode("utf-8")
+        elif source.startswith("data:text/plain;charset=utf-8,"):
+            text = urllib.parse.unquote(source[len("data:text/plain;charset=utf-8,"):])
+        else:
+            continue
+        digest = hashlib.sha1(text.encode()).digest()
+        assert base64.b64encode(digest).decode("ascii") == base64.b64encode(
+            bytes.fromhex(hash_)).decode("ascii")  # the SDK's form of the same hash
+        if digest.hex() == hash_:
+            return text
+    return None
+
+
+def test_agora_frames_parse_with_h11_and_read_as_the_sdk_reads_them() -> None:
+    h11 = need("h11")
+    yaml = need("yaml")
+    from fsr.protocols.agora import DOCUMENT, PROTOCOL_HASH
+
+    # standard §8.1: YAML metadata (name, description, multiround) between --- lines, as the
+    # SDK's extract_metadata reads it (utils.py:48-69); §8.2: the hex SHA1 of the whole text
+    meta = yaml.safe_load(DOCUMENT.split("---")[1])
+    assert set(meta) == {"name", "description", "multiround"} and meta["multiround"] is False
+    assert re.fullmatch(r"[0-9a-f]{40}", PROTOCOL_HASH)
+    requests: dict[str, str] = {}  # X-Request-ID -> the request's kind
+    seen: set[str] = set()
+    documents = 0
+    for _, _, frame in traffic("agora"):
+        seen.add(frame.kind)
+        if frame.kind in ("agora.POST", "agora.hello", "agora.ping"):
+            conn = h11.Connection(h11.SERVER)
+            events = h11_events(conn, frame.data)
+            req, body = events[0], b"".join(bytes(e.data) for e in events[1:-1])
+            assert isinstance(req, h11.Request) and isinstance(events[-1], h11.EndOfMessage)
+            if frame.kind == "agora.ping":
+                assert req.method == b"GET" and body == b""
+                continue
+            headers = dict(req.headers)
+            # standard §5.1: POST to the base URL, Content-Type application/json
+            assert (req.method, req.target) == (b"POST", b"/")
+            assert headers[b"content-type"] == b"application/json"
+            data = json.loads(body)
+            # the fields the SDK's server reads (server.py:30, :41) and nothing it would refuse
+            assert data["protocolHash"] == PROTOCOL_HASH
+            assert isinstance(data["protocolSources"], list)
+            assert "multiround" not in data  # single-round (transporter.py:71-72 sets it)
+            assert isinstance(data["body"], dict) and isinstance(data["body"]["data"], dict)
+            if data["protocolSources"]:
+                assert sdk_document(data["protocolHash"], data["protocolSources"]) == DOCUMENT
+                documents += 1
+            requests[headers[b"x-request-id"].decode()] = data["body"]["kind"]
+        else:
+            resp, body, ended = h11_response(frame.data)
+            assert ended and resp.status_code == 200
+            assert dict(resp.headers)[b"content-type"] == b"application/json"
+            answer = json.loads(body)
+            # §6.2: status success with a body, or failure with an error; the SDK's client reads
+            # status and body (transporter.py:86-89); no conversationId (single-round)
+            assert answer["status"] in ("success", "failure")
+            assert ("body" in answer) == (answer["status"] == "success") != ("error" in answer)
+            assert "conversationId" not in answer
+            rid = dict(resp.headers)[b"x-request-id"].decode()
+            if rid in requests and requests[rid] == "document":
+                assert answer["body"] == {}
+            elif answer["status"] == "success":
+                assert set(answer["body"]) == {"kind", "id", "data"}
+    # the document travelled with each first contact (the handshakes, the runner's broadcast, the
+    # hello to the restarted agent), never with a request to a peer that had answered under it
+    assert documents == sum(1 for k in requests.values() if k in ("hello", "document"))
+    assert seen >= {"agora.POST", "agora.hello", "agora.success", "agora.ping"}
 
 
 # -- anp ----------------------------------------------------------------------------------------
