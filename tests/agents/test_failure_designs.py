@@ -79,6 +79,7 @@ SLACK = 1.5
     ("json", 1.0, "heartbeat_timeout", INTERVAL * (LIVENESS - 1), INTERVAL * LIVENESS + SLACK),
     ("a2a", 1.0, "stream_closed", 0.0, INTERVAL * (LIVENESS - 1)),
     ("acp", 1.0, "stream_closed", 0.0, INTERVAL * (LIVENESS - 1)),
+    ("agora", 1.0, "stream_closed", 0.0, INTERVAL * (LIVENESS - 1)),
     ("anp", 0.2, "ping_timeout", 2 * 0.6, 4 * 0.6 + SLACK),
 ])
 def test_sigkilled_peer_is_let_go_by_the_protocols_own_signal(
