@@ -190,6 +190,9 @@ AGORA_LEARNED = event("agora_learned", "src hash",
 AGORA_FAILURE = event("agora_failure", "peer re error",
                       "an answer with status failure (Agora-level error, spec §10.2) or a non-200 "
                       "HTTP status (transport level, §10.1): the request `re` is lost")
+AGORA_RESENT = event("agora_resent", "dst mid",
+                     "a message sent with the protocol hash alone was answered Unsupported "
+                     "protocol (the peer restarted since): sent again, once, with the document")
 
 # A storm logs each victim's signal under its fault's kind (`fsr.injector`).
 FAULT_EVENTS = {"kill": KILL, "pause": PAUSE}

@@ -21,8 +21,10 @@ checks its SHA1 against ``protocolHash`` before it takes it (``agora_learned``).
 answered ``success`` under the hash supports it: later requests send the hash alone, with an
 empty ``protocolSources`` (standard §6.1: sources MAY be omitted then). A request under a hash
 the node does not support, with no source that verifies, is answered ``{"status": "failure",
-"error": "Unsupported protocol"}`` (HTTP 200, standard §8.3) and counted (``frame_dropped``);
-the requester loses that hop (``agora_failure``) and sends the document with its next request.
+"error": "Unsupported protocol"}`` (HTTP 200, standard §8.3) and counted (``frame_dropped``).
+A message that went with the hash alone is then sent again, once, with the document inline
+(``agora_resent``): the peer restarted since it last answered — what the SDK, which sends the
+sources every time, never needs. Any other failure loses the request (``agora_failure``).
 
 Reconnection handshake: a ``hello`` request (body ``{"kind": "hello", "data": <node id, role,
 shard version, incarnation>}``) that always carries the document, so a first contact and the
@@ -150,6 +152,9 @@ class AgoraAdapter(ProtocolAdapter):
         self.outstanding = Outstanding()
         self.handshakes: Bounded = Bounded(256)  # hello request id -> peer
         self.supported: set[str] = set()  # peers that answered success under PROTOCOL_HASH
+        # messages sent with the hash alone, kept until answered: sent again with the document
+        # if the peer no longer holds it
+        self.hash_only: Bounded = Bounded(1024)
         self.knows_document = False  # the document reached this process (receiver memory)
 
     # -- sending ------------------------------------------------------------------------------
@@ -162,6 +167,8 @@ class AgoraAdapter(ProtocolAdapter):
                                    message.category, "success", message.msg_id)]
         if message.kind in kinds.REQUESTS:
             self.outstanding.add(dest, message.msg_id)
+        if dest in self.supported:
+            self.hash_only[message.msg_id] = message
         return [self._post(dest, message.msg_id, {"kind": message.kind, "data": PAYLOAD},
                            payload, message.category)]
 
@@ -238,12 +245,19 @@ class AgoraAdapter(ProtocolAdapter):
 
     def _on_response(self, sender: str, rid: str, resp: http1.Http1) -> list[Message]:
         peer = self.handshakes.pop(rid, None)
+        sent = self.hash_only.pop(rid, None)
         if resp.status != 200:  # transport level: the SDK raises ProtocolTransportError
             return self._failed(sender, rid, peer, f"HTTP {resp.status}")
         env = Fields(parse_json(resp.body, "agora"), "agora response")
         status = env.text("status")
         if status in FAILED:
-            return self._failed(sender, rid, peer, env.opt_text("error") or status)
+            error = env.opt_text("error") or status
+            if error == UNSUPPORTED and sent is not None:  # the peer restarted: teach it
+                self.supported.discard(sender)
+                self.transport.record(ev.AGORA_RESENT, dst=sender, mid=rid)
+                self.send_message(sender, sent)
+                return []
+            return self._failed(sender, rid, peer, error)
         if status != "success":
             raise MalformedFrame(f"agora: status {status[:40]!r}")
         body = env.obj("body")
@@ -288,6 +302,7 @@ class AgoraAdapter(ProtocolAdapter):
 
     def forget(self, msg_id: str) -> None:
         self.outstanding.pop(msg_id)
+        self.hash_only.pop(msg_id, None)
 
     # -- heartbeat (fsr's membership channel: Agora has none) ---------------------------------
     def encode_heartbeat(self, hb: Heartbeat) -> WireFrame:

@@ -67,29 +67,27 @@ def test_restarted_peer_gets_the_document_again_and_its_open_requests_are_lost()
     assert not a.adapter.open_requests("agent_1")
 
 
-def test_hash_without_the_document_is_unsupported_then_the_next_request_teaches_it() -> None:
-    """The peer restarted and no handshake ran yet: the requester still sends the hash alone.
-    The new process answers ``Unsupported protocol`` (standard §8.3), counts the frame as
-    dropped, and the requester loses that hop; its next request carries the document."""
+def test_hash_alone_to_a_restarted_peer_is_unsupported_then_sent_again_with_the_document(
+        ) -> None:
+    """The peer restarted and no handshake ran yet (the runner, which runs none, re-sends its
+    document broadcast so): the sender still sends the hash alone. The new process answers
+    ``Unsupported protocol`` (standard §8.3) and counts the frame as dropped; the sender sends
+    the same message again, once, with the document, and it arrives."""
     bus, a, _ = ready_pair()
     b2 = bus.restart("agent_1")
-    first = Message("lookup", request_body())
-    a.adapter.send_message("agent_1", first)
+    req = Message("lookup", request_body())
+    a.adapter.send_message("agent_1", req)
     bus.pump()
-    assert not carries_document(posts(a, "agent_1")[-1])
-    assert b2.got == []
+    first, again = posts(a, "agent_1")[-2:]
+    assert not carries_document(first) and carries_document(again)
+    assert first.msg_id == again.msg_id == req.msg_id
     [dropped] = b2.transport.logged("frame_dropped")
     assert dropped["src"] == "agent_0" and "unsupported protocol" in dropped["reason"]
-    answer = json.loads(http1.parse(b2.frames_to("agent_0")[-1].data).body)
+    answer = json.loads(http1.parse(b2.frames_to("agent_0")[0].data).body)
     assert answer == {"status": "failure", "error": UNSUPPORTED}
-    assert [m.body for m in a.kinds("hop_lost")] == [{"reply_to": first.msg_id}]
-    assert a.transport.logged("agora_failure") == [
-        {"peer": "agent_1", "re": first.msg_id, "error": UNSUPPORTED}]
-    second = Message("lookup", request_body())
-    a.adapter.send_message("agent_1", second)
-    bus.pump()
-    assert carries_document(posts(a, "agent_1")[-1])
-    assert [m.msg_id for m in b2.got] == [second.msg_id]
+    assert a.transport.logged("agora_resent") == [{"dst": "agent_1", "mid": req.msg_id}]
+    assert [m.msg_id for m in b2.got] == [req.msg_id] and a.kinds("hop_lost") == []
+    assert a.adapter.open_requests("agent_1")  # still awaiting its answer
 
 
 def test_document_that_does_not_match_its_hash_is_refused() -> None:
@@ -117,6 +115,9 @@ def test_document_that_does_not_match_its_hash_is_refused() -> None:
     assert b.got == [] and b.transport.logged("agora_learned") == []
     assert len(b.transport.logged("frame_dropped")) == 1
     assert [m.body for m in a.kinds("hop_lost")] == [{"reply_to": req.msg_id}]
+    assert a.transport.logged("agora_failure") == [
+        {"peer": "agent_1", "re": req.msg_id, "error": UNSUPPORTED}]
+    assert a.transport.logged("agora_resent") == []  # it carried the document: not again
 
 
 def test_transport_level_error_loses_the_request() -> None:
