@@ -134,6 +134,10 @@ PEER_JOINED = event("peer_joined", "peer how incarnation")
 PEER_RETURNED = event("peer_returned", "peer how incarnation", how="restarted | resumed")
 PEER_SUSPECTED = event("peer_suspected", "peer how silent_ms", "the membership view",
                        how="heartbeat_timeout | socket_disconnect | new_incarnation | swim_dead")
+SUSPICION_DEFERRED = event(
+    "suspicion_deferred", "peer starved_ms",
+    "heartbeat.starvation_guard: the peer's deadline passed, and moved by the time this node "
+    "itself waited for a CPU since the peer's last heartbeat (fsr.bus.starvation)")
 PEER_LOST = event("peer_lost", "peer how", "the protocol's design stopped using the peer")
 SWIM_SUSPECT = event("swim_suspect", "peer silent_ms",
                      "SWIM: a probe went unanswered; dead unless it refutes")

@@ -49,6 +49,7 @@ class Agent(MeshNode):
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
             fast_path=cfg.heartbeat.fast_path, keys=plan.keys(),
             detector=detector_for(cfg.heartbeat),
+            starvation_guard=cfg.heartbeat.starvation_guard,
         )
         self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles

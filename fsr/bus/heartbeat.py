@@ -7,7 +7,12 @@ from a suspected peer — or one carrying a new incarnation, i.e. the process wa
 it *returned*, which starts a reconnection handshake. Optionally (the fast path) a ZeroMQ
 disconnect event suspects the peer at once.
 
-Pure logic over timestamps: the caller feeds in heartbeats and the clock; nothing here sleeps.
+With the starvation guard (``heartbeat.starvation_guard``, `fsr.bus.starvation`), the time this
+observer itself spent waiting for a CPU since a peer's last heartbeat does not count against the
+peer: the peer's deadline moves by it, once, when it would otherwise be passed.
+
+Pure logic over timestamps: the caller feeds in heartbeats, the clock and the guard's run-queue
+clock; nothing here sleeps.
 What it knows of each peer it keeps in the node's peer table (`PeerTable.liveness`,
 `fsr.protocols.peers`).
 """
@@ -15,17 +20,20 @@ What it knows of each peer it keeps in the node's peer table (`PeerTable.livenes
 from __future__ import annotations
 
 from fsr.bus.detectors import Detector, Fixed
+from fsr.bus.starvation import WaitClock
 from fsr.protocols.base import Heartbeat
 from fsr.protocols.peers import Liveness, PeerTable
 
 
 class HeartbeatMonitor:
     def __init__(self, interval: float, liveness: int, table: PeerTable,
-                 detector: Detector | None = None) -> None:
+                 detector: Detector | None = None, guard: WaitClock | None = None) -> None:
         # when a silent peer is suspected (`fsr.bus.detectors`); Paranoid Pirate's fixed
         # deadline unless the config says otherwise
         self.detector = detector or Fixed(interval * liveness)
         self.peers = table.liveness  # its column of the node's peer table
+        self.guard = guard
+        self.deferred: list[tuple[str, float]] = []  # (peer, s excused), until the caller reads
 
     def seen(self, hb: Heartbeat, now: float) -> str | None:
         """Record a heartbeat; "joined", "restarted" or "resumed" when the peer (re)appears."""
@@ -33,21 +41,37 @@ class HeartbeatMonitor:
         if state is None or hb.incarnation != state.incarnation:
             arrivals = self.detector.start()  # a new process: a new history
             self.peers[hb.node_id] = Liveness(now, hb.incarnation, arrivals=arrivals,
-                                              deadline=self.detector.deadline(arrivals, now))
+                                              deadline=self.detector.deadline(arrivals, now),
+                                              queued_at_seen=self._queued())
             return "joined" if state is None else "restarted"
         change = "resumed" if state.suspected else None
         self.detector.arrived(state.arrivals, now - state.last_seen, state.suspected)
         state.last_seen, state.suspected = now, False
         state.deadline = self.detector.deadline(state.arrivals, now)
+        state.queued_at_seen, state.excused = self._queued(), 0.0
         return change
+
+    def _queued(self) -> float:
+        return 0.0 if self.guard is None else self.guard.waited()
 
     def check(self, now: float) -> list[tuple[str, float]]:
         """Peers that just crossed their deadline, with how long they had been silent."""
         newly = []
+        queued: float | None = None  # read once, and only when a deadline has passed
         for peer, state in self.peers.items():
-            if not state.suspected and now > state.deadline:
-                state.suspected = True
-                newly.append((peer, now - state.last_seen))
+            if state.suspected or now <= state.deadline:
+                continue
+            if self.guard is not None:
+                queued = self._queued() if queued is None else queued
+                starved = queued - state.queued_at_seen - state.excused
+                if starved > 0:  # this observer's own wait for a CPU: not the peer's silence
+                    state.deadline += starved
+                    state.excused += starved
+                    self.deferred.append((peer, starved))
+                    if now <= state.deadline:
+                        continue
+            state.suspected = True
+            newly.append((peer, now - state.last_seen))
         return newly
 
     def disconnected(self, peer: str, now: float) -> float | None:

@@ -23,6 +23,7 @@ from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.inbound import ControlIn, FrameIn, SwimIn
 from fsr.bus.mesh import Mesh
 from fsr.bus.security import Curve
+from fsr.bus.starvation import RunQueueClock
 from fsr.bus.swim import Swim
 from fsr.bus.wire import frame_bytes
 from fsr.eventlog import EventLog
@@ -43,7 +44,7 @@ class MeshNode:
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
                  hb_liveness: int, fast_path: bool = False,
                  keys: dict[str, tuple[bytes, bytes]] | None = None,
-                 detector: Detector | None = None) -> None:
+                 detector: Detector | None = None, starvation_guard: bool = False) -> None:
         self.node_id = node_id
         self.log = log
         # A context of its own, not the process-wide instance: one node's sockets can never
@@ -55,7 +56,9 @@ class MeshNode:
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
         self.peers = PeerTable(node_id)  # everything this node knows of its peers
-        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers, detector)
+        self.run_queue = RunQueueClock() if starvation_guard else None
+        self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers, detector,
+                                        self.run_queue)
         self.hb_interval = hb_interval
         self.fast_path = fast_path
         # epoll over each socket's ZMQ_FD: a wake-up costs what changed, not how many sockets
@@ -193,6 +196,9 @@ class MeshNode:
                 self.on_peer_disconnected(event[0])
         for peer, silent in self.monitor.check(time.time()):
             self._suspect(peer, "heartbeat_timeout", silent)
+        for peer, starved in self.monitor.deferred:
+            self.log.log(ev.SUSPICION_DEFERRED, peer=peer, starved_ms=round(starved * 1000, 3))
+        self.monitor.deferred.clear()
         if self.swim is not None:
             self._swim_step()
         self.adapter.tick(time.time())
@@ -354,5 +360,7 @@ class MeshNode:
         self._log_hb_tally()  # the copies of the last, unfinished interval
         self.log.flush()
         self._epoll.close()
+        if self.run_queue is not None:
+            self.run_queue.close()
         self.mesh.close()
         self.ctx.term()

@@ -106,6 +106,10 @@ class Heartbeat:
     phi_min_std: float = _f(0.1, "0.001..10", "phi: least standard deviation of the "
                             "inter-arrival times, in heartbeat intervals (Akka's "
                             "min-std-deviation 100 ms at its 1 s interval)")
+    starvation_guard: bool = _f(
+        False, "bool", "do not count the time this node itself waited for a CPU (Linux "
+        "schedstat run_delay of its loop and ZeroMQ I/O threads) against a silent peer, as "
+        "Cassandra marks no node down after a local pause (fsr.bus.starvation)")
     membership: str = _f(
         "pubsub", "one_of:pubsub,swim",
         "agents' membership: pubsub (every heartbeat to every neighbour, Paranoid Pirate) | "

@@ -59,6 +59,10 @@ class Liveness:
     suspected: bool = False
     arrivals: Arrivals | None = None  # its inter-arrival history, if the detector keeps one
     deadline: float = 0.0  # suspected once the clock passes this (`fsr.bus.detectors`)
+    # the starvation guard (`fsr.bus.starvation`): the observer's run-queue clock at the last
+    # heartbeat, and how much of its wait since then the deadline has already been moved by
+    queued_at_seen: float = 0.0
+    excused: float = 0.0
 
 
 @dataclass

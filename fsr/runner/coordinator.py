@@ -61,7 +61,8 @@ class Runner(MeshNode):
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
                          hb_port=None, role="runner", incarnation="runner",
                          hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
-                         keys=plan.keys(), detector=detector_for(cfg.heartbeat))
+                         keys=plan.keys(), detector=detector_for(cfg.heartbeat),
+                         starvation_guard=cfg.heartbeat.starvation_guard)
         for a in plan.agents:
             self.add_peer(a.node_id, a.data_port, a.hb_port)
         self.agent_ids = [a.node_id for a in plan.agents]
