@@ -23,11 +23,11 @@ the run computed from its own log):
   handshakes make heartbeats late; only false suspicions count.
 
 Detectors: fixed at liveness 2, 3, 5; phi at threshold 4, 8, 12 (Akka's pause and minimum
-deviation) and at 8 with a 2-interval pause; fixed 3 and phi 8 with the starvation guard
-(`fsr.bus.starvation`); phi-exp at 8; SWIM with its fixed suspicion and with Lifeguard. False
-suspicions are `false_suspicions` (`fsr.metrics.suspicions`): suspicions of a peer no fault
-held; the runner's own view is counted apart (`by_runner`): under SWIM it keeps the fixed
-detector.
+deviation) and at 8 with a 2-interval pause; fixed 3, phi 8 and phi 8 pause 2 with the
+starvation guard (`fsr.bus.starvation`); phi-exp at 8; SWIM with its fixed suspicion and with
+Lifeguard. False suspicions are `false_suspicions` (`fsr.metrics.suspicions`): suspicions of a
+peer no fault held; the runner's own view is counted apart (`by_runner`): under SWIM it keeps
+the fixed detector.
 With `--seeds`, every run is repeated per seed and the table adds rows pooled over them (the
 median of the detection p50s, the false suspicions summed). `--plot` draws detection p50
 against false suspicions per agent-hour, one panel per setting.
@@ -57,6 +57,8 @@ DETECTORS: list[tuple[str, dict[str, Any]]] = [
     ("phi 8 pause 2", {"detector": "phi", "phi_threshold": 8, "phi_pause": 2}),
     ("fixed 3 guard", {"detector": "fixed", "liveness": 3, "starvation_guard": True}),
     ("phi 8 guard", {"detector": "phi", "phi_threshold": 8, "starvation_guard": True}),
+    ("phi 8 pause 2 guard", {"detector": "phi", "phi_threshold": 8, "phi_pause": 2,
+                             "starvation_guard": True}),
     ("phi 12", {"detector": "phi", "phi_threshold": 12}),
     ("phi-exp 8", {"detector": "phi-exp", "phi_threshold": 8}),
     ("swim", {"membership": "swim", "detector": "fixed"}),
