@@ -197,6 +197,13 @@ AGORA_FAILURE = event("agora_failure", "peer re error",
 AGORA_RESENT = event("agora_resent", "dst mid",
                      "a message sent with the protocol hash alone was answered Unsupported "
                      "protocol (the peer restarted since): sent again, once, with the document")
+# -- ioa's client retries ---------------------------------------------------------------
+IOA_RETRY = event("ioa_retry", "dst mid attempt sent",
+                  "a request held for a lost peer, sent again (IoA's client: 3 tries, 3 s apart)",
+                  sent="the send went through: the request waits for its answer again")
+IOA_GAVE_UP = event("ioa_gave_up", "dst mid tries",
+                    "no send of a held request went through: it is given up (hop_lost) and the "
+                    "agent re-publishes it")
 
 # A storm logs each victim's signal under its fault's kind (`fsr.injector`).
 FAULT_EVENTS = {"kill": KILL, "pause": PAUSE}

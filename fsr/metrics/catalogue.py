@@ -52,7 +52,8 @@ STORM = (
     _spec("recovery_ms", "recovery", "ms", 1, """
         The survivors' reaction: the first message a *surviving* agent sends as a recovery
         action after the fault — a re-published hop (`hop_sent` with `retry`), a resubscribe /
-        re-attach (`reattach`), or a reconnection handshake that went on the wire
+        re-attach (`reattach`), a held request sent again (`ioa_retry` with `sent`), or a
+        reconnection handshake that went on the wire
         (`handshake_start` with `sent`, with a survivor or a returning victim) — minus the fault
         time. It is not measured to a victim's rejoin: it contains the restart delay only when
         no survivor had anything to recover before the victims came back. Null, with a reason,

@@ -231,6 +231,8 @@ def _recovery_action(e: dict[str, Any]) -> str | None:
         return "re-published hop"
     if e["event"] == ev.REATTACH:
         return "resubscribe / re-attach"
+    if e["event"] == ev.IOA_RETRY and e.get("sent"):
+        return "re-sent request"
     if e["event"] == ev.HANDSHAKE_START and e.get("sent"):
         return "reconnection handshake"
     return None
@@ -239,13 +241,14 @@ def _recovery_action(e: dict[str, Any]) -> str | None:
 def recovery(h: History) -> dict[str, Any]:
     """The survivors' reaction: the first message a surviving agent sends as a recovery action
     after the fault — a re-published hop (`hop_sent` with retry), a resubscribe / re-attach
-    (`reattach`), or a reconnection handshake (`handshake_start` that went on the wire, with a
+    (`reattach`), a held request sent again (`ioa_retry` that went through), or a reconnection
+    handshake (`handshake_start` that went on the wire, with a
     survivor or a returning victim) — minus the fault time. It waits for a restart only if no
     survivor had anything to recover before the victims returned."""
     if not h.fault_injected:
         return {"value": None, "reason": "no fault injected"}
     survivors = set(h.agents) - set(h.victims)
-    for e in h.of(ev.HOP_SENT, ev.REATTACH, ev.HANDSHAKE_START):
+    for e in h.of(ev.HOP_SENT, ev.REATTACH, ev.IOA_RETRY, ev.HANDSHAKE_START):
         what = _recovery_action(e)
         if what and e["ts"] > h.fault and e["node"] in survivors:
             peer = e.get("dst") or e.get("peer")

@@ -17,12 +17,21 @@ REGISTRY: dict[str, str] = {
     "anp": "fsr.protocols.anp:AnpAdapter",
     "acp": "fsr.protocols.acp:AcpAdapter",
     "agora": "fsr.protocols.agora:AgoraAdapter",
+    "ioa": "fsr.protocols.ioa:IoaAdapter",
 }
+# The node id of the hub process a protocol with `ProtocolAdapter.HUB` routes everything through.
+HUB_ID = "hub"
 
 
 def adapter_class(name: str) -> type[ProtocolAdapter]:
     module, _, cls = REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def has_hub(protocol: str) -> bool:
+    """Whether `protocol` routes every message through a hub (`HUB_ID`): the run plan adds the
+    hub process and makes the topology its star."""
+    return adapter_class(protocol).HUB
 
 
 def design_for(protocol: str, mode: str, scale: float, hb_interval: float, hb_liveness: int,
@@ -35,5 +44,5 @@ def design_for(protocol: str, mode: str, scale: float, hb_interval: float, hb_li
     return own.scaled(scale)
 
 
-__all__ = ["FailureDesign", "Heartbeat", "LocalInfo", "MalformedFrame", "Message",
-           "ProtocolAdapter", "REGISTRY", "adapter_class", "design_for"]
+__all__ = ["HUB_ID", "FailureDesign", "Heartbeat", "LocalInfo", "MalformedFrame", "Message",
+           "ProtocolAdapter", "REGISTRY", "adapter_class", "design_for", "has_hub"]

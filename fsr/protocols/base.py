@@ -109,6 +109,9 @@ class ProtocolAdapter(ABC):
     name: ClassVar[str]
     # The protocol's own failure handling (`fsr.protocols.failure`); None: json's baseline.
     DESIGN: ClassVar[FailureDesign | None] = None
+    # The protocol routes every message through a hub process (`fsr.protocols.HUB_ID`): the run
+    # plan adds it, with no roles and no shard, and the topology is its star.
+    HUB: ClassVar[bool] = False
 
     def __init__(self, transport: Transport, local: LocalInfo) -> None:
         self.transport = transport
