@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fsr.config import Config, from_dict, to_dict
+from fsr.protocols import HUB_ID
 from fsr.workload.roles import agent_id, roles_of
 
 RUNNER_ID = "runner"
@@ -43,13 +44,14 @@ def allocate_ports(base: int, count: int, limit: int = 9999) -> int:
     raise OSError(f"no block of {count} free ports between {base} and {limit}")
 
 
-def build_agents(agent_count: int, first_port: int) -> list[AgentSpec]:
-    """Agent i owns data port first_port + 2i and heartbeat port first_port + 2i + 1."""
-    return [
-        AgentSpec(agent_id(i), i, roles_of(i, agent_count), first_port + 2 * i,
-                  first_port + 2 * i + 1)
-        for i in range(agent_count)
-    ]
+def build_agents(agent_count: int, first_port: int, hub: bool = False) -> list[AgentSpec]:
+    """Agent i owns data port first_port + 2i and heartbeat port first_port + 2i + 1; a `hub`
+    (`fsr.protocols.HUB_ID`, no roles) comes last, as agent number `agent_count`."""
+    specs = [(agent_id(i), roles_of(i, agent_count)) for i in range(agent_count)]
+    if hub:
+        specs.append((HUB_ID, []))
+    return [AgentSpec(node_id, i, roles, first_port + 2 * i, first_port + 2 * i + 1)
+            for i, (node_id, roles) in enumerate(specs)]
 
 
 @dataclass(frozen=True)

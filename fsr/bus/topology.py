@@ -2,7 +2,8 @@
 
 ``scenario.topology`` (the spec's future work):
 * ``full`` — every agent connects to every other one (the design card's mesh);
-* ``star`` — agent_0 is the hub; every other agent connects to the hub only;
+* ``star`` — agent_0 is the hub; every other agent connects to the hub only (a protocol with a
+  hub of its own, ioa, always runs this star around its hub process, `fsr.protocols.HUB_ID`);
 * ``ring`` — agent i connects to agents i-1 and i+1 (mod N);
 * ``random-k`` — every agent picks ``scenario.degree`` peers with an RNG seeded by the
   scenario's seed; links are two-way, so an agent has k neighbours or more. If the draw leaves

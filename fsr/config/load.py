@@ -16,6 +16,7 @@ import yaml
 
 from fsr.config.schedule import ScheduleError
 from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config, parse_hedge
+from fsr.protocols import has_hub
 from fsr.workload.roles import roles_of
 from fsr.workload.service import ServiceTimeError, capacity, parse
 
@@ -50,12 +51,25 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         merged = to_dict(cfg)
         _deep_merge(merged, profile, "protocols." + cfg.scenario.protocol)
         cfg = from_dict(merged)
+    cfg = hub_topology(cfg)
     check_schedule(cfg)
     if cfg.heartbeat.detector == "lifeguard" and cfg.heartbeat.membership != "swim":
         raise ConfigError("heartbeat.detector: lifeguard is SWIM's detector; it needs "
                           "heartbeat.membership: swim")
     check_recovery(cfg)
     return cfg
+
+
+def hub_topology(cfg: Config) -> Config:
+    """A protocol with a hub (ioa) runs its hub's star: ``full`` (the default) becomes ``star``,
+    any other topology is refused."""
+    sc = cfg.scenario
+    if not has_hub(sc.protocol) or sc.topology == "star":
+        return cfg
+    if sc.topology != "full":
+        raise ConfigError(f"scenario.topology: {sc.protocol} routes every message through its "
+                          f"hub, a star: full or star (got {sc.topology})")
+    return dataclasses.replace(cfg, scenario=dataclasses.replace(sc, topology="star"))
 
 
 def check_recovery(cfg: Config) -> None:

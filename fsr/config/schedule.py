@@ -9,6 +9,8 @@ scenario's single storm (``kill_at``, ``kill_fraction``, ``fault``, ``fault_dura
       duration: 5          # pause / partition / loss: how long; kill: seconds until the restart
                            # (default scenario.restart_delay; "never" keeps the victims dead)
       targets: {fraction: 0.3} | {ids: [agent_1, agent_4]} | {role: search} | {holders_of: f12}
+                           # each may add hub: include | exclude (default), in a run with a
+                           # hub (ioa): whether the hub is struck too; {hub: include}: it alone
       percent: 30          # loss: share of the targets' packets dropped; corrupt: of the
                            # frames to the targets with one bit flipped
       ms: 200              # delay only: added latency, and its jitter (uniform +-)
@@ -24,9 +26,10 @@ the work phase ends never strikes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from fsr.protocols import has_hub
 from fsr.workload.roles import agent_ids
 
 if TYPE_CHECKING:  # the schema reads this module for Config.storms
@@ -37,6 +40,7 @@ NETWORK_KINDS = ("partition", "loss", "corrupt", "delay")
 RELAY_KINDS = ("corrupt", "delay")  # done by the relay on the links (`fsr.injector.relay`)
 KINDS = PROCESS_KINDS + NETWORK_KINDS
 TARGET_KEYS = ("fraction", "ids", "role", "holders_of")
+HUB_CHOICES = ("exclude", "include")  # targets.hub
 
 
 # the scenario key behind each field of the single storm built from `scenario.*`
@@ -45,6 +49,7 @@ SCENARIO_KEYS = {"faults[0].kind": "scenario.fault", "faults[0].at": "scenario.k
                  "faults[0].percent": "scenario.fault_percent",
                  "faults[0].ms": "scenario.delay_ms", "faults[0].jitter": "scenario.jitter_ms",
                  "faults[0].targets.fraction": "scenario.kill_fraction",
+                 "faults[0].targets.hub": "scenario.target_hub",
                  "faults[0].repeat.every": "scenario.storm_every",
                  "faults[0].repeat.count": "scenario.storms"}
 
@@ -59,11 +64,13 @@ class Targets:
     ids: tuple[str, ...] = ()
     role: str | None = None
     holders_of: str | None = None
+    hub: bool = False  # the run's hub is struck too (`targets.hub: include`)
 
     def describe(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in (
             ("fraction", self.fraction), ("ids", self.ids), ("role", self.role),
-            ("holders_of", self.holders_of)) if v not in (None, ())}
+            ("holders_of", self.holders_of), ("hub", "include" if self.hub else None))
+            if v not in (None, ())}
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,22 @@ def _number(where: str, value: Any, low: float, high: float | None = None,
     return int(value) if integer else float(value)
 
 
-def _targets(where: str, raw: Any, agents: list[str]) -> Targets:
+def _targets(where: str, raw: Any, agents: list[str], hub: bool) -> Targets:
+    """`hub`: the run has a hub (`fsr.protocols.has_hub`), which ``hub: include`` strikes."""
+    if isinstance(raw, dict) and "hub" in raw:
+        raw = dict(raw)
+        choice = raw.pop("hub")
+        if choice not in HUB_CHOICES:
+            raise ScheduleError(f"{where}.hub: must be include or exclude (got {choice!r})")
+        if choice == "include" and not hub:
+            raise ScheduleError(f"{where}.hub: include needs a protocol with a hub (ioa)")
+        if not raw and choice == "include":
+            return Targets(hub=True)  # the hub alone
+        return replace(_targets(where, raw, agents, hub), hub=choice == "include")
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in TARGET_KEYS:
         raise ScheduleError(f"{where}: must be one of {{fraction: x}}, {{ids: [...]}}, "
-                            f"{{role: r}}, {{holders_of: fid}} (got {raw!r})")
+                            f"{{role: r}}, {{holders_of: fid}}, each with an optional "
+                            f"hub: include | exclude (got {raw!r})")
     key, value = next(iter(raw.items()))
     if key == "fraction":
         return Targets(fraction=_number(f"{where}.fraction", value, 0.0, 1.0))
@@ -114,9 +133,10 @@ def _targets(where: str, raw: Any, agents: list[str]) -> Targets:
     return Targets(role=value) if key == "role" else Targets(holders_of=value)
 
 
-def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
-                ) -> list[Storm]:
-    """One ``faults:`` entry, checked, as its storms (index -1: numbered by `expand`)."""
+def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None,
+                hub: bool = False) -> list[Storm]:
+    """One ``faults:`` entry, checked, as its storms (index -1: numbered by `expand`); `hub`:
+    the run has a hub."""
     where = f"faults[{i}]"
     if not isinstance(raw, dict):
         raise ScheduleError(f"{where}: must be a mapping (got {raw!r})")
@@ -146,7 +166,7 @@ def parse_entry(i: int, raw: Any, agents: list[str], restart_delay: float | None
         extra = [k for k in ("ms", "jitter") if k in raw]
         if extra:
             raise ScheduleError(f"{where}.{extra[0]}: only a delay fault has {extra[0]}")
-    targets = _targets(f"{where}.targets", raw.get("targets"), agents)
+    targets = _targets(f"{where}.targets", raw.get("targets"), agents, hub)
     every, count = 0.0, 1
     if "repeat" in raw:
         rep = raw["repeat"]
@@ -175,15 +195,17 @@ def storms_of(config: Config) -> list[Storm]:
     sc = config.scenario
     agents = agent_ids(sc.agent_count)
     restart = sc.restart_delay
+    hub = has_hub(sc.protocol)
     raw_faults = config.faults
     if raw_faults:
         if not isinstance(raw_faults, list):
             raise ScheduleError(f"faults: must be a list of faults (got {raw_faults!r})")
         entries = [s for i, raw in enumerate(raw_faults)
-                   for s in parse_entry(i, raw, agents, restart)]
+                   for s in parse_entry(i, raw, agents, restart, hub)]
     else:
         single: dict[str, Any] = {"kind": sc.fault, "at": sc.kill_at,
-                                  "targets": {"fraction": sc.kill_fraction}}
+                                  "targets": {"fraction": sc.kill_fraction,
+                                              "hub": sc.target_hub}}
         if sc.fault == "kill":
             single["duration"] = "never" if restart is None else restart
         else:
@@ -195,7 +217,7 @@ def storms_of(config: Config) -> list[Storm]:
         if sc.storms > 1:
             single["repeat"] = {"every": sc.storm_every, "count": sc.storms}
         try:
-            entries = parse_entry(0, single, agents, restart)
+            entries = parse_entry(0, single, agents, restart, hub)
         except ScheduleError as exc:  # name the scenario key the single storm's value came from
             key, rest = str(exc).split(":", 1)
             raise ScheduleError(SCENARIO_KEYS.get(key, key) + ":" + rest) from exc
@@ -209,5 +231,5 @@ def storms_of(config: Config) -> list[Storm]:
     return expand([s for s in entries if s.at < sc.duration])
 
 
-__all__ = ["KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "RELAY_KINDS", "ScheduleError", "Storm",
-           "Targets", "expand", "parse_entry", "storms_of"]
+__all__ = ["HUB_CHOICES", "KINDS", "NETWORK_KINDS", "PROCESS_KINDS", "RELAY_KINDS",
+           "ScheduleError", "Storm", "Targets", "expand", "parse_entry", "storms_of"]

@@ -48,6 +48,10 @@ class Scenario:
     protocol: str = _f("json", "protocol", "framing on the wire: " + " | ".join(PROTOCOLS),
                        flag=True)
     kill_fraction: float = _f(0.3, "0..1", "share of agents SIGKILLed at kill_at", flag=True)
+    target_hub: str = _f(
+        "exclude", "one_of:exclude,include",
+        "a protocol with a hub (ioa): whether the scenario's storm strikes the hub too, besides "
+        "kill_fraction of the other agents (faults[].targets.hub)", flag=True)
     duration: float = _f(120.0, ">0", "seconds of task submission after the broadcast (t = 0)",
                          flag=True)
     kill_at: float = _f(60.0, ">=0", "seconds after t = 0 when the fail storm strikes", flag=True)
@@ -82,7 +86,8 @@ class Scenario:
     topology: str = _f(
         "full", "one_of:full,star,ring,random-k",
         "who connects to whom: full mesh | star (hub agent_0) | ring | random-k (degree seeded "
-        "peers each); hops to a role no neighbour holds are relayed", flag=True)
+        "peers each); hops to a role no neighbour holds are relayed. A protocol with a hub "
+        "(ioa) runs its hub's star (full or star)", flag=True)
     degree: int = _f(4, "1..64", "random-k: peers each agent draws (links are two-way)", flag=True)
     failure_scale: float = _f(
         1.0, ">0", "factor on every time of a native design (--quick compresses them alike)")

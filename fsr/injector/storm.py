@@ -31,6 +31,7 @@ from fsr.injector.contracts import LinkFaults, NetworkControl, StormHost, Strike
 from fsr.injector.process import signal_burst
 from fsr.injector.victims import resolve_targets
 from fsr.plan import RunPlan
+from fsr.protocols import HUB_ID
 from fsr.workload.shards import holders
 
 
@@ -45,6 +46,7 @@ class FailStorm:
         self.agents = [a.node_id for a in plan.agents]
         self.index_of = {a.node_id: a.index for a in plan.agents}
         self.roles = {a.node_id: a.roles for a in plan.agents}
+        self.hub = HUB_ID if HUB_ID in self.index_of else None  # struck only if a storm says
         self.holders = holders(shards)  # fid -> the agents that hold it
         self.storms = plan.config.storms
         self.seed = seed
@@ -64,7 +66,7 @@ class FailStorm:
     def strike(self, storm: Storm) -> None:
         free = [a for a in self.agents if a not in self._held]
         victims = resolve_targets(storm.targets, storm.index, self.agents, free, self.roles,
-                                  self.holders, self.seed)
+                                  self.holders, self.seed, self.hub)
         if not victims:  # nobody to strike (a fraction of 0, or every target already held)
             return
         strike = Strike(storm, victims)

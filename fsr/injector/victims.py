@@ -7,6 +7,10 @@ holds at that moment.
 * ``ids`` / ``role``: those agents, the free ones among them;
 * ``holders_of``: the agents that hold a fragment, from the run's shards
   (`fsr.workload.shards.holders`), the free ones among them.
+
+A run with a hub (ioa, `fsr.protocols.HUB_ID`): the targets above are among the other agents
+(a fraction of them, drawn as without a hub), and ``hub: include`` adds the hub, if free — so a
+storm with the hub and one without, on the same seed, strike the same other agents.
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ from fsr.config.schedule import Targets
 
 def resolve_targets(targets: Targets, storm: int, agents: list[str], free: list[str],
                     roles: dict[str, list[str]], holders: dict[str, list[str]],
-                    seed: int) -> list[str]:
+                    seed: int, hub: str | None = None) -> list[str]:
     """The agents a storm strikes, sorted, among `free` (those no other fault holds now). A
-    fraction is of the whole mesh, drawn among the free agents."""
+    fraction is of the whole mesh but its `hub`, drawn among the free agents; the hub is struck
+    only with ``hub: include``."""
+    if hub is not None:
+        clients = [a for a in agents if a != hub]
+        chosen = resolve_targets(targets, storm, clients, [a for a in free if a != hub], roles,
+                                 holders, seed)
+        return sorted([*chosen, hub]) if targets.hub and hub in free else chosen
     if targets.fraction is not None:
         count = min(round(targets.fraction * len(agents)), len(free))
         rng = random.Random(seed if storm == 0 else f"{seed}/{storm}")

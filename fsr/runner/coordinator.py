@@ -31,7 +31,7 @@ from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, NetworkControl, Strike
 from fsr.injector.network import tcp_totals
 from fsr.plan import RUNNER_ID, RunPlan
-from fsr.protocols import Message, kinds
+from fsr.protocols import HUB_ID, Message, has_hub, kinds
 from fsr.workload import Document, assign_shards
 
 if TYPE_CHECKING:
@@ -73,7 +73,9 @@ class Runner(MeshNode):
         self.network = network
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
-        self.shards = assign_shards([f.fid for f in doc.fragments], self.agent_ids,
+        # the agents that hold shards and take tasks: all but a hub, which only relays
+        self.clients = [a for a in self.agent_ids if a != HUB_ID]
+        self.shards = assign_shards([f.fid for f in doc.fragments], self.clients,
                                     cfg.workload.replication)
         self.storm = FailStorm(self, plan, self.shards, cfg.scenario.seed, network, relay)
         self.ready: set[str] = set()
@@ -150,7 +152,7 @@ class Runner(MeshNode):
 
     def _peers(self, node_id: str) -> dict[str, list[str]]:
         """An agent's neighbours, for run_start; a full mesh's go without saying."""
-        if self.cfg.scenario.topology == "full":
+        if self.cfg.scenario.topology == "full" and not has_hub(self.cfg.scenario.protocol):
             return {}
         return {"peers": self.plan.peers_of(node_id)}
 
@@ -258,7 +260,7 @@ class Runner(MeshNode):
         """An agent that holds its shard, that no fault holds now and that the runner's
         heartbeat view sees alive. (A suspicion alone takes nothing away: a peer heard again
         with the same incarnation still holds its shard; a new process says hello first.)"""
-        live = [a for a in self.agent_ids
+        live = [a for a in self.clients
                 if a in self.loaded and not self.storm.holds(a) and self.monitor.alive(a)]
         if not live:
             return None

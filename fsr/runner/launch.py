@@ -142,8 +142,8 @@ def start_model_server(stack: ExitStack, cfg: Config, plan: RunPlan, plan_path: 
     # deferred: only a local-model run starts a server
     from fsr.agents.tools.local_server import start_local_server
 
-    server = start_local_server(cfg.llm.model, cfg.scenario.base_port + 2 * cfg.scenario.agent_count
-                                + 1, log_path=Path(plan.run_dir) / "logs" / "llm-server.log")
+    server = start_local_server(cfg.llm.model, max(a.hb_port for a in plan.agents) + 1,
+                                log_path=Path(plan.run_dir) / "logs" / "llm-server.log")
     stack.callback(server.stop)
     model = replace(cfg.llm.model, base_url=server.base_url, name=server.model_name)
     plan = replace(plan, config=replace(cfg, llm=replace(cfg.llm, model=model)))

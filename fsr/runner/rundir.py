@@ -17,6 +17,7 @@ from fsr.bus.security import write_run_keys
 from fsr.bus.topology import build_topology
 from fsr.config import Config, ConfigError
 from fsr.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
+from fsr.protocols import HUB_ID, has_hub
 
 METRICS_FILE = "failstorm_metrics.json"
 
@@ -29,13 +30,17 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
         raise ConfigError(f"--out: {run_dir} exists and is not empty; runs never overwrite")
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "workspaces").mkdir(exist_ok=True)
-    first = allocate_ports(sc.base_port, 1 + 2 * sc.agent_count)
-    agents = build_agents(sc.agent_count, first + 1)
+    hub = has_hub(sc.protocol)
+    first = allocate_ports(sc.base_port, 1 + 2 * (sc.agent_count + hub))
+    agents = build_agents(sc.agent_count, first + 1, hub)
+    kind, ids = sc.topology, [a.node_id for a in agents]
+    if hub:  # the hub's star: each agent linked to the hub alone
+        kind, ids = "star", [HUB_ID, *ids[:-1]]
     plan = RunPlan(
         run_id=run_id, run_dir=str(run_dir.resolve()),
         log_path=str((run_dir / "logs" / f"fail_storm_{run_id}.jsonl").resolve()),
         runner_port=first, agents=agents, config=cfg,
-        neighbours=build_topology(sc.topology, [a.node_id for a in agents], sc.degree, sc.seed),
+        neighbours=build_topology(kind, ids, sc.degree, sc.seed),
     )
     plan_path = run_dir / "plan.json"
     plan.save(plan_path)
