@@ -24,6 +24,11 @@ from tests.helpers import run_fsr
     ({"heartbeat.detector": "lifeguard"}, "heartbeat.detector: lifeguard is SWIM's detector"),
     ({"scenario.colour": 1}, "scenario.colour: unknown key"),
     ({"llm.model.type": "gpt"}, "llm.model.type: must be one of offline, openai, local"),
+    ({"scenario.target_hub": "both"}, "scenario.target_hub: must be one of exclude, include"),
+    ({"scenario.target_hub": "include"},
+     "scenario.target_hub: include needs a protocol with a hub (ioa)"),
+    ({"scenario.protocol": "ioa", "scenario.topology": "ring"},
+     "scenario.topology: ioa routes every message through its hub, a star: full or star"),
 ])
 def test_bad_values_name_the_key(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -47,7 +52,8 @@ def test_yaml_file_and_profile(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [
     ["--kill-fraction", "2"], ["--agent-count", "many"], ["--protocol", "smtp"],
     ["--no-such-flag"], ["--duration", "-5"], ["--config", "/does/not/exist.yaml"],
-    ["--detector", "psychic"],
+    ["--detector", "psychic"], ["--target-hub", "include"],
+    ["--protocol", "ioa", "--topology", "random-k"],
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_spawns_nothing(tmp_path: Path,
                                                                 args: list[str]) -> None:
@@ -87,3 +93,10 @@ def test_every_config_flag_is_an_option_of_run_and_names_a_config_key() -> None:
     for key in cli.CONFIG_FLAGS.values():
         section, name = key.split(".")
         assert name in {f.name for f in dataclasses.fields(sections[section])}, key
+
+
+def test_a_protocol_with_a_hub_runs_its_star() -> None:
+    assert load_config(None, {"scenario.protocol": "ioa"}).scenario.topology == "star"
+    assert load_config(None, {"scenario.protocol": "ioa",
+                              "scenario.topology": "star"}).scenario.topology == "star"
+    assert load_config(None).scenario.topology == "full"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fsr.config import ConfigError, from_dict, load_config, to_dict
-from fsr.config.schedule import Storm
+from fsr.config.schedule import Storm, Targets
 
 
 def storms(**scenario: object) -> list[Storm]:
@@ -68,6 +68,11 @@ def test_schedule_entries_are_merged_in_time_order() -> None:
     ([{"kind": "kill", "at": 1, "targets": {"fraction": 0.3}, "when": 3}],
      "faults[0].when: unknown key"),
     ({"kind": "kill"}, "faults: must be a list of faults"),
+    ([{"kind": "kill", "at": 1, "targets": {"fraction": 0.3, "hub": "maybe"}}],
+     "faults[0].targets.hub: must be include or exclude (got 'maybe')"),
+    ([{"kind": "kill", "at": 1, "targets": {"fraction": 0.3, "hub": "include"}}],
+     "faults[0].targets.hub: include needs a protocol with a hub (ioa)"),
+    ([{"kind": "kill", "at": 1, "targets": {"hub": "exclude"}}], "faults[0].targets: must be"),
 ])
 def test_bad_schedules_name_the_key(faults: object, message: str, tmp_path) -> None:
     import yaml
@@ -94,3 +99,19 @@ def test_corrupt_does_not_share_a_schedule_with_drops() -> None:
             {"kind": "corrupt", "at": 5, "duration": 3, "percent": 10,
              "targets": {"fraction": 0.25}},
             {"kind": "partition", "at": 20, "duration": 3, "targets": {"fraction": 0.25}}])
+
+
+def test_targets_of_a_run_with_a_hub_may_include_it() -> None:
+    ioa = {**to_dict(load_config(None, {"scenario.protocol": "ioa"}))}
+    got = from_dict({**ioa, "faults": [
+        {"kind": "kill", "at": 1, "targets": {"fraction": 0.3, "hub": "include"}},
+        {"kind": "pause", "at": 2, "duration": 1, "targets": {"hub": "include"}},
+        {"kind": "kill", "at": 3, "targets": {"role": "search", "hub": "exclude"}}]}).storms
+    assert [s.targets for s in got] == [Targets(fraction=0.3, hub=True), Targets(hub=True),
+                                        Targets(role="search")]
+    assert got[0].targets.describe() == {"fraction": 0.3, "hub": "include"}
+    (single,) = load_config(None, {"scenario.protocol": "ioa",
+                                   "scenario.target_hub": "include"}).storms
+    assert single.targets == Targets(fraction=0.3, hub=True)
+    (default,) = load_config(None, {"scenario.protocol": "ioa"}).storms
+    assert default.targets == Targets(fraction=0.3)  # exclude by default

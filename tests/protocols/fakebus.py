@@ -35,6 +35,12 @@ class FakeTransport:
     def record(self, event: str, **fields: Any) -> None:
         self.events.append((event, fields))
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        self.bus.timers.append((self.bus.clock + delay, fn))
+
+    def hop_lost(self, msg_id: str, reason: str) -> None:
+        self.record("hop_lost", mid=msg_id, reason=reason)
+
     def logged(self, event: str) -> list[dict[str, Any]]:
         return [f for e, f in self.events if e == event]
 
@@ -61,6 +67,8 @@ class FakeBus:
         self.cut: set[tuple[str, str]] = set()  # (src, dst) links whose sends fail
         # (src, dst, frame) -> bytes to deliver, or None to lose the frame
         self.tamper: Callable[[str, str, WireFrame], bytes | None] = lambda s, d, f: f.data
+        self.clock = 0.0  # the adapters' timers (`call_later`) run on this clock, by `advance`
+        self.timers: list[tuple[float, Callable[[], None]]] = []
 
     def add(self, node_id: str, role: str = "search", incarnation: str | None = None) -> Node:
         node = Node(self, node_id, self.protocol, role, 9100 + len(self.nodes),
@@ -75,6 +83,16 @@ class FakeBus:
                     old.local.incarnation + "-restarted")
         self.nodes[node_id] = node
         return node
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, running each timer that falls due, in time order, then pumping."""
+        end = self.clock + seconds
+        while due := sorted((t for t in self.timers if t[0] <= end), key=lambda t: t[0]):
+            self.timers.remove(due[0])
+            self.clock = due[0][0]
+            due[0][1]()
+            self.pump()
+        self.clock = end
 
     def pump(self, rounds: int = 50, now: float | None = None) -> None:
         """Deliver until every inbox is empty (each adapter may answer while decoding)."""

@@ -27,7 +27,8 @@ PARSERS = {"json": ("fsr.protocols.json_framing", "_parse"),
            "a2a": ("fsr.protocols.a2a", "parse_json"),
            "acp": ("fsr.protocols.acp", "parse_json"),
            "anp": ("fsr.protocols.anp", "parse_json"),
-           "agora": ("fsr.protocols.agora", "parse_json")}
+           "agora": ("fsr.protocols.agora", "parse_json"),
+           "ioa": ("fsr.protocols.ioa", "parse_json")}
 REPLACEMENTS: list[Any] = [None, 7, -1.5, True, "x", "", [], {}, [1, "a"], {"a": None},
                            "x" * 70_000]
 DELETE = object()
