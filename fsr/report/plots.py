@@ -105,7 +105,7 @@ def _tasks(ax: Any, rows: list[dict[str, Any]]) -> None:
 def _live(ax: Any, rows: list[dict[str, Any]], agent_count: int) -> None:
     xs, live = steps(rows, lambda r: r["live_agents"])
     ax.step(xs, live, where="post", color="tab:purple", lw=1.5, label="live agents")
-    ax.set_ylim(0, agent_count + 0.5)
+    ax.set_ylim(0, max([agent_count, *live]) + 0.5)  # a hub (ioa) is one process more
     ax.set_ylabel("agents")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
