@@ -28,9 +28,9 @@ def resolve_targets(targets: Targets, storm: int, agents: list[str], free: list[
     only with ``hub: include``."""
     if hub is not None:
         clients = [a for a in agents if a != hub]
-        chosen = resolve_targets(targets, storm, clients, [a for a in free if a != hub], roles,
+        others = resolve_targets(targets, storm, clients, [a for a in free if a != hub], roles,
                                  holders, seed)
-        return sorted([*chosen, hub]) if targets.hub and hub in free else chosen
+        return sorted([*others, hub]) if targets.hub and hub in free else others
     if targets.fraction is not None:
         count = min(round(targets.fraction * len(agents)), len(free))
         rng = random.Random(seed if storm == 0 else f"{seed}/{storm}")
