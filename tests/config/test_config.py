@@ -26,7 +26,7 @@ from tests.helpers import run_fsr
     ({"llm.model.type": "gpt"}, "llm.model.type: must be one of offline, openai, local"),
     ({"scenario.target_hub": "both"}, "scenario.target_hub: must be one of exclude, include"),
     ({"scenario.target_hub": "include"},
-     "scenario.target_hub: include needs a protocol with a hub (ioa)"),
+     "scenario.target_hub: include needs a protocol with a hub"),
     ({"scenario.protocol": "ioa", "scenario.topology": "ring"},
      "scenario.topology: ioa routes every message through its hub, a star: full or star"),
 ])
