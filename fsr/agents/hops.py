@@ -2,8 +2,9 @@
 
 A hop is failed — and handed back to its owner to re-publish — when the protocol's design loses
 its peer (`fsr.protocols.failure`), when it times out (the design's request timeout), when the
-bus cannot send it, or when the peer's protocol says it lost the request. A design that
-resubscribes instead *holds* the hop while its adapter asks the same peer again; the adapter
+bus cannot send it (which loses the peer too), or when the peer's protocol says it lost the
+request. A design that resubscribes instead *holds* the hop while its adapter asks the same peer
+again (ioa's also a hop whose first send was refused); the adapter
 then delivers the answer or gives up (`hop_lost`). Exactly one outcome reaches the owner per hop,
 and the adapter hears of it (`forget`).
 """
@@ -43,12 +44,19 @@ class HopTracker:
         self.pending[mid] = hop
         self.node.record(ev.HOP_SENT, dst=hop.dest, kind=hop.message.kind, mid=mid, **hop.meta)
         if not self.node.adapter.send_message(hop.dest, hop.message):
-            self.node.unreachable(hop.dest)
+            self.node.unreachable(hop.dest)  # the peer is lost: the design may hold the hop
             # Fail on the next loop turn, not inside the caller's stack.
-            self.node.call_later(0, lambda: self.fail(mid, "send_failed"))
+            self.node.call_later(0, lambda: self._refused(mid))
             return
         if self.timeout is not None:
             self.node.call_later(self.timeout, lambda: self._timed_out(mid))
+
+    def _refused(self, mid: str) -> None:
+        """The bus could not send hop `mid`: failed, unless its protocol holds it (ioa's client
+        sends a refused message again, `fsr.protocols.ioa`)."""
+        hop = self.pending.get(mid)
+        if hop is not None and not hop.held:
+            self.fail(mid, "send_failed")
 
     def _timed_out(self, mid: str) -> None:
         hop = self.pending.get(mid)

@@ -31,9 +31,11 @@ def test_the_plan_adds_the_hub_and_links_every_agent_to_it_alone(tmp_path: Path)
 
 def test_a_storm_with_the_hub_kills_it_and_the_run_ends_with_metrics(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = run_fsr("run", "--config", str(fast_config(tmp_path, scenario={"base_port": 9900})),
-                   "--protocol", "ioa", "--target-hub", "include", "--out", str(out),
-                   "--no-report")
+    # work that takes time, so hops are in flight through the hub when it is killed
+    cfg = fast_config(tmp_path, scenario={"base_port": 9900},
+                      workload={"service_time": {"dist": "fixed", "seconds": 0.2}})
+    proc = run_fsr("run", "--config", str(cfg), "--protocol", "ioa", "--target-hub", "include",
+                   "--out", str(out), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     evs = events(out)
     start = next(e for e in evs if e["event"] == "run_start")
@@ -65,4 +67,4 @@ def test_a_storm_with_the_hub_kills_it_and_the_run_ends_with_metrics(tmp_path: P
     assert m["fault"]["victims"] == ["agent_2", "agent_4", HUB_ID]
     for key in ("recovery_ms", "success_rate_drop", "duplicate_work_ratio"):
         assert isinstance(m[key], int | float), (key, m["details"])
-    assert m["inflight"]["n"] > 0 and m["bytes"]["total"] > 0
+    assert m["inflight"]["n"] > 0 and m["bytes"]["total"] > 0  # hops on the victims, the hub's
