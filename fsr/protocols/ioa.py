@@ -30,9 +30,10 @@ websocket_client.py:19) and no read timeout, so only the connection dropping sho
 (``stream``), and a paused hub holds every message until it resumes. A send that meets a closed
 connection is tried again 3 times, 3 s apart, reconnecting in between
 (websocket_client.py:23-45; the receive loop likewise, :47-71): fsr holds each request in flight
-to a lost peer and sends it again on that schedule (3 s, x1, 3 tries); the first send that goes
-through ends the loop (``ioa_retry``); after the last the message is given up (``ioa_gave_up``)
-and the agent re-publishes it, which without a hub finds no route.
+to a lost peer, or refused by a lost link, and sends it again on that schedule (3 s, x1, 3
+tries); the first send that goes through ends the loop (``ioa_retry``); after the last the
+message is given up (``ioa_gave_up``) and the agent re-publishes it: without a hub it finds no
+route, and the task parks until the hub is back.
 
 Deliberate differences from IoA, and why:
 * ZeroMQ frames instead of WebSocket frames (the bus is the benchmark's constant): the ZMTP
