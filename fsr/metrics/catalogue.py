@@ -111,9 +111,8 @@ STORM = (
         repeat by the reason its hop was last re-published before it (`hop_republished`:
         `timeout`, `stream_closed`, `heartbeat_timeout`, `send_failed` …), `hedge` (a hedged
         copy, `hop_hedged`, sent while the first still waited), or `no_republish` (e.g. a relay
-        passing a request on twice). `details.duplicate_work.lookups` counts the search stages'
-        lookups executed (`lookup_exec`) and the hedged copies of them sent (`hop_hedged` of
-        stage lookup). Null when no stage ran.""",
+        passing a request on twice). `details.duplicate_work.lookups`: lookups executed
+        (`lookup_exec`), hedged copies sent (`hop_hedged`, stage lookup). Null if no stage ran.""",
           details="duplicate_work"),
     _spec("detection_ms", "detection", "ms", 1, """
         Per (surviving observer, victim): the moment the observer's *protocol* stopped using the
