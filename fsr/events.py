@@ -99,7 +99,8 @@ TCP_TOTALS = event("tcp_totals", "sockets received retransmitted", "the kernel's
 STRIKE_SPREAD = event("strike_spread", "storm ms victims realtime",
                       ms="first to last kill() call", realtime="the burst ran in SCHED_FIFO")
 # -- an agent's life and work --------------------------------------------------------
-AGENT_STARTED = event("agent_started", "pid incarnation roles port design",
+AGENT_STARTED = event("agent_started", "pid incarnation roles port protocol design",
+                      protocol="what its inbox speaks (a mixed mesh's differ by role)",
                       design="{liveness, request_timeout, ping_interval, ping_misses, on_lost}")
 AGENT_STOPPED = event("agent_stopped", "pid")
 SHARD_LOADED = event("shard_loaded", "fragments version")
@@ -158,7 +159,9 @@ REATTACH = event("reattach", "peer re remote")
 REATTACH_FAILED = event("reattach_failed", "peer re why")
 REATTACH_GAVE_UP = event("reattach_gave_up", "peer re tries")
 # -- the bus: bytes and frames -------------------------------------------------------
-SEND = event("send", "dst cat kind mid wire pay env sec", sec="under CURVE: the bytes CURVE adds")
+SEND = event("send", "dst cat kind mid wire pay env sec mux",
+             sec="under CURVE: the bytes CURVE adds",
+             mux="a mixed mesh: the wire bytes of the protocol tag before this frame (fsr.bus.mux)")
 SEND_FAILED = event("send_failed", "dst cat kind mid reason")
 DELIVER = event("deliver", "src kind mid")
 HB_SENT = event("hb_sent", "seq frame")

@@ -91,6 +91,14 @@ class RunPlan:
     def agent(self, node_id: str) -> AgentSpec:
         return next(a for a in self.agents if a.node_id == node_id)
 
+    def protocols(self) -> dict[str, str]:
+        """The protocol every node speaks on its inbox (`Config.protocol_of`), the runner's
+        included: one entry per node, the same protocol throughout unless the mesh is mixed
+        (``protocols.by_role``)."""
+        cfg = self.config
+        return {RUNNER_ID: cfg.scenario.protocol,
+                **{a.node_id: cfg.protocol_of(a.roles) for a in self.agents}}
+
     def save(self, path: Path) -> None:
         raw = {f: getattr(self, f) for f in self.__dataclass_fields__}
         raw["agents"] = [asdict(a) for a in self.agents]

@@ -42,8 +42,9 @@ class Agent(MeshNode):
     def __init__(self, plan: RunPlan, node_id: str) -> None:
         cfg = plan.config
         spec = plan.agent(node_id)
+        protocols = plan.protocols()
         super().__init__(
-            node_id=node_id, protocol=cfg.scenario.protocol,
+            node_id=node_id, protocol=protocols[node_id], protocols=protocols,
             log=EventLog(plan.log_path, node_id), data_port=spec.data_port,
             hb_port=spec.hb_port, role="+".join(spec.roles), incarnation=uuid.uuid4().hex[:12],
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
@@ -72,10 +73,14 @@ class Agent(MeshNode):
         sc = cfg.scenario
         self.hop_timeout = resolved(cfg.timeouts.hop, "timeouts.hop")
         self.task_timeout = resolved(cfg.timeouts.task, "timeouts.task")
-        design = design_for(sc.protocol, sc.failure_handling, sc.failure_scale,
-                            cfg.heartbeat.interval, cfg.heartbeat.liveness, self.hop_timeout)
-        self.hops = HopTracker(self, design.request_timeout)
-        self.links = PeerLinks(self, self.peers, design, self.hop_timeout, pacing_of(cfg))
+        # each peer is handled by the design of the protocol it speaks (a mixed mesh's differ)
+        designs = {p: design_for(p, sc.failure_handling, sc.failure_scale,
+                                 cfg.heartbeat.interval, cfg.heartbeat.liveness, self.hop_timeout)
+                   for p in set(protocols.values())}
+        self.hops = HopTracker(self)
+        self.links = PeerLinks(self, self.peers, designs[self.protocol], self.hop_timeout,
+                               pacing_of(cfg), by_peer={peer: designs[p] for peer, p in
+                                                        protocols.items() if p != self.protocol})
         self.recovery = self.links.recovery
         self.router = Router(self.peers, self.routes,
                              {a.node_id: a.roles for a in plan.agents})
@@ -95,7 +100,7 @@ class Agent(MeshNode):
     def run(self) -> None:
         d = self.recovery.design
         self.record(ev.AGENT_STARTED, pid=os.getpid(), incarnation=self.local.incarnation,
-                    roles=self.roles, port=self.local.port,
+                    roles=self.roles, port=self.local.port, protocol=self.protocol,
                     design={"liveness": sorted(d.liveness), "request_timeout": d.request_timeout,
                             "ping_interval": d.ping_interval, "ping_misses": d.ping_misses,
                             "on_lost": d.on_lost})

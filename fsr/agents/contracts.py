@@ -1,7 +1,7 @@
 """The seams inside an agent, as `typing.Protocol`s: what each part needs of the agent it runs
 in. `fsr.agents.agent.Agent` satisfies all of them; tests can hand a part a smaller stand-in.
 
-* `HopHost` — what `hops.HopTracker` needs: the adapter, timers, the log, the protocol's
+* `HopHost` — what `hops.HopTracker` needs: each peer's adapter, timers, the log, the protocol's
   recovery decisions, and the agent's reactions to a refused send and to a request timeout;
 * `PipelineHost` — what `pipeline.TaskRun` / `lookups.SearchRun` need: the router (executors, set
   cover of shard holders), the shard, the tool server's lookups, the hop tracker, replies and
@@ -32,8 +32,9 @@ class Recorder(Protocol):
 
 
 class HopHost(Recorder, Protocol):
-    adapter: ProtocolAdapter
     recovery: Recovery
+
+    def adapter_for(self, peer: str) -> ProtocolAdapter: ...
 
     def unreachable(self, peer: str) -> None: ...
 

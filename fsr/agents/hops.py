@@ -34,22 +34,23 @@ class Hop:
 
 
 class HopTracker:
-    def __init__(self, node: HopHost, timeout: float | None) -> None:
+    def __init__(self, node: HopHost) -> None:
         self.node = node
-        self.timeout = timeout  # the design's request timeout; None: a request waits
         self.pending: dict[str, Hop] = {}
 
     def send(self, hop: Hop) -> None:
         mid = hop.message.msg_id
         self.pending[mid] = hop
         self.node.record(ev.HOP_SENT, dst=hop.dest, kind=hop.message.kind, mid=mid, **hop.meta)
-        if not self.node.adapter.send_message(hop.dest, hop.message):
+        if not self.node.adapter_for(hop.dest).send_message(hop.dest, hop.message):
             self.node.unreachable(hop.dest)  # the peer is lost: the design may hold the hop
             # Fail on the next loop turn, not inside the caller's stack.
             self.node.call_later(0, lambda: self._refused(mid))
             return
-        if self.timeout is not None:
-            self.node.call_later(self.timeout, lambda: self._timed_out(mid))
+        # the request timeout of the design that handles the peer; None: a request waits
+        timeout = self.node.recovery.design_of(hop.dest).request_timeout
+        if timeout is not None:
+            self.node.call_later(timeout, lambda: self._timed_out(mid))
 
     def _refused(self, mid: str) -> None:
         """The bus could not send hop `mid`: failed, unless its protocol holds it (ioa's client
@@ -70,7 +71,7 @@ class HopTracker:
         if hop is None:
             self.node.record(ev.STALE_REPLY, src=msg.sender, kind=msg.kind, re=msg.reply_to)
             return False
-        self.node.adapter.forget(hop.message.msg_id)
+        self.node.adapter_for(hop.dest).forget(hop.message.msg_id)
         # the hop's end, as hop_failed is the other: `fsr.metrics.inflight` reads both
         self.node.record(ev.HOP_DONE, dst=hop.dest, mid=hop.message.msg_id)
         hop.on_reply(msg)
@@ -79,7 +80,7 @@ class HopTracker:
     def fail(self, mid: str, reason: str) -> None:
         hop = self.pending.pop(mid, None)
         if hop is not None:
-            self.node.adapter.forget(mid)  # the protocol stops recovering or re-attaching it
+            self.node.adapter_for(hop.dest).forget(mid)  # its protocol stops recovering it
             self.node.record(ev.HOP_FAILED, dst=hop.dest, mid=mid, reason=reason, **hop.meta)
             hop.on_fail(reason)
 
@@ -88,7 +89,7 @@ class HopTracker:
         its end is logged as a failure with `reason`, so the metrics see it let go."""
         hop = self.pending.pop(mid, None)
         if hop is not None:
-            self.node.adapter.forget(mid)
+            self.node.adapter_for(hop.dest).forget(mid)
             self.node.record(ev.HOP_FAILED, dst=hop.dest, mid=mid, reason=reason, **hop.meta)
 
     def has(self, peer: str) -> bool:
@@ -100,8 +101,8 @@ class HopTracker:
         for mid, hop in [(m, h) for m, h in self.pending.items() if h.dest == peer]:
             if hop.held:
                 continue
-            if self.node.recovery.keeps_hop(functools.partial(self.node.adapter.recover,
-                                                              peer, mid)):
+            if self.node.recovery.keeps_hop(
+                    peer, functools.partial(self.node.adapter_for(peer).recover, peer, mid)):
                 hop.held = True
                 self.node.record(ev.HOP_HELD, dst=peer, mid=mid, how=how, **hop.meta)
             else:

@@ -19,10 +19,11 @@ holds the peer alive. How it paces its attempts is ``recovery.reconnect``:
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from fsr import events as ev
@@ -39,9 +40,10 @@ RECONNECT_DELAY = 0.05  # after a loss, so the loss's own events settle first
 
 
 class LinkHost(Protocol):
-    adapter: ProtocolAdapter
     hops: HopTracker
     node_id: str
+
+    def adapter_for(self, peer: str) -> ProtocolAdapter: ...
 
     def record(self, event: str, **fields: object) -> None: ...
 
@@ -55,10 +57,11 @@ class LinkHost(Protocol):
 class PeerLinks:
     def __init__(self, host: LinkHost, peers: PeerTable, design: FailureDesign,
                  hop_timeout: float, pacing: Pacing | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 by_peer: Mapping[str, FailureDesign] | None = None) -> None:
         self.host = host
         self.peers = peers  # the node's table (`MeshNode.peers`); recovery writes its columns
-        self.recovery = Recovery(design, self.peers)
+        self.recovery = Recovery(design, self.peers, by_peer)
         self.hop_timeout = hop_timeout
         self.pacing = pacing  # None: recovery.reconnect immediate
         self.clock = clock  # the host's: `call_later` counts from it
@@ -72,7 +75,8 @@ class PeerLinks:
         self.carry_out(self.recovery.suspected(peer, how))
 
     def disconnected(self, peer: str) -> None:
-        self.carry_out(self.recovery.disconnected(peer, self.host.adapter.open_requests(peer)))
+        self.carry_out(self.recovery.disconnected(
+            peer, self.host.adapter_for(peer).open_requests(peer)))
 
     def timed_out(self, peer: str) -> None:
         self.carry_out(self.recovery.timed_out(peer))
@@ -85,20 +89,19 @@ class PeerLinks:
         self.reconnect(peer)
 
     def start_pings(self) -> None:
-        d = self.recovery.design
-        if "ping" in d.liveness and d.ping_interval:
-            self.host.call_later(d.ping_interval, self._ping_round)
+        for d in self.recovery.ping_designs():
+            assert d.ping_interval is not None
+            self.host.call_later(d.ping_interval, functools.partial(self._ping_round, d))
 
-    def _ping_round(self) -> None:
-        self.carry_out(self.recovery.ping_round())
-        interval = self.recovery.design.ping_interval
-        assert interval is not None
-        self.host.call_later(interval, self._ping_round)
+    def _ping_round(self, design: FailureDesign) -> None:
+        self.carry_out(self.recovery.ping_round(design))
+        assert design.ping_interval is not None
+        self.host.call_later(design.ping_interval, functools.partial(self._ping_round, design))
 
     def carry_out(self, decisions: list[Decision]) -> None:
         for d in decisions:
             if isinstance(d, Ping):
-                self.host.adapter.send_ping(d.peer, d.seq)
+                self.host.adapter_for(d.peer).send_ping(d.peer, d.seq)
             else:
                 self._lose(d.peer, d.how)
 
@@ -134,7 +137,7 @@ class PeerLinks:
         if peer in self.peers.ready or not host.peer_alive(peer):
             self.peers.handshaking.discard(peer)
             return
-        sent = host.adapter.start_handshake(peer)
+        sent = host.adapter_for(peer).start_handshake(peer)
         host.record(ev.HANDSHAKE_START, peer=peer, sent=sent)
         if not sent:  # our link to the peer is not up yet: try again once it is
             host.when_link_up(peer, lambda: self._handshake_turn(peer, wait))
@@ -171,7 +174,7 @@ class PeerLinks:
         now = self.clock()
         if not adm.start(peer, now):
             raise RuntimeError("a handshake attempt started without admission")
-        sent = host.adapter.start_handshake(peer)
+        sent = host.adapter_for(peer).start_handshake(peer)
         host.record(ev.HANDSHAKE_START, peer=peer, sent=sent)
         if not sent:  # no live link yet: the token comes back; try again once the link is up
             adm.refused(peer, now)

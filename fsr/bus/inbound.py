@@ -23,6 +23,7 @@ class FrameIn(NamedTuple):
 
     sender: str
     data: bytes
+    protocol: str = ""  # a mixed mesh's tagged frame: its protocol; "": the node's own
 
 
 class ControlIn(NamedTuple):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -45,32 +44,15 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from fsr import events as ev
+from fsr.bus import mux
 from fsr.bus.inbound import SWIM_TAG, FrameIn, Inbound, side_plane
-from fsr.bus.security import Curve
+from fsr.bus.security import REFUSALS, Curve, refusal_reason
 from fsr.bus.wire import frame_bytes, handshake_bytes, message_bytes, subscribe_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols.base import WireFrame
 
 HOST = "127.0.0.1"
 _MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
-# what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
-_REFUSALS: dict[int, str] = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
-                             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol",
-                             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no_detail"}
-
-
-_PROTOCOL_ERRORS = {int(getattr(zmq, n)): n.removeprefix("PROTOCOL_ERROR_") for n in dir(zmq)
-                    if n.startswith("PROTOCOL_ERROR_")}
-
-
-def refusal_reason(how: str, value: int) -> str:
-    """What a HANDSHAKE_FAILED_* monitor event's value means."""
-    if how == "auth":
-        return f"ZAP status {value}"  # 400: the run's ZAP handler does not know the key
-    if how == "protocol":
-        return _PROTOCOL_ERRORS.get(value, str(value))  # e.g. ZMTP_MECHANISM_MISMATCH
-    return os.strerror(value)
-
 
 # pyzmq's own methods, under its Socket wrappers (0.4 µs a frame saved), with int flags
 _SEND, _RECV, _GET = zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
@@ -120,16 +102,20 @@ class Mesh:
         # Routing ids whose control messages are taken (None: any); everyone else's are dropped.
         self.control_senders: set[str] | None = None
         self._writable: set[str] = set()  # peers found writable this turn (the outbox, below)
-        self._held: list[tuple[zmq.Socket, bytes | list[bytes], dict[str, Any]]] = []
+        # a held message: (dealer, a protocol frame (bytes) or a whole control/SWIM message
+        # (list), its send fields, the frame's protocol tag: b"" on the receiver's own protocol)
+        self._held: list[tuple[zmq.Socket, bytes | list[bytes], dict[str, Any], bytes]] = []
         self._batch: collections.deque[bytes] = collections.deque()  # a batch's unread frames
-        self._batch_sender = ""
+        self._batch_sender = self._batch_protocol = ""
+        # A mixed mesh (`fsr.bus.mux`): the tags of the protocols that are not this node's own.
+        self.tags: dict[bytes, str] = {}
         self._wire_of: dict[int, dict[str, int]] = {}  # frame size -> its `wire` fields
         self._add_monitor(self.sub, "", "sub")
 
     def _listen(self, sock: zmq.Socket, port: int, kind: str) -> None:
         if self.curve is not None:
             self.curve.serve(sock)
-        self._add_monitor(sock, "", kind, sum(_REFUSALS))
+        self._add_monitor(sock, "", kind, sum(REFUSALS))
         sock.bind(endpoint(port))
 
     # -- wiring -------------------------------------------------------------------------------
@@ -186,8 +172,9 @@ class Mesh:
     # one go, and the two sides take turns idling).
     FLUSH_AT = 32
 
-    def send_frame(self, dest: str, frame: WireFrame) -> bool:
-        """The protocol plane: one single-part frame to `dest`, counted and logged."""
+    def send_frame(self, dest: str, frame: WireFrame, tag: bytes = b"") -> bool:
+        """The protocol plane: one single-part frame to `dest`, counted and logged; `tag`: the
+        frame's protocol, when it is not the receiver's own (`fsr.bus.mux`)."""
         data = frame.data
         size = len(data)
         if (wire := self._wire_of.get(size)) is None:
@@ -196,7 +183,7 @@ class Mesh:
             wire = self._wire_of[size] = self.wire(frame_bytes, size)
         return self._send(dest, data, {
             "dst": dest, "cat": frame.category, "kind": frame.kind, "mid": frame.msg_id,
-            "pay": frame.payload_len, "env": size - frame.payload_len, **wire})
+            "pay": frame.payload_len, "env": size - frame.payload_len, **wire}, tag)
 
     def wire(self, formula: Callable[..., int], *args: Any) -> dict[str, int]:
         """``wire``: the bytes a formula of `fsr.bus.wire` gives under this mesh's security;
@@ -222,7 +209,8 @@ class Mesh:
             "pay": len(packed), "env": len(SWIM_TAG),
             **self.wire(message_bytes, [len(SWIM_TAG), len(packed)])})
 
-    def _send(self, dest: str, frames: bytes | list[bytes], fields: dict[str, Any]) -> bool:
+    def _send(self, dest: str, frames: bytes | list[bytes], fields: dict[str, Any],
+              tag: bytes = b"") -> bool:
         """Write or hold one message (bytes: the protocol plane's single frame) whose ``send``
         event has `fields`; False if it cannot be sent."""
         dealer = self.dealers.get(dest)
@@ -236,7 +224,7 @@ class Mesh:
                 self._send_failed(fields, "no live connection")
                 return False
             self._writable.add(dest)
-        self._held.append((dealer, frames, fields))
+        self._held.append((dealer, frames, fields, tag))
         if len(self._held) >= self.FLUSH_AT:
             self.flush()
         return True
@@ -248,27 +236,39 @@ class Mesh:
         self._writable.clear()
         if not held:
             return
-        by_dealer: dict[zmq.Socket, list[tuple[bytes | list[bytes], dict[str, Any]]]] = {}
-        for dealer, frames, fields in held:
-            by_dealer.setdefault(dealer, []).append((frames, fields))
+        by_dealer: dict[zmq.Socket, list[tuple[bytes | list[bytes], dict[str, Any], bytes]]] = {}
+        for dealer, frames, fields, tag in held:
+            by_dealer.setdefault(dealer, []).append((frames, fields, tag))
         for dealer, items in by_dealer.items():
             run: list[tuple[bytes, dict[str, Any]]] = []
-            for frames, fields in items:
-                if isinstance(frames, bytes):
+            run_tag = b""
+            for frames, fields, tag in items:
+                if isinstance(frames, bytes) and tag == run_tag:
                     run.append((frames, fields))
                     continue
-                self._write_run(dealer, run)
-                run = []
-                self._write_run(dealer, [(frames, fields)])
-            self._write_run(dealer, run)
+                self._write_run(dealer, run, run_tag)
+                run, run_tag = [], tag
+                if isinstance(frames, bytes):
+                    run.append((frames, fields))
+                else:
+                    self._write_run(dealer, [(frames, fields)])
+            self._write_run(dealer, run, run_tag)
 
-    def _write_run(self, dealer: zmq.Socket, run: list[tuple[Any, dict[str, Any]]]) -> None:
+    def _write_run(self, dealer: zmq.Socket, run: list[tuple[Any, dict[str, Any]]],
+                   tag: bytes = b"") -> None:
         """Write one message: a control or SWIM message, or a run of protocol frames (bytes)
-        as the parts of one; log each frame's ``send``, or ``send_failed`` if it is refused."""
+        as the parts of one, behind their protocol's `tag` if they have one (its bytes are
+        counted on the first frame's ``send``); log each frame's ``send``, or ``send_failed``
+        if it is refused."""
         if not run:
             return
         try:
-            if len(run) == 1:
+            if tag:
+                _SEND(dealer, tag, _SNDMORE)
+                fields, tag_wire = run[0][1], self.wire(frame_bytes, len(tag))
+                fields["mux"] = tag_wire["wire"]
+                mux.count_tag(fields, tag, tag_wire)
+            if len(run) == 1 and not tag:
                 _write(dealer, run[0][0])
             else:
                 for data, _ in run[:-1]:
@@ -286,13 +286,16 @@ class Mesh:
         self.log.log(ev.SEND_FAILED, dst=fields["dst"], cat=fields["cat"], kind=fields["kind"],
                      mid=fields["mid"], reason=reason)
 
-    def publish(self, frame: WireFrame, seq: int) -> None:
+    def publish(self, frame: WireFrame, seq: int, tag: bytes = b"") -> None:
+        """One heartbeat; behind its protocol's `tag` in a mixed mesh, whose subscribers speak
+        other protocols (`fsr.bus.mux`)."""
         assert self.pub is not None
+        parts = [tag, frame.data] if tag else [frame.data]
         try:
-            self.pub.send(frame.data, zmq.NOBLOCK)
+            self.pub.send_multipart(parts, zmq.NOBLOCK)
         except zmq.Again:  # PUB never blocks; kept for symmetry with the DEALER path
             return
-        self.log.log(ev.HB_SENT, seq=seq, frame=self.wire(frame_bytes, len(frame.data))["wire"])
+        self.log.log(ev.HB_SENT, seq=seq, frame=self.wire(message_bytes, parts)["wire"])
 
     # -- receiving ----------------------------------------------------------------------------
     def recv(self) -> Inbound | None:
@@ -307,7 +310,7 @@ class Mesh:
         # every part, and recv_multipart, cost 2-3 µs a message; this, 1 µs.)
         while True:
             if self._batch:
-                return FrameIn(self._batch_sender, self._batch.popleft())
+                return FrameIn(self._batch_sender, self._batch.popleft(), self._batch_protocol)
             try:
                 rid = _RECV(self.router, _NOBLOCK)
                 frame = _RECV(self.router, _NOBLOCK, copy=False)
@@ -326,10 +329,16 @@ class Mesh:
                 continue
             if len(parts) == 1:
                 return FrameIn(sender, parts[0])
-            if parts[0] not in (b"", SWIM_TAG):  # a batch of protocol frames
-                self._batch_sender = sender
+            if (protocol := self.tags.get(parts[0])) is not None:  # another protocol's batch
+                del parts[0]
+            elif parts[0] not in (b"", SWIM_TAG):  # a batch of protocol frames
+                protocol = ""
+            else:
+                protocol = None
+            if protocol is not None:
+                self._batch_sender, self._batch_protocol = sender, protocol
                 self._batch.extend(parts[1:])
-                return FrameIn(sender, parts[0])
+                return FrameIn(sender, parts[0], protocol)
             if len(parts) != 2:
                 self.log.log(ev.FRAME_DROPPED, src=sender, reason=f"{len(parts)} frames",
                              wire=sum(map(len, parts)))
@@ -339,9 +348,10 @@ class Mesh:
                 return got
             self.log.log(ev.FRAME_DROPPED, src=sender, reason=got[:200], wire=len(parts[1]))
 
-    def recv_heartbeat(self) -> bytes | None:
+    def recv_heartbeat(self) -> list[bytes] | None:
+        """The next heartbeat's parts: its frame, behind its protocol's tag in a mixed mesh."""
         try:
-            return self.sub.recv(zmq.NOBLOCK)
+            return self.sub.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
             return None
 
@@ -350,8 +360,8 @@ class Mesh:
         to a peer's inbox (a DEALER), None for the rest."""
         msg = recv_monitor_message(mon, zmq.NOBLOCK)
         peer, kind = self.monitors[mon]
-        if msg["event"] in _REFUSALS:
-            how, value = _REFUSALS[msg["event"]], int(msg["value"])
+        if msg["event"] in REFUSALS:
+            how, value = REFUSALS[msg["event"]], int(msg["value"])
             self.log.log(ev.HANDSHAKE_FAILED, sock=kind, how=how, value=value,
                          why=refusal_reason(how, value))
             return None

@@ -12,12 +12,13 @@ import heapq
 import itertools
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import zmq
 
 from fsr import events as ev
+from fsr.bus import mux
 from fsr.bus.detectors import Detector
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.inbound import ControlIn, FrameIn, SwimIn
@@ -25,10 +26,10 @@ from fsr.bus.mesh import Mesh
 from fsr.bus.security import Curve
 from fsr.bus.starvation import RunQueueClock
 from fsr.bus.swim import Swim
-from fsr.bus.wire import frame_bytes
+from fsr.bus.wire import message_bytes
 from fsr.eventlog import EventLog
 from fsr.protocols import LocalInfo, MalformedFrame, Message, ProtocolAdapter, adapter_class, kinds
-from fsr.protocols.base import Heartbeat
+from fsr.protocols.base import Heartbeat, WireFrame
 from fsr.protocols.peers import PeerTable
 
 
@@ -44,7 +45,8 @@ class MeshNode:
                  hb_port: int | None, role: str, incarnation: str, hb_interval: float,
                  hb_liveness: int, fast_path: bool = False,
                  keys: dict[str, tuple[bytes, bytes]] | None = None,
-                 detector: Detector | None = None, starvation_guard: bool = False) -> None:
+                 detector: Detector | None = None, starvation_guard: bool = False,
+                 protocols: Mapping[str, str] | None = None) -> None:
         self.node_id = node_id
         self.log = log
         # A context of its own, not the process-wide instance: one node's sockets can never
@@ -54,7 +56,18 @@ class MeshNode:
         curve = Curve(self.ctx, node_id, keys) if keys is not None else None
         self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port, curve)
         self.local = LocalInfo(node_id, role, incarnation, data_port)
-        self.adapter: ProtocolAdapter = adapter_class(protocol)(self, self.local)
+        # `protocols`: what each node of the run speaks (`RunPlan.protocols`); a mixed mesh
+        # (`fsr.bus.mux`) gives this node an adapter per protocol, each behind a tagging port
+        self.protocol, self.protocols = protocol, dict(protocols or {})
+        spoken = {protocol, *self.protocols.values()}
+        self.mixed = len(spoken) > 1
+        self.adapters: dict[str, ProtocolAdapter] = {
+            p: adapter_class(p)(mux.ProtocolPort(self, p, self.protocols, protocol)
+                                if self.mixed else self, self.local) for p in sorted(spoken)}
+        self.adapter = self.adapters[protocol]  # its inbox's: what it answers requests in
+        if self.mixed:
+            self.mesh.tags = {mux.tag_of(p): p for p in spoken - {protocol}}
+        self._hb_tags = {mux.tag_of(p): p for p in spoken} if self.mixed else {}
         self.peers = PeerTable(node_id)  # everything this node knows of its peers
         self.run_queue = RunQueueClock() if starvation_guard else None
         self.monitor = HeartbeatMonitor(hb_interval, hb_liveness, self.peers, detector,
@@ -88,6 +101,16 @@ class MeshNode:
     def send_frame(self, dest: str, frame: Any) -> bool:
         return self.mesh.send_frame(dest, frame)
 
+    def send_tagged(self, dest: str, frame: WireFrame, tag: bytes) -> bool:
+        """A mixed mesh's send (`fsr.bus.mux.ProtocolPort`)."""
+        return self.mesh.send_frame(dest, frame, tag)
+
+    def adapter_for(self, peer: str) -> ProtocolAdapter:
+        """The adapter that frames requests to `peer`: its protocol's."""
+        if not self.mixed:
+            return self.adapter
+        return self.adapters[self.protocols.get(peer, self.protocol)]
+
     def record(self, event: str, **fields: Any) -> None:
         self.log.log(event, **fields)
 
@@ -113,7 +136,8 @@ class MeshNode:
         def beat() -> None:
             self._hb_seq += 1
             hb = Heartbeat(self.node_id, self.local.incarnation, self._hb_seq)
-            self.mesh.publish(self.adapter.encode_heartbeat(hb), self._hb_seq)
+            self.mesh.publish(self.adapter.encode_heartbeat(hb), self._hb_seq,
+                              mux.tag_of(self.protocol) if self.mixed else b"")
             self.call_later(self.hb_interval, beat)
 
         beat()
@@ -143,8 +167,9 @@ class MeshNode:
     def step(self, max_wait: float = 0.5) -> None:
         # An idle node sleeps until its next timer, liveness deadline or socket event (or
         # `max_wait`): at 256 agents, 20 idle wake-ups a second each cost more than the work.
-        if self.adapter.TICK_INTERVAL is not None:
-            max_wait = min(max_wait, self.adapter.TICK_INTERVAL)
+        for adapter in self.adapters.values():
+            if adapter.TICK_INTERVAL is not None:
+                max_wait = min(max_wait, adapter.TICK_INTERVAL)
         now = time.time()
         while self._timers and self._timers[0][0] <= now:
             heapq.heappop(self._timers)[2]()
@@ -201,20 +226,23 @@ class MeshNode:
         self.monitor.deferred.clear()
         if self.swim is not None:
             self._swim_step()
-        self.adapter.tick(time.time())
+        now = time.time()
+        for adapter in self.adapters.values():
+            adapter.tick(now)
         self.mesh.flush()
         self.log.flush()
 
     def _read_heartbeats(self) -> None:
-        while (data := self.mesh.recv_heartbeat()) is not None:
+        while (parts := self.mesh.recv_heartbeat()) is not None:
             try:
-                hb = self.adapter.decode_heartbeat(data)
+                hb = self._decode_heartbeat(parts)
             except MalformedFrame as exc:
-                self.log.log(ev.FRAME_DROPPED, src="?", reason=str(exc)[:200], wire=len(data))
+                self.log.log(ev.FRAME_DROPPED, src="?", reason=str(exc)[:200],
+                             wire=sum(map(len, parts)))
                 continue
             if hb.node_id == self.node_id:
                 continue
-            self._tally_heartbeat(hb.node_id, len(data))
+            self._tally_heartbeat(hb.node_id, [len(p) for p in parts])
             prev = self.peers.liveness.get(hb.node_id)
             was_alive, last_seen = prev is not None and not prev.suspected, prev and prev.last_seen
             now = time.time()
@@ -228,12 +256,22 @@ class MeshNode:
                              peer=hb.node_id, how=change, incarnation=hb.incarnation)
                 self.on_peer_alive(hb.node_id, change)
 
-    def _tally_heartbeat(self, src: str, size: int) -> None:
+    def _decode_heartbeat(self, parts: list[bytes]) -> Heartbeat:
+        """A heartbeat's parts: one frame in this node's protocol, or, in a mixed mesh, its
+        publisher's protocol's tag and the frame (`fsr.bus.mux`)."""
+        if len(parts) == 1:
+            return self.adapter.decode_heartbeat(parts[0])
+        protocol = self._hb_tags.get(parts[0]) if len(parts) == 2 else None
+        if protocol is None:
+            raise MalformedFrame(f"heartbeat: {len(parts)} parts, not a known tag and a frame")
+        return self.adapters[protocol].decode_heartbeat(parts[1])
+
+    def _tally_heartbeat(self, src: str, sizes: list[int]) -> None:
         """Count one heartbeat copy received; the first copy of an interval schedules its tally
         (a timer every node has, the runner included, which publishes no heartbeats)."""
         if not self._hb_tally:
             self.call_later(self.hb_interval, self._log_hb_tally)
-        wire = self.mesh.wire(frame_bytes, size)
+        wire = self.mesh.wire(message_bytes, sizes)
         counts = self._hb_tally.setdefault(src, [0, 0, 0])
         counts[0] += 1
         counts[1] += wire["wire"]
@@ -256,7 +294,8 @@ class MeshNode:
     def _read_inbox(self) -> None:
         while (got := self.mesh.recv()) is not None:
             if isinstance(got, FrameIn):
-                for msg in self.adapter.receive_message(got.sender, got.data):
+                adapter = self.adapters[got.protocol] if got.protocol else self.adapter
+                for msg in adapter.receive_message(got.sender, got.data):
                     self._take(msg)
             elif isinstance(got, ControlIn):
                 self.on_control(got.sender, got.body)

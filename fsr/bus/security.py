@@ -32,6 +32,23 @@ from zmq.utils import z85
 
 KEY_FILE = "curve_keys.json"
 MECHANISMS = ("curve", "none")
+# what a listening socket reports: handshakes it refused (ZAP, a wrong mechanism or key, garbage)
+REFUSALS: dict[int, str] = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
+                             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol",
+                             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no_detail"}
+
+
+_PROTOCOL_ERRORS = {int(getattr(zmq, n)): n.removeprefix("PROTOCOL_ERROR_") for n in dir(zmq)
+                    if n.startswith("PROTOCOL_ERROR_")}
+
+
+def refusal_reason(how: str, value: int) -> str:
+    """What a HANDSHAKE_FAILED_* monitor event's value means."""
+    if how == "auth":
+        return f"ZAP status {value}"  # 400: the run's ZAP handler does not know the key
+    if how == "protocol":
+        return _PROTOCOL_ERRORS.get(value, str(value))  # e.g. ZMTP_MECHANISM_MISMATCH
+    return os.strerror(value)
 
 
 def key_path(run_dir: str | Path) -> Path:

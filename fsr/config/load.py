@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from fsr.config.schedule import ScheduleError
-from fsr.config.schema import LLM_TYPES, PROTOCOLS, Config, parse_hedge
+from fsr.config.schema import BY_ROLE, LLM_TYPES, PROTOCOLS, Config, parse_hedge
 from fsr.protocols import has_hub
-from fsr.workload.roles import roles_of
+from fsr.workload.roles import ROLES, roles_of
 from fsr.workload.service import ServiceTimeError, capacity, parse
 
 
@@ -62,8 +62,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def hub_topology(cfg: Config) -> Config:
     """A protocol with a hub (ioa) runs its hub's star: ``full`` (the default) becomes ``star``,
-    any other topology is refused."""
+    any other topology is refused, and so is a mixed mesh around it."""
     sc = cfg.scenario
+    if has_hub(sc.protocol) and set(cfg.by_role.values()) - {sc.protocol}:
+        raise ConfigError(f"protocols.{BY_ROLE}: {sc.protocol} routes every message through "
+                          "its hub; a mixed mesh needs a peer-to-peer scenario.protocol")
     if not has_hub(sc.protocol) or sc.topology == "star":
         return cfg
     if sc.topology != "full":
@@ -167,6 +170,21 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
+def _check_by_role(key: str, value: Any) -> None:
+    """``protocols.by_role``: a mapping of roles to protocols a mixed mesh can carry (not one
+    with a hub: its star cannot carry the other protocols' peer-to-peer hops)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must map roles ({', '.join(ROLES)}) to protocols "
+                          f"(got {value!r})")
+    mixable = [p for p in PROTOCOLS if not has_hub(p)]
+    for role, proto in value.items():
+        if role not in ROLES:
+            raise ConfigError(f"{key}.{role}: not a role (roles: {', '.join(ROLES)})")
+        if proto not in mixable:
+            raise ConfigError(f"{key}.{role}: must be one of {', '.join(mixable)} (a protocol "
+                              f"with a hub cannot be mixed) (got {proto!r})")
+
+
 def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"{key}: {problem} (got {value!r})")
@@ -216,8 +234,11 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
             raise bad("must be a list of faults")
         return value
     if rule == "profiles":
-        if not isinstance(value, dict) or any(k not in PROTOCOLS for k in value):
-            raise bad("must map protocol names (" + ", ".join(PROTOCOLS) + ") to overrides")
+        if not isinstance(value, dict) or any(k not in (*PROTOCOLS, BY_ROLE) for k in value):
+            raise bad("must map protocol names (" + ", ".join(PROTOCOLS) + ") to overrides, "
+                      f"and {BY_ROLE} roles to protocols")
+        if BY_ROLE in value:
+            _check_by_role(f"{key}.{BY_ROLE}", value[BY_ROLE])
         return value
     for word in ("never", "auto"):
         if rule.endswith("|" + word):

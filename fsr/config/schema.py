@@ -7,18 +7,29 @@ a few seconds while the defaults stay the spec's (kill at 60 s of a 120 s run).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
 from fsr.config.schedule import RELAY_KINDS, Storm, storms_of
 from fsr.protocols import REGISTRY
+from fsr.workload.roles import ROLES
 from fsr.workload.service import DEFAULT as SERVICE_DEFAULT
 from fsr.workload.service import ServiceTime, parse
 
 PROTOCOLS = tuple(REGISTRY)  # registering a framing makes it a valid scenario.protocol
+BY_ROLE = "by_role"  # the key of `protocols` that makes a mixed mesh
 LLM_TYPES = ("offline", "openai", "local")
 T = TypeVar("T")
+
+
+def protocol_label(protocol: str, by_role: Mapping[str, str]) -> str:
+    """What a run's protocol is called in its id, metrics and reports: ``scenario.protocol``,
+    or for a mixed mesh ``mix-`` and each role's protocol in stage order
+    (``mix-json-a2a-anp-agora``: search json, extract a2a, triple anp, reason agora)."""
+    mix = [by_role.get(role, protocol) for role in ROLES]
+    return protocol if set(mix) == {protocol} else "mix-" + "-".join(mix)
 
 
 def resolved(value: T | None, key: str) -> T:
@@ -243,9 +254,27 @@ class Config:
     llm: Llm = field(default_factory=Llm)
     # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so
     # that every protocol runs with the same heartbeat design unless a profile says otherwise.
-    protocols: dict[str, Any] = _f({}, "profiles", "per-protocol config overrides")
+    # ... and `by_role` (a mixed mesh): {"search": "json", "extract": "a2a", ...}
+    protocols: dict[str, Any] = _f({}, "profiles", "per-protocol config overrides; by_role: "
+                                   "the protocol of each role's agents (a mixed mesh)")
     # The fault schedule as given (`fsr.config.schedule`); empty: the scenario's storm(s).
     faults: list[Any] = _f([], "faults", "fault schedule: [{kind, at, duration, targets, ...}]")
+
+    @property
+    def by_role(self) -> dict[str, str]:
+        """``protocols.by_role``: the protocol each role's agents speak; a role not in it, and a
+        node with no role (the runner, a hub), speaks ``scenario.protocol``."""
+        return dict(self.protocols.get(BY_ROLE) or {})
+
+    @property
+    def protocol_label(self) -> str:
+        return protocol_label(self.scenario.protocol, self.by_role)
+
+    def protocol_of(self, roles: Sequence[str]) -> str:
+        """The protocol of an agent holding `roles`: its first role's (agents hold one role
+        from four agents up; below, the first of the roles dealt to it)."""
+        return self.by_role.get(roles[0], self.scenario.protocol) if roles \
+            else self.scenario.protocol
 
     @cached_property
     def storms(self) -> list[Storm]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fsr import events as ev
+from fsr.config.schema import BY_ROLE, protocol_label
 from fsr.eventlog import LogEvents
 from fsr.metrics import checkers as c
 from fsr.metrics.history import History, build_history, storm_view
@@ -57,7 +58,8 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
     return {
         "schema": SCHEMA,
         "run_id": next(e["run_id"] for e in whole.events if e["event"] == ev.RUN_START),
-        "protocol": sc["protocol"],
+        "protocol": protocol_label(sc["protocol"],
+                                   (h.config.get("protocols") or {}).get(BY_ROLE) or {}),
         "agent_count": sc["agent_count"],
         "seed": sc["seed"],
         "topology": topology(whole),

@@ -58,6 +58,7 @@ class Runner(MeshNode):
         cfg = plan.config
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
+                         protocols=plan.protocols(),
                          log=EventLog(plan.log_path, RUNNER_ID), data_port=plan.runner_port,
                          hb_port=None, role="runner", incarnation="runner",
                          hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
@@ -199,7 +200,7 @@ class Runner(MeshNode):
     # -- broadcast and re-registration --------------------------------------------------------
     def send_document(self, node_id: str) -> None:
         body = {"document": self.doc.to_json(), "shards": self.shards, "version": 1}
-        sent = self.adapter.send_message(node_id, Message(kinds.DOCUMENT, body))
+        sent = self.adapter_for(node_id).send_message(node_id, Message(kinds.DOCUMENT, body))
         # Not connected yet (a restarting agent): try again once it is, while it lives.
         if not sent and self.supervisor.alive(node_id):
             self.when_link_up(node_id, lambda: self.send_document(node_id))

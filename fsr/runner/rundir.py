@@ -24,7 +24,7 @@ METRICS_FILE = "failstorm_metrics.json"
 
 def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
     sc = cfg.scenario
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{sc.protocol}-{secrets.token_hex(2)}"
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.protocol_label}-{secrets.token_hex(2)}"
     run_dir = Path(out) if out else Path("runs") / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"--out: {run_dir} exists and is not empty; runs never overwrite")

@@ -73,6 +73,9 @@ class FakeHost:
     def peer_alive(self, peer: str) -> bool:
         return peer in self.alive
 
+    def adapter_for(self, peer: str) -> FakeAdapter:
+        return self.adapter
+
     # -- what the node does on an answer (`MeshNode._take` -> `Agent.on_peer_ready`)
     def answer(self, peer: str) -> None:
         self.record(ev.HANDSHAKE_DONE, peer=peer)

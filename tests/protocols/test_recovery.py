@@ -73,8 +73,29 @@ def test_only_a_resubscribing_design_whose_adapter_takes_the_hop_keeps_it() -> N
         return True
 
     a2a = recovery("a2a")
-    assert a2a.keeps_hop(takes) and asked == [a2a.design.backoff]
-    assert not a2a.keeps_hop(lambda _: False)  # the adapter cannot: re-publish
+    assert a2a.keeps_hop("b", takes) and asked == [a2a.design.backoff]
+    assert not a2a.keeps_hop("b", lambda _: False)  # the adapter cannot: re-publish
     for protocol in ("json", "anp", "acp"):
-        assert not recovery(protocol).keeps_hop(takes)
+        assert not recovery(protocol).keeps_hop("b", takes)
     assert len(asked) == 1  # a republishing design never asks its adapter
+
+
+def test_a_mixed_mesh_handles_each_peer_by_its_own_protocols_design() -> None:
+    # a json node whose peer b speaks a2a and c anp (`protocols.by_role`)
+    peers = PeerTable("a")
+    peers.ready |= {"b", "c", "d"}
+    own = design_for("json", "native", 1.0, 1.0, 3, 5.0)
+    a2a, anp = (design_for(p, "native", 1.0, 1.0, 3, 5.0) for p in ("a2a", "anp"))
+    r = Recovery(own, peers, {"b": a2a, "c": anp})
+    assert r.design_of("b") is a2a and r.design_of("d") is own
+    # json stops using d for its silence; a2a and anp do not use the heartbeat channel
+    assert r.suspected("d", "heartbeat_timeout") == [Lose("d", "heartbeat_timeout")]
+    assert r.suspected("b", "heartbeat_timeout") == [] == r.suspected("c", "heartbeat_timeout")
+    assert r.disconnected("b", True) == [Lose("b", "stream_closed")]
+    assert r.disconnected("d", True) == []
+    # only a2a's hops are held (resubscribed); json's are re-published
+    assert r.keeps_hop("b", lambda _: True) and not r.keeps_hop("d", lambda _: True)
+    # anp's pings go to anp's peers only, on anp's schedule
+    assert r.ping_designs() == [anp]
+    assert r.ping_round(anp) == [Ping("c", 1)]
+    assert r.ping_round(own) == []
