@@ -16,10 +16,12 @@ pytestmark = pytest.mark.usefixtures("network_faults")  # root and iptables-lega
 
 
 def fault_run(tmp_path: Path, fault: str, *flags: str, heartbeat: dict[str, Any] | None = None,
+              protocols: dict[str, Any] | None = None,
               **scenario: Any) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
     """One run with `fault` on a quarter of 8 agents: its folder, events and net_fault event."""
     cfg = fast_config(tmp_path, scenario={"kill_fraction": 0.25, **scenario},
-                      **({"heartbeat": heartbeat} if heartbeat else {}))
+                      **({"heartbeat": heartbeat} if heartbeat else {}),
+                      **({"protocols": protocols} if protocols else {}))
     out = tmp_path / "run"
     proc = run_fsr("run", "--config", str(cfg), "--fault", fault, *flags, "--out", str(out),
                    "--no-report")
@@ -63,10 +65,15 @@ def test_partition_both_sides_suspect_then_heal(tmp_path: Path) -> None:
     assert 0 < m["storms"][0]["rejoin_p50_ms"] <= (evs[-1]["ts"] - healed["ts"]) * 1000
 
 
+# a mixed mesh (`fsr.bus.mux`): its tag parts are counted too
+MIXED = {"by_role": {"search": "a2a", "extract": "json", "triple": "anp", "reason": "agora"}}
+
+
+@pytest.mark.parametrize("protocols", [None, MIXED], ids=["json", "mixed"])
 def test_delay_slows_the_victims_links_and_the_relay_sees_the_counted_bytes(
-        tmp_path: Path) -> None:
+        tmp_path: Path, protocols: dict[str, Any] | None) -> None:
     out, evs, cut = fault_run(tmp_path, "delay", duration=14, kill_at=5, fault_duration=5,
-                              delay_ms=150, jitter_ms=30)
+                              delay_ms=150, jitter_ms=30, protocols=protocols)
     (healed,) = [e for e in evs if e["event"] == "storm_end"]
     victims = set(cut["victims"])
     sent = {e["mid"]: e for e in evs if e["event"] == "send" and e["cat"] == "task"
