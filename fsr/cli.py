@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from fsr.config import ConfigError, load_config
+from fsr.config.load import parse_by_role
 from fsr.config.schema import flags
 from fsr.workload.service import from_flag
 
@@ -39,6 +40,9 @@ def _run_options(
     out: Annotated[str | None, Opt(help="run folder (default: runs/<timestamp>-...)")] = None,
     debug: Annotated[bool, Opt(help="stream every logged event to stderr")] = False,
     report: Annotated[bool, Opt(help="write report/ (plots, report.html) at the end")] = True,
+    by_role: Annotated[str | None, Opt(help="a mixed mesh: each role's protocol, ROLE=PROTOCOL,"
+                                            "... (protocols.by_role), e.g. search=json,"
+                                            "extract=a2a")] = None,
 ) -> None:
     """The options of `run` besides the config flags (this signature is read, never called)."""
 
@@ -55,7 +59,7 @@ def _run_signature() -> inspect.Signature:
 
 
 def run(config: Path | None = None, out: str | None = None, debug: bool = False,
-        report: bool = True, **given: str | None) -> None:
+        report: bool = True, by_role: str | None = None, **given: str | None) -> None:
     """Run the fail-storm scenario and write failstorm_metrics.json."""
     overrides: dict[str, Any] = {key: given.get(name) for name, key in CONFIG_FLAGS.items()}
     if given.get("service_time") is not None:
@@ -64,6 +68,8 @@ def run(config: Path | None = None, out: str | None = None, debug: bool = False,
     from fsr.runner.launch import launch
 
     try:
+        if by_role is not None:
+            overrides["protocols.by_role"] = parse_by_role(by_role)
         cfg = load_config(config, overrides)
     except ConfigError as exc:
         fail(_with_flag(str(exc)))

@@ -170,6 +170,18 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
+def parse_by_role(text: str) -> dict[str, str]:
+    """``--by-role search=json,extract=a2a``: the mapping, checked by `load_config` after."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not sep or not role.strip() or not proto.strip()
+                        for role, sep, proto in pairs):
+        raise ConfigError(f"--by-role: must be ROLE=PROTOCOL,... (got {text!r})")
+    roles = [role.strip() for role, _, _ in pairs]
+    if len(set(roles)) != len(roles):
+        raise ConfigError(f"--by-role: a role is given twice (got {text!r})")
+    return {role.strip(): proto.strip() for role, _, proto in pairs}
+
+
 def _check_by_role(key: str, value: Any) -> None:
     """``protocols.by_role``: a mapping of roles to protocols a mixed mesh can carry (not one
     with a hub: its star cannot carry the other protocols' peer-to-peer hops)."""

@@ -29,6 +29,13 @@ from tests.helpers import run_fsr
      "scenario.target_hub: include needs a protocol with a hub"),
     ({"scenario.protocol": "ioa", "scenario.topology": "ring"},
      "scenario.topology: ioa routes every message through its hub, a star: full or star"),
+    ({"protocols.by_role": ["json"]}, "protocols.by_role: must map roles"),
+    ({"protocols.by_role": {"planner": "json"}}, "protocols.by_role.planner: not a role"),
+    ({"protocols.by_role": {"search": "smtp"}}, "protocols.by_role.search: must be one of"),
+    ({"protocols.by_role": {"search": "ioa"}},
+     "protocols.by_role.search: must be one of json, a2a, anp, acp, agora (a protocol with a hub"),
+    ({"scenario.protocol": "ioa", "protocols.by_role": {"search": "json"}},
+     "protocols.by_role: ioa routes every message through its hub"),
 ])
 def test_bad_values_name_the_key(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -53,7 +60,8 @@ def test_yaml_file_and_profile(tmp_path: Path) -> None:
     ["--kill-fraction", "2"], ["--agent-count", "many"], ["--protocol", "smtp"],
     ["--no-such-flag"], ["--duration", "-5"], ["--config", "/does/not/exist.yaml"],
     ["--detector", "psychic"], ["--target-hub", "include"],
-    ["--protocol", "ioa", "--topology", "random-k"],
+    ["--protocol", "ioa", "--topology", "random-k"], ["--by-role", "search"],
+    ["--by-role", "search=json,search=a2a"], ["--by-role", "search=smtp"],
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_spawns_nothing(tmp_path: Path,
                                                                 args: list[str]) -> None:
@@ -100,3 +108,15 @@ def test_a_protocol_with_a_hub_runs_its_star() -> None:
     assert load_config(None, {"scenario.protocol": "ioa",
                               "scenario.topology": "star"}).scenario.topology == "star"
     assert load_config(None).scenario.topology == "full"
+
+
+def test_a_mixed_mesh_gives_each_role_its_protocol() -> None:
+    from fsr.plan import build_agents
+
+    cfg = load_config(None, {"scenario.protocol": "acp",
+                             "protocols.by_role": {"search": "json", "triple": "a2a"}})
+    assert cfg.protocol_label == "mix-json-acp-a2a-acp"
+    assert [cfg.protocol_of(a.roles) for a in build_agents(8, 9100)] == [
+        "json", "acp", "a2a", "acp"] * 2
+    assert cfg.protocol_of([]) == "acp"  # the runner, a hub: scenario.protocol
+    assert load_config(None, {"protocols.by_role": {"search": "json"}}).protocol_label == "json"
