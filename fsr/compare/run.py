@@ -199,15 +199,15 @@ def execute(cmp: Comparison, launch: Launch, say: Callable[[str], None]) -> int:
     return 0
 
 
-def subprocess_launch(cfg: Config, out: str, debug: bool) -> int:
+def subprocess_launch(cfg: Config, out: str, debug: bool, report: bool = True) -> int:
     """`fsr run` in a child process with `cfg` written as its config file; returns its exit code
-    (124 if it overran its time budget and was stopped)."""
+    (124 if it overran its time budget and was stopped). `report=False`: no report/ folder."""
     run_dir = Path(out)
     cfg_path = run_dir.parent / CONFIGS / f"{run_dir.name}.yaml"
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
     cfg_path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     cmd = [sys.executable, "-m", "fsr", "run", "--config", str(cfg_path), "--out", out,
-           *(["--debug"] if debug else [])]
+           *(["--debug"] if debug else []), *([] if report else ["--no-report"])]
     # start-up and shard loading may each take up to timeouts.ready, the last task may run
     # timeouts.task past the end; the margin covers stopping, metrics and the report
     budget = (2 * cfg.timeouts.ready + cfg.scenario.duration
