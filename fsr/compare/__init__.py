@@ -2,7 +2,9 @@
 
 `run` plans and executes the runs, `aggregate` turns a comparison folder into statistics (pure,
 so `fsr compare --from DIR` recomputes everything without running), `report` writes the files
-and prints the tables, `stats` holds the confidence-interval math.
+and prints the tables, `stats` holds the confidence-interval math. `router` compares a mesh that
+mixes protocols by role, the mix chosen from single-protocol runs, with the best single protocol
+(`benchmarks/router.py` runs it).
 """
 
 from __future__ import annotations
