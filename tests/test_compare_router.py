@@ -76,6 +76,14 @@ def test_a_lookup_counts_for_its_victims_role_not_search() -> None:
     assert role_scores(m) == {"triple": 100.0}
 
 
+def test_an_agent_holding_several_roles_counts_for_its_first() -> None:
+    """In a mesh of 3, agent_0 holds search and reason and speaks search's protocol."""
+    m = run()
+    m["agent_count"] = 3
+    m["details"]["inflight"]["hops"] = [hop("search", 70.0), hop("extract", 90.0)]
+    assert role_scores(m) == {"search": 70.0, "extract": 90.0}
+
+
 def test_role_scores_from_a_real_metrics_file() -> None:
     """storm_log with its agents renamed: s1 agent_0, v agent_1 (extract in a mesh of 3), s2
     agent_2. On v at the kill: m1 let go after 12 ms, m2 after 3500 ms, m3 answered by the

@@ -7,14 +7,17 @@ runs the storms and reads the files.
 
 *What the router chooses from* (`role_scores`): per role, the median time the senders took to
 let go of the work the storm caught on a dead agent of that role — the hops outstanding on a
-victim at its kill (``details.inflight.hops``, `fsr.metrics.inflight`), by the role of the victim
-they were sent to. That is the per-role part of a fail-storm recovery a router can choose: how
-fast work stuck on a dead agent of that role is let go and moves on, which is where the
-protocols' failure designs differ. A hop never let go (fate ``lost``) counts as +inf: the work
-stayed stuck. A hop the victim answered anyway (``answered_by_victim``: its reply was already on
-the wire) is left out: there was nothing to let go. A stage hop goes to an agent of its stage's
-role, but a lookup goes to a holder of the fragments, an agent of any role — so the victim's
-role (`fsr.workload.roles`), not the stage name, says where a hop went.
+victim at its kill (``details.inflight.hops``, `fsr.metrics.inflight`), by the role of the
+victim they were sent to. That is the per-role part of a fail-storm recovery a router can
+choose: how fast work stuck on a dead agent of that role is let go and moves on, which is where
+the protocols' failure designs differ — and in a mixed mesh a hop is framed in its receiver's
+protocol and handled by that protocol's failure design (docs/protocols.md, "Mixed meshes"), so
+it is the victim's role that picks the design. A hop never let go (fate ``lost``) counts as
++inf: the work stayed stuck. A hop the victim answered anyway (``answered_by_victim``: its reply
+was already on the wire) is left out: there was nothing to let go. A stage hop goes to an agent
+of its stage's role, but a lookup goes to a holder of the fragments, an agent of any role — so
+the victim's role (`fsr.workload.roles`; an agent holding several speaks its first role's
+protocol, as `Config.protocol_of` says), not the stage name, says where a hop went.
 
 *The choice* (`choose_mix`): per role, the protocol with the lowest mean score over the seeds
 other than the one judged (leave-one-out: a mix is never chosen on the storm it is judged on).
@@ -92,16 +95,16 @@ def role_scores(metrics: Metrics) -> dict[str, float]:
     """Per role with work caught on a dead agent of it: the median `let_go_ms` of those hops
     (+inf for one never let go). Roles with no such hop are absent."""
     n = int(metrics["agent_count"])
-    roles = {agent_id(i): roles_of(i, n) for i in range(n)}  # under 4 agents, several each
+    role = {agent_id(i): roles_of(i, n)[0] for i in range(n)}  # the one its protocol is by
     hops: list[Hop] = dig(metrics, ("details", "inflight", "hops")) or []
     times: dict[str, list[float]] = {}
     for hop in hops:
         if hop["fate"] == NOTHING_TO_LET_GO:
             continue
-        ms = math.inf if hop["let_go_ms"] is None else float(hop["let_go_ms"])
-        for role in roles.get(hop["victim"], []):
-            times.setdefault(role, []).append(ms)
-    return {role: statistics.median(values) for role, values in times.items()}
+        if hop["victim"] in role:
+            ms = math.inf if hop["let_go_ms"] is None else float(hop["let_go_ms"])
+            times.setdefault(role[hop["victim"]], []).append(ms)
+    return {r: statistics.median(values) for r, values in times.items()}
 
 
 def outcome(metrics: Metrics, key: str) -> float | None:
