@@ -14,9 +14,9 @@ timeline of `fsr compare --quick`), one after the other, each in its own folder 
 1. each protocol on each seed: ``<protocol>-s<seed>``;
 2. per seed, the mix `fsr.compare.router.choose_mix` picks from the *other* seeds' runs (per
    role, the protocol that let go soonest of work stuck on a dead agent of that role), run as
-   one mixed mesh (``protocols.by_role``) on that seed: ``mix-<search>-<extract>-<triple>-
-   <reason>-s<seed>``. A mix of one protocol is that protocol's run: it is not run again. With
-   an fsr that has no ``protocols.by_role`` the mixed runs are left out (and said so).
+   one mixed mesh (``protocols.by_role``) on that seed: ``<label>-s<seed>``, the label fsr gives
+   a mixed run (``mix-<search>-<extract>-<triple>-<reason>``). A mix of one protocol is that
+   protocol's run: it is not run again.
 
 A run whose failstorm_metrics.json is already in DIR is not run again, so an interrupted
 benchmark resumes (with the same --config and --quick); a run folder without one is moved aside
@@ -39,21 +39,20 @@ from fsr.compare.aggregate import RunRecord
 from fsr.compare.router import choose_mix, markdown, role_scores, router_table
 from fsr.compare.run import QUICK, failure_reason, subprocess_launch
 from fsr.config import ConfigError, load_config
+from fsr.config.schema import BY_ROLE, protocol_label
 from fsr.protocols import REGISTRY
 from fsr.runner.rundir import METRICS_FILE
 from fsr.workload.roles import ROLES
 
 PROTOCOLS = ["json", "a2a", "anp", "acp", "agora"]
 RESULT = "router.json"
-BY_ROLE = "protocols.by_role"
+MIXED = f"protocols.{BY_ROLE}"  # the config key of a mixed mesh
 
 
 def say(text: str) -> None:
     print(f"[router] {text}", file=sys.stderr, flush=True)
 
 
-def mix_name(mix: dict[str, str], seed: int) -> str:
-    return "mix-" + "-".join(mix[r] for r in ROLES) + f"-s{seed}"
 
 
 def move_aside(folder: Path) -> None:
@@ -85,15 +84,6 @@ def ensure(out: Path, record: RunRecord, overrides: dict[str, Any] | None,
     if (folder / METRICS_FILE).is_file():
         record.metrics = json.loads((folder / METRICS_FILE).read_text())
     return record
-
-
-def mixing_error(config: Path | None, base: dict[str, Any]) -> str | None:
-    """Why this fsr cannot run a mixed mesh, or None if it can."""
-    try:
-        load_config(config, {**base, BY_ROLE: {r: PROTOCOLS[0] for r in ROLES}})
-    except ConfigError as exc:
-        return str(exc)
-    return None
 
 
 def finite(scores: dict[str, float]) -> dict[str, float | None]:
@@ -131,8 +121,8 @@ def main() -> int:
     config = Path(settings["config"]) if settings["config"] else None
     run = not args.source
     try:
-        if run:
-            load_config(config, base)  # a bad --config says so before any run
+        if run:  # a bad --config, or one that cannot mix these protocols, before any run
+            load_config(config, {**base, MIXED: dict(zip(ROLES, protocols * 4, strict=False))})
             out.mkdir(parents=True, exist_ok=True)
         records = [ensure(out, record(p, seed, f"{p}-s{seed}"),
                           {**base, "scenario.protocol": p, "scenario.seed": seed} if run
@@ -141,22 +131,17 @@ def main() -> int:
         singles = {p: {r.seed: r.metrics for r in records
                        if r.protocol == p and r.problem() is None and r.metrics is not None}
                    for p in protocols}
-        no_mixing = mixing_error(config, base) if run else None
-        if no_mixing:
-            say(f"this fsr cannot run a mixed mesh ({no_mixing}): the mixes are not run")
         mixes: dict[int, dict[str, Any]] = {}
         for seed in seeds:
             mix = choose_mix(singles, seed)
-            if len(set(mix.values())) == 1:  # one protocol: its own run on this seed
-                one = singles[next(iter(mix.values()))].get(seed)
-                if one is not None:
-                    mixes[seed] = one
+            label = protocol_label(mix[ROLES[0]], mix)  # mix-<search>-…-<reason>, or one's name
+            if label in singles:  # one protocol: its own run on this seed
+                if seed in singles[label]:
+                    mixes[seed] = singles[label][seed]
                 continue
-            if no_mixing:
-                say(f"seed {seed}: mix {mix_name(mix, seed)} not run")
-                continue
-            r = ensure(out, record("mix", seed, mix_name(mix, seed)),
-                       {**base, BY_ROLE: mix, "scenario.seed": seed} if run else None, config)
+            r = ensure(out, record(label, seed, f"{label}-s{seed}"),
+                       {**base, MIXED: mix, "scenario.protocol": mix[ROLES[0]],
+                        "scenario.seed": seed} if run else None, config)
             records.append(r)
             if r.problem() is None and r.metrics is not None:
                 mixes[seed] = r.metrics
