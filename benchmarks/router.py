@@ -82,7 +82,11 @@ def ensure(out: Path, record: RunRecord, overrides: dict[str, Any] | None,
             record.error = failure_reason(folder)
             say(f"run {record.dir} ended with exit code {record.exit_code} {record.error}")
     if (folder / METRICS_FILE).is_file():
-        record.metrics = json.loads((folder / METRICS_FILE).read_text())
+        metrics = json.loads((folder / METRICS_FILE).read_text())
+        if metrics.get("protocol") == record.protocol:
+            record.metrics = metrics
+        else:  # a folder of another run under this name: not counted
+            record.error = f"the one there is protocol {metrics.get('protocol')!r}'s"
     return record
 
 
