@@ -53,8 +53,6 @@ def say(text: str) -> None:
     print(f"[router] {text}", file=sys.stderr, flush=True)
 
 
-
-
 def move_aside(folder: Path) -> None:
     n = 1
     while folder.with_name(f"{folder.name}.failed-{n}").exists():
@@ -74,6 +72,7 @@ def ensure(out: Path, record: RunRecord, overrides: dict[str, Any] | None,
         cfg = load_config(config, overrides)
         say(f"run {record.dir} -> {folder}")
         start = time.monotonic()
+        record.error = ""
         record.exit_code = subprocess_launch(cfg, str(folder), False, report=False)
         record.wall_s = round(time.monotonic() - start, 3)
         if record.exit_code == 130:
