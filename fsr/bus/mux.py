@@ -42,7 +42,7 @@ def count_tag(fields: dict[str, Any], tag: bytes, wire: Mapping[str, int]) -> No
 class PortHost(Protocol):
     """What a port needs of its node (`fsr.bus.node.MeshNode`)."""
 
-    def send_tagged(self, dest: str, frame: WireFrame, tag: bytes) -> bool: ...
+    def send_frame(self, dest: str, frame: WireFrame, tag: bytes = b"") -> bool: ...
 
     def record(self, event: str, **fields: Any) -> None: ...
 
@@ -63,7 +63,7 @@ class ProtocolPort:
 
     def send_frame(self, dest: str, frame: WireFrame) -> bool:
         mine = self.protocol_of.get(dest, self.default) == self.protocol
-        return self.node.send_tagged(dest, frame, b"" if mine else self.tag)
+        return self.node.send_frame(dest, frame, b"" if mine else self.tag)
 
     def record(self, event: str, **fields: Any) -> None:
         self.node.record(event, **fields)

@@ -98,18 +98,14 @@ class MeshNode:
         self.running = True
 
     # -- Transport, as seen by the protocol adapter -------------------------------------------
-    def send_frame(self, dest: str, frame: Any) -> bool:
-        return self.mesh.send_frame(dest, frame)
-
-    def send_tagged(self, dest: str, frame: WireFrame, tag: bytes) -> bool:
-        """A mixed mesh's send (`fsr.bus.mux.ProtocolPort`)."""
+    def send_frame(self, dest: str, frame: WireFrame, tag: bytes = b"") -> bool:
+        """`tag`: a mixed mesh's (`fsr.bus.mux.ProtocolPort`)."""
         return self.mesh.send_frame(dest, frame, tag)
 
     def adapter_for(self, peer: str) -> ProtocolAdapter:
         """The adapter that frames requests to `peer`: its protocol's."""
-        if not self.mixed:
-            return self.adapter
-        return self.adapters[self.protocols.get(peer, self.protocol)]
+        return self.adapters[self.protocols.get(peer, self.protocol)] if self.mixed \
+            else self.adapter
 
     def record(self, event: str, **fields: Any) -> None:
         self.log.log(event, **fields)
