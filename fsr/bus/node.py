@@ -65,8 +65,7 @@ class MeshNode:
             p: adapter_class(p)(mux.ProtocolPort(self, p, self.protocols, protocol)
                                 if self.mixed else self, self.local) for p in sorted(spoken)}
         self.adapter = self.adapters[protocol]  # its inbox's: what it answers requests in
-        if self.mixed:
-            self.mesh.tags = {mux.tag_of(p): p for p in spoken - {protocol}}
+        self.mesh.tags = {mux.tag_of(p): p for p in spoken - {protocol}}  # none unless mixed
         self._hb_tags = {mux.tag_of(p): p for p in spoken} if self.mixed else {}
         self.peers = PeerTable(node_id)  # everything this node knows of its peers
         self.run_queue = RunQueueClock() if starvation_guard else None

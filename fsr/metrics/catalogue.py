@@ -377,8 +377,7 @@ COMPARED = tuple(BY_KEY[k] for k in (
 RUN_FACTS = {
     "schema": "the metrics file's format: `fsr.failstorm_metrics/1`",
     "run_id": "the run's id, from `run_start`",
-    "protocol": "the protocol that ran; a mixed mesh's: `mix-` and each role's, in stage order "
-                "(`mix-json-a2a-anp-agora`)",
+    "protocol": "the protocol that ran; a mixed mesh's: `mix-<search>-<extract>-<triple>-<reason>`",
     "agent_count": "how many agents the mesh had",
     "seed": "the scenario's seed (victims, workload, service times)",
     "partial": "true when the log has no `run_end` (the runner was killed) or unreadable lines; "
