@@ -66,8 +66,10 @@ def event(name: str, fields: str, doc: str = "", /, **notes: str) -> EventType:
 
 # -- the run (runner) ----------------------------------------------------------------
 RUN_START = event(
-    "run_start", "run_id config agents doc_id fragments qa harness_nice doc_notes load",
-    agents="[{id, roles, port, hb_port, peers (a topology other than full)}]",
+    "run_start", "run_id config agents doc_id fragments qa harness_nice doc_notes load cluster",
+    cluster="{engine, address, hosts: {host: {node_id, address, agents}}} (a cluster run's)",
+    agents="[{id, roles, port, hb_port, peers (a topology other than full), host, address "
+    "(a cluster's)}]",
     harness_nice="the runner's and forkserver's nice value; agents run at 0",
     load="{task_rate, capacity_per_s, utilisation, slots, service} (what the run was set up for)")
 RUN_END = event("run_end", "reason counts")
@@ -83,11 +85,12 @@ TASK_LATE = event("task_late", "task status by")
 # -- the injector (runner) -----------------------------------------------------------
 STORM_START = event("storm_start", "storm fault victims at duration percent targets ms jitter",
                     ms="delay", jitter="delay")
-KILL = event("kill", "storm victim pid kill_ts signal", "SIGKILL")
-PAUSE = event("pause", "storm victim pid kill_ts signal", "SIGSTOP")
+KILL = event("kill", "storm victim pid kill_ts signal host", "SIGKILL",
+             host="the victim's (a cluster run's); kill_ts is on the runner's clock")
+PAUSE = event("pause", "storm victim pid kill_ts signal host", "SIGSTOP")
 NET_FAULT = event("net_fault", "storm fault victims kill_ts percent", "rules in place",
                   fault="partition | loss")
-RESUME = event("resume", "storm victim pid resume_ts", "SIGCONT")
+RESUME = event("resume", "storm victim pid resume_ts host", "SIGCONT")
 RESTART = event("restart", "storm victim pid")
 STORM_END = event("storm_end", "storm fault victims", "the victims restarted, continued or healed")
 CORRUPT_FRAME = event("corrupt_frame", "storm dst bytes bit at",
@@ -96,10 +99,19 @@ RELAY_BYTES = event("relay_bytes", "a b bytes",
                     "what the link relay forwarded between a and b, both ways")
 TCP_TOTALS = event("tcp_totals", "sockets received retransmitted", "the kernel's count, ss -tin, "
                    "at the end of the drain; runs with network faults")
+CLOCK_OFFSET = event(
+    "clock_offset", "host phase offset_ms error_ms rtt_ms samples",
+    "a host's clock against the runner's (Cristian's algorithm: the sample with the smallest "
+    "round trip): `fsr.cluster.clock`", offset_ms="host clock - runner clock",
+    error_ms="the bound on that offset: half the round trip", phase="start | end")
+HOST_LOST = event("host_lost", "host agents reason",
+                  "a cluster host's controller stopped answering: its agents' later events are "
+                  "lost with it")
 STRIKE_SPREAD = event("strike_spread", "storm ms victims realtime",
                       ms="first to last kill() call", realtime="the burst ran in SCHED_FIFO")
 # -- an agent's life and work --------------------------------------------------------
-AGENT_STARTED = event("agent_started", "pid incarnation roles port protocol design",
+AGENT_STARTED = event("agent_started", "pid incarnation roles port protocol design host",
+                      host="the host it runs on: a cluster's, or local",
                       protocol="what its inbox speaks (a mixed mesh's differ by role)",
                       design="{liveness, request_timeout, ping_interval, ping_misses, on_lost}")
 AGENT_STOPPED = event("agent_stopped", "pid")

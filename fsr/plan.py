@@ -61,6 +61,8 @@ class AgentSpec:
     roles: list[str]
     data_port: int
     hb_port: int
+    host: str = "local"  # the host it runs on: a cluster's (`fsr.cluster`), or this machine
+    address: str = "127.0.0.1"  # the address it binds: its host's
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class RunPlan:
     config: Config
     # each agent's neighbours (`fsr.bus.topology`); absent in plans of older runs: full mesh
     neighbours: dict[str, list[str]] | None = None
+    runner_address: str = "127.0.0.1"  # the runner's bind address: a cluster's driver host
 
     def keys(self) -> dict[str, tuple[bytes, bytes]] | None:
         """The run's CURVE keys (`fsr.bus.security`), or None under security "none"."""

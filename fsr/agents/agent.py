@@ -50,7 +50,7 @@ class Agent(MeshNode):
             hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
             fast_path=cfg.heartbeat.fast_path, keys=plan.keys(),
             detector=detector_for(cfg.heartbeat),
-            starvation_guard=cfg.heartbeat.starvation_guard,
+            starvation_guard=cfg.heartbeat.starvation_guard, address=spec.address,
         )
         self.mesh.control_senders = {RUNNER_ID}  # only the runner steers an agent
         self.roles = spec.roles
@@ -61,8 +61,8 @@ class Agent(MeshNode):
         self.routes = Routes.of_mesh(node_id, {a.node_id: plan.peers_of(a.node_id)
                                                for a in plan.agents})
         self.specs = {a.node_id: a for a in plan.agents}
-        self.add_peer(node_id, spec.data_port, None)  # hops to itself (fewer agents than roles)
-        self.add_peer(RUNNER_ID, plan.runner_port, None)
+        self.add_peer(node_id, spec.data_port, None, spec.address)  # hops to itself (fewer
+        self.add_peer(RUNNER_ID, plan.runner_port, None, plan.runner_address)  # agents than roles)
         self.linked = False  # links to the neighbours open on the runner's `connect`
         self.membership = cfg.heartbeat.membership
         if self.membership == "swim":
@@ -101,6 +101,7 @@ class Agent(MeshNode):
         d = self.recovery.design
         self.record(ev.AGENT_STARTED, pid=os.getpid(), incarnation=self.local.incarnation,
                     roles=self.roles, port=self.local.port, protocol=self.protocol,
+                    host=self.specs[self.node_id].host,
                     design={"liveness": sorted(d.liveness), "request_timeout": d.request_timeout,
                             "ping_interval": d.ping_interval, "ping_misses": d.ping_misses,
                             "on_lost": d.on_lost})
@@ -202,8 +203,9 @@ class Agent(MeshNode):
             self.linked = True
             pubsub = self.membership == "pubsub"  # SWIM rides on the data links
             for peer in sorted(self.neighbours):
-                self.add_peer(peer, self.specs[peer].data_port,
-                              self.specs[peer].hb_port if pubsub else None)
+                spec = self.specs[peer]
+                self.add_peer(peer, spec.data_port, spec.hb_port if pubsub else None,
+                              spec.address)
             if not pubsub:
                 self.start_swim()
 

@@ -68,14 +68,16 @@ def _write(dealer: zmq.Socket, frames: bytes | list[bytes]) -> None:
         dealer.send_multipart(frames, zmq.NOBLOCK)
 
 
-def endpoint(port: int) -> str:
-    return f"tcp://{HOST}:{port}"
+def endpoint(port: int, address: str = HOST) -> str:
+    return f"tcp://{address}:{port}"
 
 
 class Mesh:
     def __init__(self, ctx: zmq.Context, node_id: str, log: EventLog, data_port: int,
-                 hb_port: int | None = None, curve: Curve | None = None) -> None:
+                 hb_port: int | None = None, curve: Curve | None = None,
+                 address: str = HOST) -> None:
         self.ctx, self.node_id, self.log, self.curve = ctx, node_id, log, curve
+        self.address = address  # what this node binds: its host's (`AgentSpec.address`)
         self.identity = node_id.encode()
         # monitor socket -> (peer, kind of connection), to log handshakes and disconnects
         self.monitors: dict[zmq.Socket, tuple[str, str]] = {}
@@ -116,10 +118,11 @@ class Mesh:
         if self.curve is not None:
             self.curve.serve(sock)
         self._add_monitor(sock, "", kind, sum(REFUSALS))
-        sock.bind(endpoint(port))
+        sock.bind(endpoint(port, self.address))
 
     # -- wiring -------------------------------------------------------------------------------
-    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> zmq.Socket:
+    def add_peer(self, peer: str, data_port: int, hb_port: int | None,
+                 address: str = HOST) -> zmq.Socket:
         """Connect to a peer; returns the monitor socket of the new DEALER, to poll."""
         dealer = self.ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, self.identity)
@@ -127,11 +130,11 @@ class Mesh:
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.RECONNECT_IVL, 50)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
-        self._connect(dealer, peer, endpoint(data_port))
+        self._connect(dealer, peer, endpoint(data_port, address))
         self.dealers[peer] = dealer
         if hb_port is not None:
-            self.sub_peers[endpoint(hb_port)] = peer
-            self._connect(self.sub, peer, endpoint(hb_port))
+            self.sub_peers[endpoint(hb_port, address)] = peer
+            self._connect(self.sub, peer, endpoint(hb_port, address))
         return self._add_monitor(dealer, peer, "dealer")
 
     def _connect(self, sock: zmq.Socket, peer: str, where: str) -> None:

@@ -22,7 +22,7 @@ from fsr.bus import mux
 from fsr.bus.detectors import Detector
 from fsr.bus.heartbeat import HeartbeatMonitor
 from fsr.bus.inbound import ControlIn, FrameIn, SwimIn
-from fsr.bus.mesh import Mesh
+from fsr.bus.mesh import HOST, Mesh
 from fsr.bus.security import Curve
 from fsr.bus.starvation import RunQueueClock
 from fsr.bus.swim import Swim
@@ -46,7 +46,7 @@ class MeshNode:
                  hb_liveness: int, fast_path: bool = False,
                  keys: dict[str, tuple[bytes, bytes]] | None = None,
                  detector: Detector | None = None, starvation_guard: bool = False,
-                 protocols: Mapping[str, str] | None = None) -> None:
+                 protocols: Mapping[str, str] | None = None, address: str = HOST) -> None:
         self.node_id = node_id
         self.log = log
         # A context of its own, not the process-wide instance: one node's sockets can never
@@ -54,7 +54,7 @@ class MeshNode:
         self.ctx = zmq.Context()
         # keys: the run's CURVE keys (`fsr.bus.security`); None is security "none"
         curve = Curve(self.ctx, node_id, keys) if keys is not None else None
-        self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port, curve)
+        self.mesh = Mesh(self.ctx, node_id, log, data_port, hb_port, curve, address)
         self.local = LocalInfo(node_id, role, incarnation, data_port)
         # `protocols`: what each node of the run speaks (`RunPlan.protocols`); a mixed mesh
         # (`fsr.bus.mux`) gives this node an adapter per protocol, each behind a tagging port
@@ -109,8 +109,8 @@ class MeshNode:
     def record(self, event: str, **fields: Any) -> None:
         self.log.log(event, **fields)
 
-    def add_peer(self, peer: str, data_port: int, hb_port: int | None) -> None:
-        self._watch_monitor(self.mesh.add_peer(peer, data_port, hb_port))
+    def add_peer(self, peer: str, data_port: int, hb_port: int | None, address: str = HOST) -> None:
+        self._watch_monitor(self.mesh.add_peer(peer, data_port, hb_port, address))
         self._unread.add(self._hb_fd)  # connect() runs the SUB's pending commands
 
     def _watch_monitor(self, mon: zmq.Socket) -> None:

@@ -63,9 +63,10 @@ class Runner(MeshNode):
                          hb_port=None, role="runner", incarnation="runner",
                          hb_interval=cfg.heartbeat.interval, hb_liveness=cfg.heartbeat.liveness,
                          keys=plan.keys(), detector=detector_for(cfg.heartbeat),
-                         starvation_guard=cfg.heartbeat.starvation_guard)
+                         starvation_guard=cfg.heartbeat.starvation_guard,
+                         address=plan.runner_address)
         for a in plan.agents:
-            self.add_peer(a.node_id, a.data_port, a.hb_port)
+            self.add_peer(a.node_id, a.data_port, a.hb_port, a.address)
         self.agent_ids = [a.node_id for a in plan.agents]
         self.mesh.control_senders = set(self.agent_ids)
         self.harness_nice = raise_harness_priority()  # before the forkserver starts
