@@ -23,6 +23,9 @@ import time
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Protocol
+
+from fsr.injector.process import Hit, signal_burst
 
 _PR_SET_PDEATHSIG = 1
 _CTX = multiprocessing.get_context("forkserver")
@@ -75,6 +78,10 @@ def raise_harness_priority() -> int:
 def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     """The body of an agent process (also used by ``python -m fsr.agents``)."""
     die_with_parent()
+    # A Ray worker (a cluster host's controller) starts us with SIGINT blocked and, under a
+    # backgrounded `ray start`, SIGINT/SIGQUIT ignored: start from a clean slate.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     os.setpriority(os.PRIO_PROCESS, 0, 0)  # every agent at the default, whoever forked it
     _release_forkserver()
     with contextlib.suppress(PermissionError):
@@ -103,13 +110,38 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os._exit(0)
 
 
+class AgentProcesses(Protocol):
+    """What the runner needs of whoever runs its agents: this machine's `Supervisor`, or a
+    cluster's controllers (`fsr.cluster.engine.ClusterProcesses`)."""
+
+    def spawn(self, node_id: str) -> int:
+        """Start a process of the agent (a fresh one, same id and ports, on a restart); its pid."""
+        ...
+
+    def pid(self, node_id: str) -> int: ...
+    def alive(self, node_id: str) -> bool: ...
+
+    def signal(self, node_ids: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
+        """One burst of `sig` to these agents (`fsr.injector.process.signal_burst`); each hit's
+        time on the runner's clock."""
+        ...
+
+    def poll(self) -> None:
+        """Called on every turn of the runner's loop (a cluster pulls its hosts' events)."""
+        ...
+
+    def stop_all(self) -> None: ...
+
+
 class Supervisor:
+    """This machine's agents, forked from one forkserver (`AgentProcesses`)."""
+
     def __init__(self, plan_path: Path, stderr_dir: Path) -> None:
         self.plan_path = plan_path
         self.stderr_dir = stderr_dir
         self.procs: dict[str, BaseProcess] = {}
 
-    def spawn(self, node_id: str) -> BaseProcess:
+    def spawn(self, node_id: str) -> int:
         old = self.procs.get(node_id)
         if old is not None:  # a restart: the killed process must be gone (ports released)
             old.join(5.0)
@@ -117,7 +149,7 @@ class Supervisor:
             str(self.plan_path), node_id, str(self.stderr_dir / f"{node_id}.stderr")))
         proc.start()
         self.procs[node_id] = proc
-        return proc
+        return self.pid(node_id)
 
     def pid(self, node_id: str) -> int:
         """The pid of the agent's current process (the injector signals it)."""
@@ -128,6 +160,12 @@ class Supervisor:
     def alive(self, node_id: str) -> bool:
         proc = self.procs.get(node_id)
         return proc is not None and proc.is_alive()
+
+    def signal(self, node_ids: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
+        return signal_burst([(n, self.pid(n)) for n in node_ids], sig)
+
+    def poll(self) -> None:
+        """Nothing to pull: this machine's agents write the run's log themselves."""
 
     def stop_all(self, grace: float = 2.0) -> None:
         """SIGTERM everyone, then SIGKILL whoever is still there after `grace` seconds."""

@@ -6,11 +6,13 @@ The runner satisfies `StormHost`; tests hand the injector a recording stand-in i
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from fsr.config.schedule import Storm
+from fsr.injector.process import Hit
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,18 @@ class StormHost(Protocol):
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None: ...
 
-    def pid(self, node_id: str) -> int:
-        """The pid of the agent's current process."""
-        ...
-
     def respawn(self, node_id: str) -> int:
         """Start a fresh process of the agent (same id and ports); returns its pid."""
+        ...
+
+    def signal(self, victims: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
+        """One burst of `sig` to the victims, through whoever runs them (this machine, or each
+        victim's own host): (agent, pid, time of its kill() call on the runner's clock) each,
+        and whether the burst ran at real-time priority."""
+        ...
+
+    def host_of(self, node_id: str) -> str:
+        """The host the agent runs on (``local`` off a cluster)."""
         ...
 
     def striking(self, strike: Strike) -> None:

@@ -83,7 +83,7 @@ def _unshare_net() -> None:
         raise NetworkFaultError(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
 
 
-def _restore(lines: Sequence[str], preexec: Callable[[], None] | None = None) -> None:
+def restore_rules(lines: Sequence[str], preexec: Callable[[], None] | None = None) -> None:
     """Apply `lines` to the filter table in one atomic `iptables-legacy-restore --noflush`."""
     text = "*filter\n" + "\n".join(lines) + "\nCOMMIT\n"
     cmd = [f"{IPTABLES}-restore", "--noflush", "--wait", "5"]
@@ -93,7 +93,7 @@ def _restore(lines: Sequence[str], preexec: Callable[[], None] | None = None) ->
                                 f"{proc.stderr.strip()}\n--- input ---\n{text}")
 
 
-def _iptables(*args: str) -> str:
+def iptables(*args: str) -> str:
     cmd = [IPTABLES, "--wait", "5", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -112,7 +112,7 @@ def check_available() -> str | None:
     if not shutil.which(IPTABLES) or not shutil.which(f"{IPTABLES}-restore"):
         return f"{IPTABLES} not found: install the iptables package (apt-get install -y iptables)"
     try:
-        _restore(_PROBE, preexec=_unshare_net)
+        restore_rules(_PROBE, preexec=_unshare_net)
     except subprocess.SubprocessError:
         return "cannot create a network namespace: unshare(CLONE_NEWNET) failed"
     except NetworkFaultError as exc:
@@ -201,7 +201,7 @@ def redirect_agent_links(first_port: int, last_port: int,
         rule = ["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--gid-owner",
                 str(GID_BASE + index), "--dport", f"{first_port}:{last_port}", "-j", "REDIRECT",
                 "--to-ports", str(port)]
-        _iptables(*rule)
+        iptables(*rule)
         applied.append(" ".join(rule))
     return applied
 
@@ -232,7 +232,7 @@ class NetworkFaults:
             with open(f"/proc/sys/net/netfilter/{name}", "w") as f:
                 f.write("3600")
         self.base = base_rules(self.agent_ports)
-        _restore(self.base)
+        restore_rules(self.base)
 
     def _add(self, targets: Sequence[int], verdict: Sequence[str]) -> str:
         unknown = set(targets) - set(self.agent_ports)
@@ -240,7 +240,7 @@ class NetworkFaults:
             raise ValueError(f"targets must be known agents, got {sorted(targets)}")
         chain = f"fsr-f{next(self._ids)}"
         lines = fault_rules(chain, targets, self.agent_ports, verdict)
-        _restore(lines)
+        restore_rules(lines)
         self.rules[chain] = lines
         return chain
 
@@ -260,7 +260,7 @@ class NetworkFaults:
         """Packet counters: `seen` agent <-> agent, `involved` (to/from a target), `dropped`
         (condemned by this fault; a packet two faults condemn counts in both)."""
         counts = [(int(w[w.index("-c") + 1]), "0x10/0x10" in w) for w in
-                  (ln.split() for ln in _iptables("-S", handle, "-v").splitlines())
+                  (ln.split() for ln in iptables("-S", handle, "-v").splitlines())
                   if w[0] == "-A"]
         return {"seen": counts[0][0], "involved": next(c for c, d in reversed(counts) if not d),
                 "dropped": sum(c for c, d in counts if d)}
@@ -269,17 +269,17 @@ class NetworkFaults:
         """Remove one fault's rules; returns the lines applied."""
         self.rules.pop(handle)
         lines = [f"-D fsr-faults -j {handle}", f"-F {handle}", f"-X {handle}"]
-        _restore(lines)
+        restore_rules(lines)
         return lines
 
     def close(self) -> None:
         """Remove every fsr chain (idempotent)."""
-        listing = _iptables("-S").splitlines()
+        listing = iptables("-S").splitlines()
         chains = [ln.split()[1] for ln in listing if ln.startswith("-N fsr-")]
         hooks = (("OUTPUT", "fsr-out"), ("INPUT", "fsr-in"))
         jump = [f"-D {h} -j {c}" for h, c in hooks if f"-A {h} -j {c}" in listing]
         if chains or jump:
-            _restore(jump + [f"-F {c}" for c in chains] + [f"-X {c}" for c in chains])
+            restore_rules(jump + [f"-F {c}" for c in chains] + [f"-X {c}" for c in chains])
         self.rules.clear()
 
     def __enter__(self) -> NetworkFaults:

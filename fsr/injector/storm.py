@@ -28,7 +28,6 @@ from functools import partial
 from fsr import events as ev
 from fsr.config.schedule import RELAY_KINDS, Storm
 from fsr.injector.contracts import LinkFaults, NetworkControl, StormHost, Strike
-from fsr.injector.process import signal_burst
 from fsr.injector.victims import resolve_targets
 from fsr.plan import RunPlan
 from fsr.protocols import HUB_ID
@@ -85,10 +84,11 @@ class FailStorm:
         sig = signal.SIGSTOP if storm.kind == "pause" else signal.SIGKILL
         event = ev.FAULT_EVENTS[storm.kind]  # kill or pause
         # Signal every victim first, log after: "30 % at once" is one burst of kill() calls.
-        hits, realtime = signal_burst([(v, self.host.pid(v)) for v in victims], sig)
+        hits, realtime = self.host.signal(victims, sig)
         for node_id, pid, ts in hits:
             self.host.record(event, storm=storm.index, victim=node_id, pid=pid,
-                             kill_ts=round(ts, 6), signal=sig.name)
+                             kill_ts=round(ts, 6), signal=sig.name,
+                             host=self.host.host_of(node_id))
         if len(hits) > 1:
             self.host.record(ev.STRIKE_SPREAD, storm=storm.index, victims=len(hits),
                              ms=round((hits[-1][2] - hits[0][2]) * 1000, 3), realtime=realtime)
@@ -144,10 +144,10 @@ class FailStorm:
         next_victim()
 
     def _resume(self, storm: Storm, victims: list[str]) -> None:
-        hits, _ = signal_burst([(v, self.host.pid(v)) for v in victims], signal.SIGCONT)
+        hits, _ = self.host.signal(victims, signal.SIGCONT)
         for node_id, pid, ts in hits:
             self.host.record(ev.RESUME, storm=storm.index, victim=node_id, pid=pid,
-                             resume_ts=round(ts, 6))
+                             resume_ts=round(ts, 6), host=self.host.host_of(node_id))
         self._end(storm, victims)
 
     def _end(self, storm: Storm, victims: list[str]) -> None:

@@ -15,13 +15,14 @@ or the task deadline, logged once as ``task_end``.
 from __future__ import annotations
 
 import random
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
-from fsr.agents.supervisor import Supervisor, raise_harness_priority
+from fsr.agents.supervisor import AgentProcesses, Supervisor, raise_harness_priority
 from fsr.bus.detectors import detector_for
 from fsr.bus.node import MeshNode
 from fsr.config import to_dict
@@ -30,6 +31,7 @@ from fsr.config.schema import resolved
 from fsr.eventlog import EventLog
 from fsr.injector import FailStorm, NetworkControl, Strike
 from fsr.injector.network import tcp_totals
+from fsr.injector.process import Hit
 from fsr.plan import RUNNER_ID, RunPlan
 from fsr.protocols import HUB_ID, Message, has_hub, kinds
 from fsr.workload import Document, assign_shards
@@ -54,7 +56,8 @@ class TaskState:
 class Runner(MeshNode):
     def __init__(self, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
-                 relay: LinkRelay | None = None) -> None:
+                 relay: LinkRelay | None = None, processes: AgentProcesses | None = None
+                 ) -> None:
         cfg = plan.config
         self.cfg, self.plan, self.doc = cfg, plan, doc
         super().__init__(node_id=RUNNER_ID, protocol=cfg.scenario.protocol,
@@ -70,7 +73,9 @@ class Runner(MeshNode):
         self.agent_ids = [a.node_id for a in plan.agents]
         self.mesh.control_senders = set(self.agent_ids)
         self.harness_nice = raise_harness_priority()  # before the forkserver starts
-        self.supervisor = Supervisor(plan_path, Path(plan.run_dir) / "logs")
+        self.supervisor: AgentProcesses = processes or Supervisor(plan_path,
+                                                                  Path(plan.run_dir) / "logs")
+        self.hosts = {a.node_id: a.host for a in plan.agents}
         self.relay = relay
         self.network = network
         self.progress = progress
@@ -106,8 +111,7 @@ class Runner(MeshNode):
                         load=planned_load(self.cfg))
             self.set_phase("startup")
             for node_id in self.agent_ids:
-                proc = self.supervisor.spawn(node_id)
-                self.record(ev.AGENT_SPAWNED, agent=node_id, pid=proc.pid)
+                self.record(ev.AGENT_SPAWNED, agent=node_id, pid=self.supervisor.spawn(node_id))
             self.wait_until(lambda: self.ready >= set(self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "agents ready")
             self.record(ev.MESH_READY, agents=len(self.ready))
@@ -187,6 +191,7 @@ class Runner(MeshNode):
                     raise RunFailed(f"{dead[0]} exited during start-up (see logs/"
                                     f"{dead[0]}.stderr)")
             self.step(0.05)  # the phases' conditions are checked between turns
+            self.supervisor.poll()
             if self.relay is not None:  # the relay thread's flips, logged by this loop
                 for ts, storm, dst, size, bit in self.relay.drain():
                     self.record(ev.CORRUPT_FRAME, storm=storm, dst=dst, bytes=size, bit=bit,
@@ -238,9 +243,13 @@ class Runner(MeshNode):
         return self.supervisor.pid(node_id)
 
     def respawn(self, node_id: str) -> int:
-        proc = self.supervisor.spawn(node_id)
-        assert proc.pid is not None  # set by start()
-        return proc.pid
+        return self.supervisor.spawn(node_id)
+
+    def signal(self, victims: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
+        return self.supervisor.signal(victims, sig)
+
+    def host_of(self, node_id: str) -> str:
+        return self.hosts[node_id]
 
     def striking(self, strike: Strike) -> None:
         self.set_phase("fault")

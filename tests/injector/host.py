@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import signal
 import subprocess
 import time
 from collections.abc import Callable
 
 from fsr.config import from_dict, load_config, to_dict
 from fsr.injector import Strike
+from fsr.injector.process import Hit, signal_burst
 from fsr.plan import RunPlan, build_agents
 
 
@@ -46,6 +48,12 @@ class Host:
 
     def pid(self, node_id: str) -> int:
         return self.procs[node_id].pid
+
+    def signal(self, victims: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
+        return signal_burst([(v, self.pid(v)) for v in victims], sig)
+
+    def host_of(self, node_id: str) -> str:
+        return "local"
 
     def respawn(self, node_id: str) -> int:
         old = self.procs[node_id]

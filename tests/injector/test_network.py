@@ -215,7 +215,7 @@ def _scenario(pipe: Any) -> dict[str, Any]:
             out["alive_at_end"] = [p.is_alive() for p in runner.procs]
         finally:
             runner.stop()
-    out["after_close"] = network._iptables("-S")
+    out["after_close"] = network.iptables("-S")
     return out
 
 
