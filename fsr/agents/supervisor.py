@@ -23,8 +23,9 @@ import time
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from fsr.injector.contracts import NetworkControl
 from fsr.injector.process import Hit, signal_burst
 
 _PR_SET_PDEATHSIG = 1
@@ -126,11 +127,26 @@ class AgentProcesses(Protocol):
         time on the runner's clock."""
         ...
 
+    def begin(self) -> None:
+        """The run's log is open and no agent started yet (a cluster reads its hosts' clocks)."""
+        ...
+
+    def describe(self) -> dict[str, Any] | None:
+        """Where the agents run, for ``run_start`` (None: this machine)."""
+        ...
+
+    def network(self) -> NetworkControl | None:
+        """Faults on links between hosts (a cluster's); None: this machine's own, if any."""
+        ...
+
     def poll(self) -> None:
         """Called on every turn of the runner's loop (a cluster pulls its hosts' events)."""
         ...
 
-    def stop_all(self) -> None: ...
+    def stop_all(self) -> None:
+        """Stop every agent (SIGTERM, then SIGKILL); a cluster also brings its hosts' last
+        events home."""
+        ...
 
 
 class Supervisor:
@@ -163,6 +179,15 @@ class Supervisor:
 
     def signal(self, node_ids: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
         return signal_burst([(n, self.pid(n)) for n in node_ids], sig)
+
+    def begin(self) -> None:
+        """Nothing to measure: one machine, one clock."""
+
+    def describe(self) -> dict[str, Any] | None:
+        return None
+
+    def network(self) -> NetworkControl | None:
+        return None
 
     def poll(self) -> None:
         """Nothing to pull: this machine's agents write the run's log themselves."""

@@ -17,6 +17,7 @@ wrote since the last pull; and the agents' stderr files, shipped at the end (`fi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from typing import Any
 
 from fsr.agents.supervisor import Supervisor
 from fsr.bus.security import key_path
+from fsr.cluster import netfaults
 from fsr.injector.process import Hit, signal_burst
 
 PLAN_FILE = "plan.json"
@@ -58,8 +60,6 @@ class HostController:
 
     def prepare(self, plan_json: str, keys: bytes | None) -> None:
         """Write the run's plan for this host's agents (its log and keys here) and the keys."""
-        import json
-
         raw = json.loads(plan_json)
         raw["run_dir"], raw["log_path"] = str(self.dir), str(self.log_path)
         (self.dir / PLAN_FILE).write_text(json.dumps(raw))
@@ -93,6 +93,14 @@ class HostController:
         self._shipped += len(data)
         sup = self._sup()
         return data, sorted(n for n in sup.procs if not sup.alive(n))
+
+    def cut(self, storm: int, sources: list[str], ports: tuple[int, int],
+            percent: float | None) -> None:
+        """Drop what comes from `sources` on the agents' ports (`fsr.cluster.netfaults`)."""
+        netfaults.cut(storm, sources, (ports[0], ports[1]), percent)
+
+    def heal(self, storm: int) -> int:
+        return netfaults.heal(storm)
 
     def stop_all(self) -> None:
         if self.supervisor is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,8 @@ class TaskState:
 class Runner(MeshNode):
     def __init__(self, plan: RunPlan, plan_path: Path, doc: Document,
                  progress: Any = None, network: NetworkControl | None = None,
-                 relay: LinkRelay | None = None, processes: AgentProcesses | None = None
+                 relay: LinkRelay | None = None,
+                 processes: Callable[[Callable[..., None]], AgentProcesses] | None = None
                  ) -> None:
         cfg = plan.config
         self.cfg, self.plan, self.doc = cfg, plan, doc
@@ -73,10 +75,13 @@ class Runner(MeshNode):
         self.agent_ids = [a.node_id for a in plan.agents]
         self.mesh.control_senders = set(self.agent_ids)
         self.harness_nice = raise_harness_priority()  # before the forkserver starts
-        self.supervisor: AgentProcesses = processes or Supervisor(plan_path,
-                                                                  Path(plan.run_dir) / "logs")
+        # `processes`: whoever runs the agents elsewhere (a cluster's), made with our `record`
+        self.supervisor: AgentProcesses = processes(self.record) if processes else \
+            Supervisor(plan_path, Path(plan.run_dir) / "logs")
         self.hosts = {a.node_id: a.host for a in plan.agents}
         self.relay = relay
+        self.local_network = network  # this machine's run namespace (its kernel counts bytes)
+        network = network or self.supervisor.network()
         self.network = network
         self.progress = progress
         self.rng = random.Random(cfg.scenario.seed)
@@ -100,15 +105,19 @@ class Runner(MeshNode):
         """Run the scenario; returns why it ended ("completed"). Agents are always stopped."""
         sc = self.cfg.scenario
         reason = "crashed"
+        where = self.supervisor.describe()
+        cluster = {"cluster": where} if where is not None else {}
         try:
             self.record(ev.RUN_START, run_id=self.plan.run_id, config=to_dict(self.cfg),
                         harness_nice=self.harness_nice,
                         agents=[{"id": a.node_id, "roles": a.roles, "port": a.data_port,
-                                 "hb_port": a.hb_port, **self._peers(a.node_id)}
+                                 "hb_port": a.hb_port, **self._peers(a.node_id),
+                                 **({"host": a.host, "address": a.address} if where else {})}
                                 for a in self.plan.agents],
                         doc_id=self.doc.doc_id, fragments=len(self.doc.fragments),
                         qa=len(self.doc.qa), doc_notes=list(self.doc.notes),
-                        load=planned_load(self.cfg))
+                        load=planned_load(self.cfg), **cluster)
+            self.supervisor.begin()
             self.set_phase("startup")
             for node_id in self.agent_ids:
                 self.record(ev.AGENT_SPAWNED, agent=node_id, pid=self.supervisor.spawn(node_id))
@@ -134,7 +143,7 @@ class Runner(MeshNode):
             self.wait_until(lambda: time.time() >= end_submit, None, "work")
             self.set_phase("drain")
             self.wait_until(lambda: all(t.ended for t in self.tasks.values()), None, "drain")
-            if self.network is not None:  # the kernel's count, to check fsr's counters against
+            if self.local_network is not None:  # the kernel's count, to check fsr's counters by
                 self.record(ev.TCP_TOTALS, **self.network_totals())
             reason = "completed"
             return reason

@@ -6,7 +6,7 @@ import os
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from rich.console import Console
@@ -25,23 +25,35 @@ from fsr.plan import RunPlan
 from fsr.runner.coordinator import RunFailed, Runner
 from fsr.runner.progress import Progress
 from fsr.runner.rundir import prepare_run, write_metrics
-from fsr.workload import DocumentError, load_document
+from fsr.workload import Document, DocumentError, load_document
+
+if TYPE_CHECKING:
+    from fsr.cluster.engine import Cluster, Processes
 
 REPORT_FAILED = 3  # the run completed and its metrics are written, but report/ is not
 
 
 def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> int:
     console = Console(stderr=True)
-    try:
-        doc = load_document(cfg.workload.document)
-        cfg = check_llm(cfg)
-        netfaults = cfg.network_faults
-        if netfaults:
-            check_network(cfg)
-        plan, plan_path = prepare_run(cfg, out)
-    except (ConfigError, DocumentError, OSError) as exc:
-        console.print(f"fsr: error: {exc}", markup=False, highlight=False)
-        return 2
+    on_cluster = cfg.cluster.engine == "ray"
+    with ExitStack() as stack:
+        try:
+            doc = load_document(cfg.workload.document)
+            cfg = check_llm(cfg)
+            netfaults = cfg.network_faults and not on_cluster  # a cluster's are its hosts'
+            if netfaults:
+                check_network(cfg)
+            cluster = join_cluster(stack, cfg) if on_cluster else None
+            plan, plan_path = prepare_run(cfg, out, *(cluster.placement() if cluster else ()))
+        except (ConfigError, DocumentError, OSError) as exc:
+            console.print(f"fsr: error: {exc}", markup=False, highlight=False)
+            return 2
+        return run_plan(console, cfg, plan, plan_path, doc, debug, report, netfaults,
+                        cluster.processes(plan) if cluster else None)
+
+
+def run_plan(console: Console, cfg: Config, plan: RunPlan, plan_path: Path, doc: Document,
+             debug: bool, report: bool, netfaults: bool, processes: Processes | None) -> int:
     run_dir = Path(plan.run_dir)
     code = 0
     network = enter_namespace(plan) if netfaults else None
@@ -61,7 +73,7 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
                 return 2
         progress = stack.enter_context(Progress(console, plan.log_path if debug else None))
         try:
-            runner = Runner(plan, plan_path, doc, progress, network, relay)
+            runner = Runner(plan, plan_path, doc, progress, network, relay, processes)
         except zmq.ZMQError as exc:  # another process took the port since it was checked
             console.print(f"fsr: error: cannot bind the runner's port {plan.runner_port}: {exc}",
                           markup=False, highlight=False)
@@ -80,6 +92,19 @@ def launch(cfg: Config, out: str | None, debug: bool, report: bool = True) -> in
     if report and not write_report(console, run_dir) and code == 0:
         code = REPORT_FAILED
     return code
+
+
+def join_cluster(stack: ExitStack, cfg: Config) -> Cluster:
+    """`cluster.engine: ray`: join the Ray cluster as its driver (left when the run ends)."""
+    # deferred: Ray is an optional extra (fsr[ray]) that a single-machine run never loads
+    from fsr.cluster.engine import ClusterError, join
+
+    try:
+        cluster = join(cfg)
+    except ClusterError as exc:
+        raise ConfigError(str(exc)) from exc
+    stack.callback(cluster.leave)
+    return cluster
 
 
 def check_network(cfg: Config) -> None:

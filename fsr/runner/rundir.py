@@ -10,11 +10,14 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fsr.bus.security import write_run_keys
 from fsr.bus.topology import build_topology
+from fsr.cluster.placement import place
 from fsr.config import Config, ConfigError
 from fsr.plan import RUNNER_ID, RunPlan, allocate_ports, build_agents
 from fsr.protocols import HUB_ID, has_hub
@@ -22,7 +25,10 @@ from fsr.protocols import HUB_ID, has_hub
 METRICS_FILE = "failstorm_metrics.json"
 
 
-def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
+def prepare_run(cfg: Config, out: str | None, hosts: Mapping[str, str] | None = None,
+                runner_address: str = "127.0.0.1") -> tuple[RunPlan, Path]:
+    """The run folder and plan; `hosts` (a cluster's: host -> address): where the agents go,
+    by ``cluster.placement`` (`fsr.cluster.placement`), and where the runner listens."""
     sc = cfg.scenario
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.protocol_label}-{secrets.token_hex(2)}"
     run_dir = Path(out) if out else Path("runs") / run_id
@@ -33,6 +39,10 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
     hub = has_hub(sc.protocol)
     first = allocate_ports(sc.base_port, 1 + 2 * (sc.agent_count + hub))
     agents = build_agents(sc.agent_count, first + 1, hub)
+    if hosts:
+        where = place([a.node_id for a in agents], list(hosts), cfg.cluster.placement)
+        agents = [replace(a, host=where[a.node_id], address=hosts[where[a.node_id]])
+                  for a in agents]
     kind, ids = sc.topology, [a.node_id for a in agents]
     if hub:  # the hub's star: each agent linked to the hub alone
         kind, ids = "star", [HUB_ID, *ids[:-1]]
@@ -40,7 +50,7 @@ def prepare_run(cfg: Config, out: str | None) -> tuple[RunPlan, Path]:
         run_id=run_id, run_dir=str(run_dir.resolve()),
         log_path=str((run_dir / "logs" / f"fail_storm_{run_id}.jsonl").resolve()),
         runner_port=first, agents=agents, config=cfg,
-        neighbours=build_topology(kind, ids, sc.degree, sc.seed),
+        neighbours=build_topology(kind, ids, sc.degree, sc.seed), runner_address=runner_address,
     )
     plan_path = run_dir / "plan.json"
     plan.save(plan_path)

@@ -85,7 +85,7 @@ def test_a_pause_stops_then_continues_the_same_processes(hosts: list[Host]) -> N
     resumes = [f for name, f in host.events if name == "resume"]
     assert [p["pid"] for p in pauses] == [r["pid"] for r in resumes]
     assert all(p["signal"] == "SIGSTOP" for p in pauses)
-    assert set(resumes[0]) == {"storm", "victim", "pid", "resume_ts"}
+    assert set(resumes[0]) == {"storm", "victim", "pid", "resume_ts", "host"}
     assert not host.gone and not any(storm.holds(a) for a in AGENTS)
 
 
