@@ -60,7 +60,8 @@ def cross_host_bytes(evs: list[dict[str, Any]], host: dict[str, str]) -> int:
     bridge (an agent's traffic with a peer on its own host stays in its namespace)."""
     total = 0
     for e in evs:
-        if e["event"] == "send" and host.get(e["dst"]) != host.get(e["node"]) or e["event"] == "zmtp_connect" and host.get(e["peer"]) != host.get(e["node"]):
+        other = e["dst"] if e["event"] == "send" else e.get("peer")
+        if e["event"] in ("send", "zmtp_connect") and host.get(other) != host.get(e["node"]):
             total += e["wire"]
         elif e["event"] == "hb_tally":
             total += sum(w for src, (_, w, *_) in e["by_src"].items()
