@@ -3,7 +3,8 @@
 `compute_metrics(events)` is the only producer of the metrics file — the run calls it on its own
 log after every process has stopped (`log_metrics`), and `fsr replay` calls it on the same log, so
 the two files are byte-identical. Nothing here reads a clock, sleeps or talks to a process. The
-log is streamed, in bounded memory: `fsr.metrics.history` keeps only what the checkers read.
+log is streamed, in bounded memory: `fsr.metrics.history` keeps only what the checkers read. On
+a cluster run the agents' times are first put on the runner's clock (`fsr.metrics.clocks`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fsr import events as ev
 from fsr.config.schema import BY_ROLE, protocol_label
 from fsr.eventlog import LogEvents
 from fsr.metrics import checkers as c
+from fsr.metrics.clocks import clock_summary, corrected, uncertainty
 from fsr.metrics.history import History, build_history, storm_view
 from fsr.metrics.inflight import detection_split, inflight
 from fsr.metrics.llm import llm_usage
@@ -33,14 +35,19 @@ def log_metrics(path: str | Path) -> tuple[History, dict[str, Any], LogEvents]:
     """A log file's history and metrics, in one streaming pass; the `LogEvents` tells how many
     events were read and lines skipped."""
     events = LogEvents(path)
-    whole = build_history(events)
+    whole = build_history(corrected(events))
     return whole, compute_metrics(whole, events.unreadable), events
 
 
 def compute_metrics(log: Iterable[dict[str, Any]] | History,
                     unreadable_lines: int = 0) -> dict[str, Any]:
-    """The metrics of a run's events (in any order), or of the `History` built from them."""
-    whole = log if isinstance(log, History) else build_history(log)
+    """The metrics of a run's events (in file or time order), or of the `History` built from
+    them (and `corrected`, as `log_metrics` does)."""
+    whole = log if isinstance(log, History) else build_history(corrected(log))
+    clock = clock_summary(whole)
+    # the figures that subtract a runner's time from an agent's carry how far apart the two
+    # clocks may still be (nothing on a local run: one clock)
+    unsure = uncertainty(clock)
     # the headline storm figures are the first storm's, cut where the next one strikes
     h = storm_view(whole, 0) if whole.storms else whole
     sc = h.config["scenario"]
@@ -92,10 +99,11 @@ def compute_metrics(log: Iterable[dict[str, Any]] | History,
         # the restart wave: the handshakes' peak rate, and the mesh mended
         "reconnect": reconnect(h),
         "details": {
-            "inflight": {"hops": caught.get("hops", [])},
-            "recovery": rec, "steady_state": steady, "bytes_reconnect": recon,
-            "success_rate_drop": drop, "duplicate_work": dup, "detection": det,
+            "inflight": {"hops": caught.get("hops", []), **unsure},
+            "recovery": {**rec, **unsure}, "steady_state": steady, "bytes_reconnect": recon,
+            "success_rate_drop": drop, "duplicate_work": dup, "detection": {**det, **unsure},
             "rejoin": rejoin, "failover": fail,
+            **({} if clock is None else {"clock": clock}),
         },
         # whole-run figures
         "tasks": summary(whole),
