@@ -200,7 +200,6 @@ RUN = (
         F1 over the answered ones; the count of each terminal state (answered, failed,
         timed_out, unended); `submitted` and `correct`."""),
     _spec("throughput", "throughput", "tasks/s", 3, """
-
         Tasks answered, and answered correctly, that ended in [t0, t0 + duration], per second."""),
     _spec("load", "load", "", 0, """
         `utilisation`: the share of the work slots busy over [t0, fault) — the logged work
@@ -354,7 +353,6 @@ OVERHEAD = (
         Σ`wire` of control sends (runner ↔ agent bookkeeping; the same design for every
         protocol).""", path=("overhead", "control", "wire")),
     _spec("broadcast_bytes", "broadcast bytes", "bytes", 0, """
-
         Σ`wire` of broadcast sends: the document at t = 0, and again to restarted victims.""",
           path=("overhead", "broadcast", "wire")),
     _spec("total_bytes", "total wire bytes", "bytes", 0, """
@@ -386,7 +384,8 @@ RUN_FACTS = {
              "supporting fragments are unknown",
     "fault": "the first storm: injected or not, strike time `t_s`, victims, kind, number of "
              "storms, restart delay, failure handling, failure scale, security",
-    "details": "each storm figure's breakdown and, for a null, its reason",
+    "details": "each storm figure's breakdown and, for a null, its reason; on a cluster run, "
+               "`clock`: its hosts' clocks against the runner's (see *host clocks*)",
 }
 
 def spec(key: str) -> MetricSpec | None:
