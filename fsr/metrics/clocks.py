@@ -32,10 +32,10 @@ def corrected(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     offset, are untouched.
 
     One pass, bounded memory, in file order or in time order. The start offsets are the ones
-    logged before the first event of a node that is not an agent (the runner's next event
-    after its offsets); the events up to it are held back, in their order, until then: sorted
-    by time, a host whose clock is behind can have its agents' first events come before the
-    runner's offsets."""
+    logged before the run's first ``phase`` (startup: the runner logs it after measuring the
+    clocks and before spawning any agent); the events up to it are held back, in their order:
+    sorted by time, a host whose clock is behind can have its agents' first events come before
+    the runner's offsets."""
     it = iter(events)
     held: list[dict[str, Any]] = []
     hosts: dict[str, Any] | None = None  # agent -> its host, from run_start
@@ -44,10 +44,9 @@ def corrected(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         held.append(e)
         if e["event"] == ev.RUN_START:
             hosts = {a["id"]: a.get("host") for a in e["agents"]}
-        elif e["event"] == ev.CLOCK_OFFSET:
-            if e["phase"] == "start":
-                offsets.setdefault(e["host"], e["offset_ms"] / 1000)
-        elif hosts is not None and e["node"] not in hosts:
+        elif e["event"] == ev.CLOCK_OFFSET and e["phase"] == "start":
+            offsets.setdefault(e["host"], e["offset_ms"] / 1000)
+        elif e["event"] == ev.PHASE:
             break
     shift = {a: offsets[h] for a, h in (hosts or {}).items() if h in offsets}
     if not shift:  # a local run, or no host measured: the log as it is
@@ -61,19 +60,22 @@ def corrected(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def clock_summary(h: History) -> dict[str, Any] | None:
     """The clocks of a run's hosts, or None on a run with no ``clock_offset`` (a local run).
-    Per host: its start offset (`offset_ms`, host clock − runner clock) and that offset's
-    `error_ms` (half its round trip), and `drift_ms`, its end offset − its start offset (null
-    without an end offset: a run cut off). `uncertainty_ms`: the most any corrected agent time
-    can be off the runner's clock, the largest start error + |drift| over the hosts (a host
-    without an end offset counts its start error alone); null if a host has an end offset but
-    no start offset (its agents' times stayed on its own clock)."""
+    Per host: its start offset, the one `corrected` applied (`offset_ms`, host clock − runner
+    clock), that offset's `error_ms` (half its round trip), and `drift_ms`, its last end offset
+    − its start offset (null without an end offset: a run cut off). `uncertainty_ms`: the most
+    any corrected agent time can be off the runner's clock, the largest start error + |drift|
+    over the hosts (a host without an end offset counts its start error alone); null if a host
+    has an end offset but no start offset (its agents' times stayed on its own clock)."""
     start: dict[str, dict[str, Any]] = {}
     end: dict[str, dict[str, Any]] = {}
-    for e in h.of(ev.CLOCK_OFFSET):
-        if e["phase"] == "start":
-            start.setdefault(e["host"], e)
-        else:
+    started_up = False
+    for e in h.of(ev.CLOCK_OFFSET, ev.PHASE):
+        if e["event"] == ev.PHASE:
+            started_up = True
+        elif e["phase"] == "end":
             end[e["host"]] = e  # the last measured
+        elif not started_up:
+            start.setdefault(e["host"], e)
     if not start and not end:
         return None
     hosts: dict[str, dict[str, float | None]] = {}

@@ -41,7 +41,8 @@ def cluster_log(clocks: dict[str, float] = AHEAD,
                 offsets: bool = True) -> list[dict[str, Any]]:
     """In file order: v is SIGKILLed at 5.0 (runner's clock) with s1's hop m1 in flight on it.
     s1 lets it go and loses v at 5.05, re-publishes it to s2 at 5.06 (its recovery action); s2
-    loses v at 5.08. On the runner's clock: detection 50 and 80 ms, let-go 50, recovery 60."""
+    loses v at 5.08. On the runner's clock: detection 50 and 80 ms, let-go 50, recovery 60.
+    A third host, c, is lost while the clocks are measured."""
     def a(true_ts: float, node: str, event: str, **fields: Any) -> dict[str, Any]:
         return agent(true_ts, node, event, clocks, **fields)
 
@@ -53,7 +54,10 @@ def cluster_log(clocks: dict[str, float] = AHEAD,
         runner(0.0, ev.RUN_START, run_id="r", config=CONFIG,
                agents=[{"id": n, "host": h} for n, h in HOSTS.items()],
                cluster={"engine": "ray", "address": "x", "hosts": {}}),
-        *(measured if offsets else []),
+        *(measured[:1] if offsets else []),
+        runner(0.002, ev.HOST_LOST, host="c", agents=[], reason="no answer"),
+        *(measured[1:] if offsets else []),
+        runner(0.005, ev.PHASE, name="startup"),
         *(runner(0.01, ev.AGENT_SPAWNED, agent=n, pid=i) for i, n in enumerate(HOSTS)),
         *(a(0.5, n, ev.AGENT_STARTED, pid=i, incarnation=n, roles=["extract"], port=i,
             host=HOSTS[n]) for i, n in enumerate(HOSTS)),
@@ -143,6 +147,18 @@ def test_a_host_without_an_end_offset_counts_its_start_error_alone() -> None:
     clock = clock_summary(build_history(corrected(log)))
     assert clock is not None and clock["hosts"]["a"]["drift_ms"] is None
     assert clock["uncertainty_ms"] == 1.0  # b's 0.5 + 0.5 now; a's 0.4 alone
+
+
+def test_a_start_offset_after_the_startup_phase_is_neither_applied_nor_reported() -> None:
+    log = cluster_log()
+    late = next(e for e in log if e["event"] == ev.CLOCK_OFFSET and e["host"] == "a")
+    log.remove(late)
+    spawned = [i for i, e in enumerate(log) if e["event"] == ev.AGENT_SPAWNED]
+    log.insert(spawned[-1] + 1, {**late, "ts": 0.02})  # a's measured after the agents spawned
+    assert [e["ts"] for e in corrected(log) if e["node"] == "s1"] == \
+        [e["ts"] for e in log if e["node"] == "s1"]
+    clock = clock_summary(build_history(corrected(log)))
+    assert clock is not None and clock["hosts"]["a"]["offset_ms"] is None
 
 
 def test_a_host_with_no_start_offset_leaves_the_uncertainty_unknown() -> None:
