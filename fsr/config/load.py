@@ -57,6 +57,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError("heartbeat.detector: lifeguard is SWIM's detector; it needs "
                           "heartbeat.membership: swim")
     check_recovery(cfg)
+    check_cluster(cfg)
     return cfg
 
 
@@ -81,6 +82,14 @@ def check_recovery(cfg: Config) -> None:
     if r.max_backoff < r.initial_backoff:
         raise ConfigError(f"recovery.max_backoff: must be >= recovery.initial_backoff "
                           f"({r.initial_backoff:g}) (got {r.max_backoff:g})")
+
+
+def check_cluster(cfg: Config) -> None:
+    """A Ray address on a local run would be silently ignored: refused, so `--ray-address`
+    without `--cluster ray` does not run on this machine unnoticed."""
+    if cfg.cluster.address is not None and cfg.cluster.engine != "ray":
+        raise ConfigError(f"cluster.address: a Ray address needs cluster.engine: ray "
+                          f"(got {cfg.cluster.address!r} with engine {cfg.cluster.engine})")
 
 
 def check_schedule(cfg: Config) -> None:
@@ -201,6 +210,11 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"{key}: {problem} (got {value!r})")
 
+    for word in ("never", "auto"):
+        if rule.endswith("|" + word):
+            if value in (word, None):
+                return None
+            rule = rule[: -len(word) - 1]
     if rule == "protocol":
         if value not in PROTOCOLS:
             raise bad("must be one of " + ", ".join(PROTOCOLS))
@@ -252,11 +266,6 @@ def _check(key: str, value: Any, rule: str, integer: bool = False) -> Any:
         if BY_ROLE in value:
             _check_by_role(f"{key}.{BY_ROLE}", value[BY_ROLE])
         return value
-    for word in ("never", "auto"):
-        if rule.endswith("|" + word):
-            if value in (word, None):
-                return None
-            rule = rule[: -len(word) - 1]
     number = _number(value, integer)
     if number is None:
         kind = "an integer" if integer else "a number"

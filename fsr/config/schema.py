@@ -40,14 +40,16 @@ def resolved(value: T | None, key: str) -> T:
     return value
 
 
-def _f(default: Any, check: str = "", help: str = "", flag: bool | str = False) -> Any:
+def _f(default: Any, check: str = "", help: str = "", flag: bool | str = False,
+       option: str = "") -> Any:
     """A field with a validation rule (read by `fsr.config.load`) and its help; `flag`: `fsr run`
-    takes it as an option of the field's name (`flags`), whose help is the field's, or this text
-    where the flag's form differs from the config value's."""
+    takes it as an option (`flags`), whose help is the field's, or this text where the flag's
+    form differs from the config value's; `option`: the option's name where the field's would
+    not say what it sets on the command line (``cluster.engine`` is ``--cluster``)."""
     factory = None
     if isinstance(default, list | dict):
         factory, default = (lambda d=default: type(d)(d)), None
-    meta = {"check": check, "help": help, "flag": flag}
+    meta = {"check": check, "help": help, "flag": flag, "option": option}
     if factory:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -243,6 +245,28 @@ class Llm:
     model: Model = field(default_factory=Model)
 
 
+ENGINES = ("local", "ray")
+PLACEMENTS = ("spread", "pack")  # `fsr.cluster.placement.place`
+
+
+@dataclass
+class Cluster:
+    """Where the agents run: this machine's processes, or the hosts of a Ray cluster
+    (`fsr.cluster`), which only places and controls them (ZeroMQ stays the data path)."""
+
+    engine: str = _f("local", "one_of:" + ",".join(ENGINES),
+                     "local: every agent a process of this machine | ray: the agents spread over "
+                     "the hosts of a Ray cluster (fsr.cluster)", flag=True, option="cluster")
+    address: str | None = _f(
+        None, "str|auto", "ray: the cluster's address (host:port, or ray://host:port); auto: "
+        "Ray's own discovery (RAY_ADDRESS, else a cluster started on this machine)",
+        flag=True, option="ray_address")
+    placement: str = _f(
+        "spread", "one_of:" + ",".join(PLACEMENTS),
+        "ray: spread (agent i on host i mod hosts) | pack (the hosts filled in order, "
+        "ceil(agents / hosts) each)", flag=True)
+
+
 @dataclass
 class Config:
     scenario: Scenario = field(default_factory=Scenario)
@@ -252,6 +276,7 @@ class Config:
     recovery: RecoveryCfg = field(default_factory=RecoveryCfg)
     metrics: MetricsCfg = field(default_factory=MetricsCfg)
     llm: Llm = field(default_factory=Llm)
+    cluster: Cluster = field(default_factory=Cluster)
     # Per-protocol overrides, e.g. {"anp": {"heartbeat": {"interval": 2.0}}}. Empty by default so
     # that every protocol runs with the same heartbeat design unless a profile says otherwise.
     # ... and `by_role` (a mixed mesh): {"search": "json", "extract": "a2a", ...}
@@ -303,8 +328,8 @@ class Config:
 
 
 def flags() -> dict[str, tuple[str, str]]:
-    """The config values `fsr run` takes as options: option name (the field's) -> (the key it
-    sets, its help), in the schema's order."""
+    """The config values `fsr run` takes as options: option name (the field's, unless its
+    `option` says another) -> (the key it sets, its help), in the schema's order."""
     found: dict[str, tuple[str, str]] = {}
     for section in fields(Config):
         if not is_dataclass(section.default_factory):
@@ -312,8 +337,9 @@ def flags() -> dict[str, tuple[str, str]]:
         for f in fields(section.default_factory):
             flag = f.metadata.get("flag")
             if flag:
-                if f.name in found:
-                    raise ValueError(f"{f.name}: two config values would share the option")
-                found[f.name] = (f"{section.name}.{f.name}",
-                                 flag if isinstance(flag, str) else f.metadata["help"])
+                name = f.metadata.get("option") or f.name
+                if name in found:
+                    raise ValueError(f"{name}: two config values would share the option")
+                found[name] = (f"{section.name}.{f.name}",
+                               flag if isinstance(flag, str) else f.metadata["help"])
     return found
