@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from fsr.config.schedule import RELAY_KINDS, Storm, storms_of
+from fsr.config.schedule import FAULTS, RELAY_KINDS, Storm, storms_of
 from fsr.protocols import REGISTRY
 from fsr.workload.roles import ROLES
 from fsr.workload.service import DEFAULT as SERVICE_DEFAULT
@@ -76,10 +76,15 @@ class Scenario:
         None, ">0|auto", "tasks submitted per second, at fixed intervals; auto: "
         "workload.utilisation x the mesh's capacity (4 without a service time)", flag=True)
     base_port: int = _f(9100, "1024..9990", "first port tried; the run takes a free 9xxx block")
-    fault: str = _f("kill", "one_of:kill,pause,partition,loss,delay,corrupt",
-                    "kill: SIGKILL (restart after restart_delay); pause: SIGSTOP, then SIGCONT; "
-                    "partition: cut off from the other agents; loss: fault_percent of packets; "
-                    "corrupt: bit flips; delay: delay_ms +- jitter_ms on their links", flag=True)
+    fault: str = _f("kill", "one_of:" + ",".join(FAULTS),
+                    "kill: SIGKILL (restart after restart_delay); kill-host (cluster.engine: "
+                    "ray): a kill of every agent of kill_hosts hosts; pause: SIGSTOP, then "
+                    "SIGCONT; partition: cut off from the other agents; loss: fault_percent of "
+                    "packets (under ray both strike kill_hosts hosts); corrupt: bit flips; "
+                    "delay: delay_ms +- jitter_ms on their links", flag=True)
+    kill_hosts: int = _f(1, "1..256", "hosts a storm of the scenario's strikes, drawn by the "
+                         "seeded RNG, in place of kill_fraction: a kill-host's, and a partition's "
+                         "or loss's under cluster.engine: ray", flag=True)
     fault_duration: float = _f(10.0, ">0", "seconds a pause, partition or loss lasts")
     fault_percent: float = _f(20.0, "0..100", "loss: share of the victims' packets dropped; "
                               "corrupt: share of the frames to them with one bit flipped")
@@ -325,6 +330,12 @@ class Config:
     def relay_faults(self) -> bool:
         """Some storm is done by the link relay (`fsr.injector.relay`)."""
         return any(s.kind in RELAY_KINDS for s in self.storms)
+
+    @property
+    def host_targets(self) -> bool:
+        """Some storm strikes hosts (``targets.hosts``, a kill-host): the run's hosts must be
+        known to resolve them (`fsr.injector.victims`); only under ``cluster.engine: ray``."""
+        return any(s.targets.on_hosts for s in self.storms)
 
 
 def flags() -> dict[str, tuple[str, str]]:

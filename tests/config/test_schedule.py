@@ -49,7 +49,8 @@ def test_schedule_entries_are_merged_in_time_order() -> None:
 
 @pytest.mark.parametrize(("faults", "message"), [
     ([{"kind": "melt", "at": 1, "targets": {"fraction": 0.3}}],
-     "faults[0].kind: must be one of kill, pause, partition, loss, corrupt, delay (got 'melt')"),
+     "faults[0].kind: must be one of kill, kill-host, pause, partition, loss, corrupt, delay "
+     "(got 'melt')"),
     ([{"kind": "delay", "at": 1, "duration": 2, "targets": {"fraction": 0.3}}],
      "faults[0].ms: must be a number between 0 and 60000 (got None)"),
     ([{"kind": "pause", "at": 1, "duration": 2, "ms": 5, "targets": {"fraction": 0.3}}],
