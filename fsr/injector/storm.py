@@ -47,6 +47,9 @@ class FailStorm:
         self.roles = {a.node_id: a.roles for a in plan.agents}
         self.hub = HUB_ID if HUB_ID in self.index_of else None  # struck only if a storm says
         self.holders = holders(shards)  # fid -> the agents that hold it
+        self.hosts: dict[str, list[str]] = {}  # host -> its agents (one machine: "local")
+        for a in plan.agents:
+            self.hosts.setdefault(a.host, []).append(a.node_id)
         self.storms = plan.config.storms
         self.seed = seed
         self.network = network
@@ -65,7 +68,7 @@ class FailStorm:
     def strike(self, storm: Storm) -> None:
         free = [a for a in self.agents if a not in self._held]
         victims = resolve_targets(storm.targets, storm.index, self.agents, free, self.roles,
-                                  self.holders, self.seed, self.hub)
+                                  self.holders, self.hosts, self.seed, self.hub)
         if not victims:  # nobody to strike (a fraction of 0, or every target already held)
             return
         strike = Strike(storm, victims)

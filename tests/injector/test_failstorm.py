@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from fsr.cluster.placement import place
+from fsr.config import from_dict, to_dict
 from fsr.injector import FailStorm, NetworkControl
 from fsr.workload.shards import assign_shards, holders
 from tests.injector.host import Host, plan_with, settles
@@ -112,6 +115,28 @@ def test_a_held_agent_is_not_struck_again_and_an_empty_strike_says_nothing(
     assert host.names().count("<striking>") == 2
     free = [a for a in AGENTS if a not in ("agent_1", "agent_6")]
     assert starts[1]["victims"] == sorted(random.Random("5/2").sample(free, 4))
+
+
+def test_a_kill_host_kills_the_agents_placed_on_the_host(hosts: list[Host]) -> None:
+    plan = plan_with([])
+    config = from_dict({**to_dict(plan.config), "cluster": {"engine": "ray"}, "faults": [
+        {"kind": "kill-host", "at": 1, "duration": "never", "targets": {"hosts": ["h-b"]}},
+        {"kind": "kill-host", "at": 2, "duration": "never"}]})
+    placed = place(AGENTS, ["h-a", "h-b", "h-c"], "pack")  # 3, 3, 2
+    plan = replace(plan, config=config,
+                   agents=[replace(a, host=placed[a.node_id]) for a in plan.agents])
+    host = Host(plan)
+    hosts.append(host)
+    storm = FailStorm(host, plan, SHARDS, 5)
+    storm.start(0.0)
+    host.run_until(50.0)
+    starts = [f for name, f in host.events if name == "storm_start"]
+    assert [(s["fault"], s["targets"], s["victims"]) for s in starts] == [
+        ("kill", {"hosts": ["h-b"]}, ["agent_3", "agent_4", "agent_5"]),
+        # {hosts: 1} drawn among the hosts with an agent left, h-a and h-c, by seed 5's storm 1
+        ("kill", {"hosts": 1}, {"h-a": AGENTS[:3], "h-c": AGENTS[6:]}[
+            random.Random("5/1").sample(["h-a", "h-c"], 1)[0]])]
+    assert host.names().count("kill") == 3 + len(starts[1]["victims"])  # type: ignore[arg-type]
 
 
 class Rules:
