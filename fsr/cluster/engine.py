@@ -19,6 +19,7 @@ controller (`fsr.cluster.controller.HostController`) on each, and run the agents
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -101,6 +102,10 @@ def join(cfg: Config) -> Cluster:
     except BaseException:
         disconnect()
         raise
+
+
+def _remote_clock(controller: Any) -> float:
+    return float(ray.get(controller.clock.remote(), timeout=CALL_TIMEOUT))
 
 
 def connect(address: str | None) -> None:
@@ -194,8 +199,7 @@ class ClusterProcesses:
             if host in self.lost:
                 continue
             try:
-                found = measure(lambda c=ctrl: float(ray.get(c.clock.remote(),
-                                                             timeout=CALL_TIMEOUT)))
+                found = measure(functools.partial(_remote_clock, ctrl))
             except RayError as exc:
                 self._lose(host, exc)
                 continue
