@@ -114,7 +114,8 @@ def connect(address: str | None) -> None:
         ray.init(address=address or "auto", log_to_driver=False, logging_level=logging.ERROR,
                  configure_logging=False, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()),
+                     type(exc).__name__)
         raise ClusterError(f"cluster.address: cannot join the Ray cluster at "
                            f"{address or 'auto'}: {first}") from exc
 
