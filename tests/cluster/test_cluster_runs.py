@@ -5,6 +5,7 @@ own cluster and tears it down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -199,3 +200,43 @@ def test_the_single_machine_default_needs_no_ray(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "failstorm_metrics.json").read_text())["agent_count"] \
         == 4
+
+
+def test_a_host_lost_mid_run_is_reported_and_the_run_goes_on(tmp_path: Path, cluster: Any
+                                                             ) -> None:
+    """Last in the module: it takes host h3 down for good (every process in its namespace
+    SIGKILLed, Ray's included), as a machine that dies."""
+    out = tmp_path / "run"
+    cfg = fast_config(tmp_path, scenario={"duration": 14, "kill_at": 12, "base_port": 9740})
+    runner = start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report",
+                       "--cluster", "ray", "--ray-address", cluster.address,
+                       "--agent-count", "9")
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            evs = events(out) if (out / "logs").exists() and \
+                list((out / "logs").glob("fail_storm_*.jsonl")) else []
+            if any(e["event"] == "phase" and e["name"] == "work" for e in evs):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the run never reached its work phase")
+        doomed = subprocess.run(["ip", "netns", "pids", f"{PREFIX}-h3"], capture_output=True,
+                                text=True, check=True).stdout.split()
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        _, stderr = runner.communicate(timeout=240)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, stderr[-3000:]
+    evs = events(out)
+    host = hosts_of(evs)
+    (lost,) = [e for e in evs if e["event"] == "host_lost"]
+    assert lost["host"] == "h3"
+    assert lost["agents"] == sorted(a for a, h in host.items() if h == "h3")
+    assert (out / "failstorm_metrics.json").exists()
+    late = [e for e in evs if e["event"] == "task_end" and e["status"] == "answered"
+            and e["ts"] > lost["ts"] + 1]
+    assert late, "the other hosts kept answering"
