@@ -248,16 +248,18 @@ class ClusterProcesses:
         return {h: self._call(h, ref) for h, ref in refs.items()}
 
     def poll(self) -> None:
-        """Take the pulls that are back (never waits), and ask again every `PULL_EVERY` s."""
+        """Take the pulls that are back (never waits), and ask each host again `PULL_EVERY` s
+        after its last answer: a host that hangs holds up its own pulls only."""
         if self._pulls:
             ready, _ = ray.wait(list(self._pulls), num_returns=len(self._pulls), timeout=0)
             for ref in ready:
                 self._take(self._pulls.pop(ref), ref)
         now = time.time()
-        if not self._pulls and now >= self._next_pull:
+        if now >= self._next_pull:
             self._next_pull = now + PULL_EVERY
-            self._pulls = {c.pull.remote(): h for h, c in self.controllers.items()
-                           if h not in self.lost}
+            waiting = set(self._pulls.values())
+            self._pulls.update({c.pull.remote(): h for h, c in self.controllers.items()
+                                if h not in self.lost and h not in waiting})
 
     def _take(self, host: str, ref: Any) -> None:
         try:
