@@ -203,6 +203,47 @@ def compare(
     raise typer.Exit(run_and_report(planned, subprocess_launch, console))
 
 
+cluster_app = typer.Typer(no_args_is_help=True, help="A local Ray test cluster whose hosts are "
+                                                     "network namespaces (needs root).")
+app.add_typer(cluster_app, name="cluster")
+_PREFIX = Opt(help="names the bridge (<prefix>br0), the namespaces (<prefix>-hN), the state file")
+
+
+@cluster_app.command("up")
+def cluster_up(
+    hosts: Annotated[int, Opt(help="worker hosts h1..hN, a Ray node of 2 CPUs each")] = 3,
+    prefix: Annotated[str, _PREFIX] = "fsr",
+    subnet: Annotated[str, Opt(help="the bridge's /24: head .1, hosts .11, .12, ...")]
+    = "10.77.0",
+    ray_port: Annotated[int, Opt(help="the Ray head's port")] = 6390,
+) -> None:
+    """Start the cluster; print its Ray address on stdout (the hosts on stderr)."""
+    # deferred: this command's modules only (see `run`)
+    from fsr.cluster.local import ClusterError, up
+
+    try:
+        made = up(hosts=hosts, prefix=prefix, subnet=subnet, ray_port=ray_port)
+    except ClusterError as exc:
+        fail(str(exc))
+    for name, address in made.hosts.items():
+        typer.echo(f"{name} {address}", err=True)
+    typer.echo(made.address)
+
+
+@cluster_app.command("down")
+def cluster_down(prefix: Annotated[str, _PREFIX] = "fsr") -> None:
+    """Stop the cluster's Ray processes; delete its namespaces, veths and bridge."""
+    # deferred: this command's modules only (see `run`)
+    from fsr.cluster.local import ClusterError, down
+
+    try:
+        removed = down(prefix)
+    except ClusterError as exc:
+        fail(str(exc))
+    if not removed:
+        typer.echo(f"fsr: note: no cluster {prefix!r} to take down", err=True)
+
+
 _FLAG_OF = {key: "--" + name.replace("_", "-") for name, key in CONFIG_FLAGS.items()}
 
 
