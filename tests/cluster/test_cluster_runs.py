@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from benchmarks.capture import tcp_payload_bytes
+from benchmarks.cluster import cross_host_bytes, hosts_of
 from tests.helpers import FSR, events, fast_config, metrics, pid_alive, run_fsr, start_fsr
 
 pytestmark = [pytest.mark.timeout(420),
@@ -48,26 +49,6 @@ def cluster_run(tmp_path: Path, cluster: Any, *flags: str, timeout: float = 300,
                    "--cluster", "ray", "--ray-address", cluster.address, *flags,
                    timeout=timeout)
     return out, proc
-
-
-def hosts_of(evs: list[dict[str, Any]]) -> dict[str, str]:
-    """agent -> host, from agent_started; the runner is a host of its own."""
-    found = {e["node"]: e["host"] for e in evs if e["event"] == "agent_started"}
-    return {**found, "runner": "runner"}
-
-
-def cross_host_bytes(evs: list[dict[str, Any]], host: dict[str, str]) -> int:
-    """The wire bytes fsr counted between two nodes on different hosts: what crosses the
-    bridge (an agent's traffic with a peer on its own host stays in its namespace)."""
-    total = 0
-    for e in evs:
-        other = e["dst"] if e["event"] == "send" else e.get("peer")
-        if e["event"] in ("send", "zmtp_connect") and host.get(other) != host.get(e["node"]):
-            total += e["wire"]
-        elif e["event"] == "hb_tally":
-            total += sum(w for src, (_, w, *_) in e["by_src"].items()
-                         if host.get(src) != host.get(e["node"]))
-    return total
 
 
 def test_a_storm_across_three_hosts_with_bytes_on_the_bridge(tmp_path: Path, cluster: Any
