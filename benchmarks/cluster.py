@@ -1,7 +1,9 @@
 """fsr on a local Ray cluster: how many agents its hosts hold, how fast they start, what each
 host's agents weigh, and fsr's byte count against a capture on the bridge.
 
-    python benchmarks/cluster.py [--counts 24 48 96] [--hosts 3] [--capture] [--keep DIR]
+    python -m benchmarks.cluster [--counts 24 48 96] [--hosts 3] [--capture] [--keep DIR]
+
+(as a module, from the checkout: it shares the capture and PSS readers of its neighbours.)
 
 Brings up a local cluster of `--hosts` network namespaces (`fsr.cluster.local`, prefix ``fsrb``,
 subnet 10.80.0, Ray port 6394) and tears it down at the end. Each size is one
@@ -74,7 +76,7 @@ def run(n: int, address: str, args: argparse.Namespace, base: Path) -> dict[str,
     cfg = base / f"cluster{n}.yaml"
     cfg.write_text(yaml.safe_dump({
         "scenario": {"base_port": 9100, "duration": 30, "kill_at": 10, "restart_delay": 4},
-        "timeouts": {"hop": 2.0, "task": 10.0},
+        "timeouts": {"hop": 2.0, "task": 10.0, "ready": 600},
         "workload": {"service_time": {"dist": "none"}}}))
     out, pcap = base / f"n{n}", base / f"n{n}.pcap"
     dump = None
@@ -108,10 +110,13 @@ def run(n: int, address: str, args: argparse.Namespace, base: Path) -> dict[str,
         for h in sorted(set(hosts_of(evs).values()) - {"runner"}):
             kbs = [_pss_kb(p) for p in namespace_pids(h) if p not in agents]
             ray_kb.setdefault(h, []).append(sum(k for k in kbs if k))
+    dropped = ""
     if dump is not None:
         time.sleep(0.5)
         dump.send_signal(signal.SIGINT)
-        dump.wait(timeout=30)
+        _, err = dump.communicate(timeout=30)
+        dropped = next((ln.split()[0] for ln in err.splitlines() if "dropped by kernel" in ln),
+                       "?")
     if proc.returncode != 0:
         sys.exit(f"fsr run --agent-count {n} exited {proc.returncode}: see {base}/n{n}.err")
     evs, _ = read_events(next((out / "logs").glob("fail_storm_*.jsonl")))
@@ -129,7 +134,8 @@ def run(n: int, address: str, args: argparse.Namespace, base: Path) -> dict[str,
     if args.capture:
         _, captured = tcp_payload_bytes(pcap)
         counted = cross_host_bytes(evs, host)
-        bridge = f"{captured} / {counted} ({100 * (counted - captured) / captured:+.3f} %)"
+        bridge = (f"{captured} / {counted} ({100 * (counted - captured) / captured:+.3f} %; "
+                  f"{dropped} packets dropped by the capture)")
     hosts = sorted(per_host)
     return {
         "agents": n,

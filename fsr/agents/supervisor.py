@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -119,6 +120,10 @@ class AgentProcesses(Protocol):
         """Start a process of the agent (a fresh one, same id and ports, on a restart); its pid."""
         ...
 
+    def spawn_all(self, node_ids: list[str]) -> Iterator[tuple[str, int]]:
+        """Start the first process of each agent: (agent, pid) as each is started."""
+        ...
+
     def pid(self, node_id: str) -> int: ...
     def alive(self, node_id: str) -> bool: ...
 
@@ -166,6 +171,9 @@ class Supervisor:
         proc.start()
         self.procs[node_id] = proc
         return self.pid(node_id)
+
+    def spawn_all(self, node_ids: list[str]) -> Iterator[tuple[str, int]]:
+        return ((n, self.spawn(n)) for n in node_ids)
 
     def pid(self, node_id: str) -> int:
         """The pid of the agent's current process (the injector signals it)."""

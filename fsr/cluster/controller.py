@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fsr.agents.supervisor import Supervisor
+from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.security import key_path
 from fsr.cluster import netfaults
 from fsr.injector.process import Hit, signal_burst
@@ -49,6 +49,9 @@ class HostController:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_path = self.dir / LOG_FILE
         self.supervisor: Supervisor | None = None
+        # as the runner does on one machine: this controller and its forkserver (started next)
+        # at nice -10, so starting and signalling agents is not starved by the agents
+        self.nice = raise_harness_priority()
         self._shipped = 0  # bytes of the log already pulled
 
     def clock(self) -> float:
@@ -78,11 +81,20 @@ class HostController:
         self._sup().spawn(node_id)
         return self._sup().pid(node_id)
 
-    def signal(self, node_ids: list[str], signum: int) -> tuple[list[Hit], bool]:
-        """One burst of `signum` to these agents (`fsr.injector.process.signal_burst`): each
-        hit's time is this host's clock at its kill() call."""
+    def spawn_all(self, node_ids: list[str]) -> dict[str, int]:
+        return {n: self.spawn(n) for n in node_ids}
+
+    def signal(self, node_ids: list[str], signum: int, at: float = 0.0
+               ) -> tuple[list[Hit], bool]:
+        """One burst of `signum` to these agents (`fsr.injector.process.signal_burst`) at `at`
+        on this host's clock (at once if it has passed): each hit's time is this host's clock
+        at its kill() call."""
         sup = self._sup()
-        return signal_burst([(n, sup.pid(n)) for n in node_ids], signal.Signals(signum))
+        targets = [(n, sup.pid(n)) for n in node_ids]
+        while (left := at - time.time()) > 0:
+            if left > 0.002:  # sleep most of the wait, spin the last 2 ms
+                time.sleep(left - 0.002)
+        return signal_burst(targets, signal.Signals(signum))
 
     def pull(self) -> tuple[bytes, list[str]]:
         """The log's whole lines written since the last pull, and the agents not running."""

@@ -25,13 +25,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import GetTimeoutError, NodeDiedError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fsr import events as ev
@@ -45,9 +45,19 @@ from fsr.plan import RunPlan
 
 HOST_LABEL = "fsr-host"
 PULL_EVERY = 0.5  # s between two pulls of a host's events
+# s between a strike's call and its burst: every host gets the call, then all burst at the same
+# moment of the runner's clock (by each host's offset). Called at once, a loaded 96-agent run's
+# three hosts burst 53 and 236 ms apart (each burst itself took 0.1 ms): Ray's delivery.
+STRIKE_LEAD = 0.15
 CALL_TIMEOUT = 30.0  # s a blocking call on a controller may take before its host counts as lost
 
 Record = Callable[..., None]  # the runner's `record(event, **fields)`
+# a controller that is gone or does not answer: its host is lost (a method that raised is not)
+LOST = (RayActorError, NodeDiedError, GetTimeoutError)
+
+
+class HostCallFailed(RuntimeError):
+    """A controller's method raised on its host (e.g. iptables refused a rule)."""
 
 
 class ClusterError(RuntimeError):
@@ -175,9 +185,13 @@ class ClusterProcesses:
         """A blocking call's result, or None once the host is lost (logged once)."""
         try:
             return ray.get(ref, timeout=CALL_TIMEOUT)
-        except RayError as exc:
+        except LOST as exc:
             self._lose(host, exc)
             return None
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            raise HostCallFailed(f"host {host}: {type(cause).__name__}: "
+                                 f"{str(cause).strip().splitlines()[0][:300]}") from exc
 
     def _each(self, call: Callable[[Any], Any], hosts: list[str] | None = None) -> dict[str, Any]:
         """`call` on every live host's controller at once; host -> result."""
@@ -201,7 +215,7 @@ class ClusterProcesses:
                 continue
             try:
                 found = measure(functools.partial(_remote_clock, ctrl))
-            except RayError as exc:
+            except LOST as exc:
                 self._lose(host, exc)
                 continue
             if phase == "start":
@@ -211,11 +225,26 @@ class ClusterProcesses:
                         error_ms=round(found.error_s * 1000, 3),
                         rtt_ms=round(found.rtt_s * 1000, 3), samples=found.samples)
 
-    def _on_runner_clock(self, host: str, ts: float) -> float:
+    def _offset_s(self, host: str) -> float:
         offset = self.offsets.get(host)
-        return ts - offset.offset_s if offset is not None else ts
+        return offset.offset_s if offset is not None else 0.0
+
+    def _on_runner_clock(self, host: str, ts: float) -> float:
+        return ts - self._offset_s(host)
 
     # -- AgentProcesses ------------------------------------------------------------------------
+    def spawn_all(self, node_ids: list[str]) -> Iterator[tuple[str, int]]:
+        """Every host starts its agents at once, one after another on each host."""
+        by_host: dict[str, list[str]] = {}
+        for n in node_ids:
+            by_host.setdefault(self.host_of[n], []).append(n)
+        refs = {h: self.controllers[h].spawn_all.remote(v) for h, v in by_host.items()
+                if h not in self.lost}
+        for h, ref in refs.items():
+            self.pids.update(self._call(h, ref) or dict.fromkeys(by_host[h], -1))
+        self.exited.difference_update(node_ids)
+        return ((n, self.pids.get(n, -1)) for n in node_ids)
+
     def spawn(self, node_id: str) -> int:
         host = self.host_of[node_id]
         pid = self._call(host, self.controllers[host].spawn.remote(node_id)) \
@@ -232,8 +261,9 @@ class ClusterProcesses:
         return node_id in self.pids and node_id not in self.exited
 
     def signal(self, node_ids: list[str], sig: signal.Signals) -> tuple[list[Hit], bool]:
-        """Each host signals its own victims in one burst; the hosts' bursts start together.
-        Hits on the runner's clock, in time order; realtime if every host's burst was."""
+        """Each host signals its own victims in one burst, every host at the same moment
+        (`STRIKE_LEAD` from now, on each host's clock by its offset). Hits on the runner's
+        clock, in time order; realtime if every host's burst was."""
         by_host: dict[str, list[str]] = {}
         for n in node_ids:
             by_host.setdefault(self.host_of[n], []).append(n)
@@ -243,8 +273,9 @@ class ClusterProcesses:
         return hits, bool(done) and all(rt for _, rt in done.values())
 
     def _each_victims(self, by_host: dict[str, list[str]], sig: int) -> dict[str, Any]:
-        refs = {h: self.controllers[h].signal.remote(v, sig) for h, v in by_host.items()
-                if h not in self.lost}
+        at = time.time() + STRIKE_LEAD
+        refs = {h: self.controllers[h].signal.remote(v, sig, at + self._offset_s(h))
+                for h, v in by_host.items() if h not in self.lost}
         return {h: self._call(h, ref) for h, ref in refs.items()}
 
     def poll(self) -> None:
@@ -262,11 +293,10 @@ class ClusterProcesses:
                                 if h not in self.lost and h not in waiting})
 
     def _take(self, host: str, ref: Any) -> None:
-        try:
-            data, exited = ray.get(ref, timeout=0)
-        except RayError as exc:
-            self._lose(host, exc)
+        data_exited = self._call(host, ref)
+        if data_exited is None:
             return
+        data, exited = data_exited
         self._append(data)
         mine = {a for a, h in self.host_of.items() if h == host}
         self.exited = (self.exited - mine) | set(exited)
@@ -329,7 +359,9 @@ class ClusterProcesses:
         """After `stop_all`: every host's remaining events into the log, the agents' stderr
         files into `stderr_dir` (as ``<host>-<agent>.stderr``), the end clocks."""
         for ref in list(self._pulls):  # pulls in flight carry lines the next ones do not
-            self._take(self._pulls.pop(ref), ref)
+            host = self._pulls.pop(ref)
+            if host not in self.lost:
+                self._take(host, ref)
         for host, result in self._each(lambda c: c.finish.remote()).items():
             if result is None:
                 continue

@@ -119,8 +119,8 @@ class Runner(MeshNode):
                         load=planned_load(self.cfg), **cluster)
             self.supervisor.begin()
             self.set_phase("startup")
-            for node_id in self.agent_ids:
-                self.record(ev.AGENT_SPAWNED, agent=node_id, pid=self.supervisor.spawn(node_id))
+            for node_id, pid in self.supervisor.spawn_all(self.agent_ids):
+                self.record(ev.AGENT_SPAWNED, agent=node_id, pid=pid)
             self.wait_until(lambda: self.ready >= set(self.agent_ids),
                             time.time() + self.cfg.timeouts.ready, "agents ready")
             self.record(ev.MESH_READY, agents=len(self.ready))
