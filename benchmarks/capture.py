@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -29,15 +30,16 @@ import yaml
 COUNTED = ("send", "hb_tally", "zmtp_connect")
 
 
-def tcp_payload_bytes(pcap: Path) -> tuple[int, int]:
-    """(packets, TCP payload bytes) of a classic pcap file of IPv4 over Ethernet (Linux `lo`)."""
+def segments(pcap: Path) -> Iterator[tuple[tuple[bytes, bytes, int, int, int], int]]:
+    """Each TCP segment of a classic pcap file of IPv4 over Ethernet (Linux `lo`, a bridge):
+    ((source, destination, sport, dport, seq), payload bytes)."""
     data = pcap.read_bytes()
     magic, = struct.unpack_from("<I", data, 0)
     endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
     linktype, = struct.unpack_from(endian + "I", data, 20)
     if linktype != 1:
         raise SystemExit(f"capture: link type {linktype}, expected Ethernet (1)")
-    at, packets, payload = 24, 0, 0
+    at = 24
     while at + 16 <= len(data):
         _, _, caplen, _ = struct.unpack_from(endian + "IIII", data, at)
         frame = data[at + 16: at + 16 + caplen]
@@ -48,10 +50,31 @@ def tcp_payload_bytes(pcap: Path) -> tuple[int, int]:
         ihl, total = (ip[0] & 0x0F) * 4, struct.unpack_from(">H", ip, 2)[0]
         if ip[9] != 6 or len(ip) < ihl + 13:
             continue
+        sport, dport, seq = struct.unpack_from(">HHI", ip, ihl)
         tcp_header = (ip[ihl + 12] >> 4) * 4
+        yield (ip[12:16], ip[16:20], sport, dport, seq), total - ihl - tcp_header
+
+
+def tcp_payload_bytes(pcap: Path) -> tuple[int, int]:
+    """(packets, TCP payload bytes) of a capture."""
+    packets = payload = 0
+    for _, size in segments(pcap):
         packets += 1
-        payload += total - ihl - tcp_header
+        payload += size
     return packets, payload
+
+
+def retransmitted_bytes(pcap: Path) -> int:
+    """The payload of segments seen again (same endpoints and sequence number): TCP's
+    retransmissions, which the capture holds twice and fsr (application bytes) once."""
+    seen: set[tuple[bytes, bytes, int, int, int]] = set()
+    again = 0
+    for key, size in segments(pcap):
+        if size > 0:
+            if key in seen:
+                again += size
+            seen.add(key)
+    return again
 
 
 def counted_bytes(run_dir: Path) -> dict[str, int]:
@@ -100,9 +123,11 @@ def main() -> None:
     if run.returncode != 0:
         raise SystemExit(f"fsr run exited {run.returncode}")
     packets, captured = tcp_payload_bytes(pcap)
+    again = retransmitted_bytes(pcap)
     counted = counted_bytes(run_dir)
     total = sum(counted.values())
-    print(f"capture: {packets} TCP packets, {captured} payload bytes")
+    print(f"capture: {packets} TCP packets, {captured} payload bytes ({again} of them "
+          "retransmitted)")
     print(f"fsr:     {total} bytes counted ({', '.join(f'{k} {v}' for k, v in counted.items())})")
     print(f"difference: {captured - total} bytes ({100 * (captured - total) / captured:+.3f} % "
           "of the capture)")

@@ -15,7 +15,8 @@ across hosts (first to last kill() call, on the runner's clock), the hosts struc
 clock error bound. Sampled from /proc while it runs (the agents' pids from the log, their hosts
 from ``run_start``): each host's agents' PSS (smaps_rollup, each agent's peak, summed per host)
 and each host's Ray processes (everything else in its namespace). With ``--capture``: tcpdump on
-the bridge, set against the wire bytes fsr counted between nodes on different hosts.
+the bridge — its TCP payload less the retransmitted segments, which it holds twice — set against
+the wire bytes fsr counted between nodes on different hosts.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.capture import tcp_payload_bytes
+from benchmarks.capture import retransmitted_bytes, tcp_payload_bytes
 from benchmarks.scale import _pss_kb
 from fsr.eventlog import read_events
 
@@ -133,6 +134,7 @@ def run(n: int, address: str, args: argparse.Namespace, base: Path) -> dict[str,
     bridge = "-"
     if args.capture:
         _, captured = tcp_payload_bytes(pcap)
+        captured -= retransmitted_bytes(pcap)  # fsr counts what the application sent, once
         counted = cross_host_bytes(evs, host)
         bridge = (f"{captured} / {counted} ({100 * (counted - captured) / captured:+.3f} %; "
                   f"{dropped} packets dropped by the capture)")

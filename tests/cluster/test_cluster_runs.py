@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.capture import tcp_payload_bytes
+from benchmarks.capture import retransmitted_bytes, tcp_payload_bytes
 from benchmarks.cluster import cross_host_bytes, hosts_of
 from tests.helpers import FSR, events, fast_config, metrics, pid_alive, run_fsr, start_fsr
 
@@ -84,8 +84,11 @@ def test_a_storm_across_three_hosts_with_bytes_on_the_bridge(tmp_path: Path, clu
     assert sorted((e["host"], e["phase"]) for e in offsets) == sorted(
         (h, p) for h in ("h1", "h2", "h3") for p in ("start", "end"))
     assert all(0 <= e["error_ms"] < 5 for e in offsets), offsets
-    # what fsr counted between hosts is what crossed the bridge
+    # what fsr counted between hosts is what crossed the bridge, each TCP segment once (a
+    # retransmission is in the capture twice: a start-up's bursts on 2 busy cores overflow
+    # the receiving namespace's backlog, after the bridge)
     _, captured = tcp_payload_bytes(pcap)
+    captured -= retransmitted_bytes(pcap)
     counted = cross_host_bytes(evs, host)
     assert captured > 100_000
     assert abs(captured - counted) / captured < 0.005, (captured, counted)
