@@ -1,7 +1,8 @@
 """fsr on a local Ray cluster: how many agents its hosts hold, how fast they start, what each
 host's agents weigh, and fsr's byte count against a capture on the bridge.
 
-    python -m benchmarks.cluster [--counts 24 48 96] [--hosts 3] [--capture] [--keep DIR]
+    python -m benchmarks.cluster [--counts 24 48 96] [--hosts 3] [--topology full|random-k]
+                                 [--degree 4] [--capture] [--keep DIR]
 
 (as a module, from the checkout: it shares the capture and PSS readers of its neighbours.)
 
@@ -90,7 +91,8 @@ def run(n: int, address: str, args: argparse.Namespace, base: Path) -> dict[str,
     started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "fsr", "run", "--config", str(cfg),
                              "--agent-count", str(n), "--cluster", "ray", "--ray-address",
-                             address, "--out", str(out), "--no-report"],
+                             address, "--topology", args.topology, "--degree",
+                             str(args.degree), "--out", str(out), "--no-report"],
                             stdout=subprocess.DEVNULL, stderr=(base / f"n{n}.err").open("wb"))
     peak: dict[int, int] = {}  # agent pid -> peak PSS kB
     ray_kb: dict[str, list[int]] = {}
@@ -159,6 +161,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--counts", type=int, nargs="+", default=[24, 48, 96])
     ap.add_argument("--hosts", type=int, default=3)
+    ap.add_argument("--topology", default="full", help="fsr run --topology")
+    ap.add_argument("--degree", type=int, default=4, help="fsr run --degree (random-k)")
     ap.add_argument("--capture", action="store_true", help="tcpdump on the bridge")
     ap.add_argument("--keep", type=Path, help="keep the runs here")
     args = ap.parse_args()

@@ -17,10 +17,12 @@ wrote since the last pull; and the agents' stderr files, shipped at the end (`fi
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +51,10 @@ class HostController:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_path = self.dir / LOG_FILE
         self.supervisor: Supervisor | None = None
+        # multiprocessing re-imports its parent's __main__ in every child it starts: here Ray's
+        # worker script, which imports Ray (an agent of 45 MB PSS instead of 12, 0.15 s more to
+        # start). A __main__ whose spec is named __main__ is skipped (multiprocessing.spawn).
+        sys.modules["__main__"].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
         # as the runner does on one machine: this controller and its forkserver (started next)
         # at nice -10, so starting and signalling agents is not starved by the agents
         self.nice = raise_harness_priority()
