@@ -144,33 +144,46 @@ def test_a_host_partition_cuts_only_across_hosts_and_heals(tmp_path: Path, clust
     assert m["storms"][0]["rejoin_p50_ms"] > 0
 
 
-def test_a_killed_runner_leaves_no_agent_on_any_host(tmp_path: Path, cluster: Any) -> None:
+def wait_for_work(out: Path, timeout: float = 120) -> list[dict[str, Any]]:
+    """The run's events once its work phase has begun (the runner's own lines)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        evs = events(out) if (out / "logs").exists() and \
+            list((out / "logs").glob("fail_storm_*.jsonl")) else []
+        if any(e["event"] == "phase" and e["name"] == "work" for e in evs):
+            return evs
+        time.sleep(0.2)
+    raise AssertionError("the run never reached its work phase")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_or_interrupted_runner_leaves_no_agent_on_any_host(
+        how: signal.Signals, tmp_path: Path, cluster: Any) -> None:
     out = tmp_path / "run"
     cfg = fast_config(tmp_path, scenario={"duration": 60, "kill_at": 50, "base_port": 9700})
     runner = start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report",
                        "--cluster", "ray", "--ray-address", cluster.address,
                        "--agent-count", "9")
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            evs = events(out) if (out / "logs").exists() and \
-                list((out / "logs").glob("fail_storm_*.jsonl")) else []
-            if any(e["event"] == "phase" and e["name"] == "work" for e in evs):
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the run never reached its work phase")
+        evs = wait_for_work(out)
         pids = [e["pid"] for e in evs if e["event"] == "agent_spawned"]
         assert len(pids) == 9 and all(pid_alive(p) for p in pids)
-        runner.send_signal(signal.SIGKILL)
-        runner.wait(10)
-        killed = time.time()
-        while time.time() < killed + 5 and any(pid_alive(p) for p in pids):
+        runner.send_signal(how)
+        runner.wait(30)
+        ended = time.time()
+        while time.time() < ended + 5 and any(pid_alive(p) for p in pids):
             time.sleep(0.05)
         assert [p for p in pids if pid_alive(p)] == []
     finally:
         if runner.poll() is None:
             runner.kill()
+    if how == signal.SIGINT:  # stopped in order: the hosts' events home, the log replayable
+        assert runner.returncode == 130
+        evs = events(out)
+        assert {e["node"] for e in evs if e["event"] == "agent_stopped"} == \
+            {f"agent_{i}" for i in range(9)}
+        assert [e["phase"] for e in evs if e["event"] == "clock_offset"].count("end") == 3
+        assert metrics(out)["agent_count"] == 9
 
 
 def test_the_single_machine_default_needs_no_ray(tmp_path: Path) -> None:
@@ -197,15 +210,7 @@ def test_a_host_lost_mid_run_is_reported_and_the_run_goes_on(tmp_path: Path, clu
                        "--cluster", "ray", "--ray-address", cluster.address,
                        "--agent-count", "9")
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            evs = events(out) if (out / "logs").exists() and \
-                list((out / "logs").glob("fail_storm_*.jsonl")) else []
-            if any(e["event"] == "phase" and e["name"] == "work" for e in evs):
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the run never reached its work phase")
+        wait_for_work(out)
         doomed = subprocess.run(["ip", "netns", "pids", f"{PREFIX}-h3"], capture_output=True,
                                 text=True, check=True).stdout.split()
         died = time.time()
