@@ -144,6 +144,16 @@ def test_a_host_partition_cuts_only_across_hosts_and_heals(tmp_path: Path, clust
     assert m["storms"][0]["rejoin_p50_ms"] > 0
 
 
+def start_cluster_run(tmp_path: Path, cluster: Any, **scenario: Any
+                      ) -> tuple[Path, subprocess.Popen[str]]:
+    """A 9-agent cluster run in the background, with these scenario values."""
+    out = tmp_path / "run"
+    cfg = fast_config(tmp_path, scenario=scenario)
+    return out, start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report",
+                          "--cluster", "ray", "--ray-address", cluster.address,
+                          "--agent-count", "9")
+
+
 def wait_for_work(out: Path, timeout: float = 120) -> list[dict[str, Any]]:
     """The run's events once its work phase has begun (the runner's own lines)."""
     deadline = time.time() + timeout
@@ -159,11 +169,7 @@ def wait_for_work(out: Path, timeout: float = 120) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_or_interrupted_runner_leaves_no_agent_on_any_host(
         how: signal.Signals, tmp_path: Path, cluster: Any) -> None:
-    out = tmp_path / "run"
-    cfg = fast_config(tmp_path, scenario={"duration": 60, "kill_at": 50, "base_port": 9700})
-    runner = start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report",
-                       "--cluster", "ray", "--ray-address", cluster.address,
-                       "--agent-count", "9")
+    out, runner = start_cluster_run(tmp_path, cluster, duration=60, kill_at=50, base_port=9700)
     try:
         evs = wait_for_work(out)
         pids = [e["pid"] for e in evs if e["event"] == "agent_spawned"]
@@ -203,12 +209,8 @@ def test_a_host_lost_mid_run_is_reported_and_the_run_goes_on(tmp_path: Path, clu
                                                              ) -> None:
     """Last in the module: it takes host h3 down for good (every process in its namespace
     SIGKILLed, Ray's included), as a machine that dies."""
-    out = tmp_path / "run"
     # no storm: h3's death is the fault; long enough for Ray to declare the node dead
-    cfg = fast_config(tmp_path, scenario={"duration": 40, "kill_at": 60, "base_port": 9740})
-    runner = start_fsr("run", "--config", str(cfg), "--out", str(out), "--no-report",
-                       "--cluster", "ray", "--ray-address", cluster.address,
-                       "--agent-count", "9")
+    out, runner = start_cluster_run(tmp_path, cluster, duration=40, kill_at=60, base_port=9740)
     try:
         wait_for_work(out)
         doomed = subprocess.run(["ip", "netns", "pids", f"{PREFIX}-h3"], capture_output=True,

@@ -72,8 +72,19 @@ def test_bad_cluster_values_name_the_key(overrides: dict, message: str) -> None:
      "cluster.placement (--placement): must be one of spread, pack (got 'scatter')"),
     (["--ray-address", "10.0.0.2:6379"], "cluster.address (--ray-address): a Ray address "
                                          "needs cluster.engine: ray"),
+    # host targets and kill-host
+    (["--fault", "kill-host"], "scenario.fault (--fault): kill-host needs cluster.engine: ray"),
+    (["--fault", "kill-host", "--cluster", "local"],
+     "scenario.fault (--fault): kill-host needs cluster.engine: ray"),
+    (["--cluster", "ray", "--fault", "corrupt"], "scenario.fault (--fault): corrupt needs "
+                                                 "cluster.engine: local"),
+    (["--cluster", "ray", "--fault", "delay"], "scenario.fault (--fault): delay needs "
+                                               "cluster.engine: local"),
+    (["--cluster", "ray", "--fault", "kill-host", "--kill-hosts", "0"],
+     "scenario.kill_hosts (--kill-hosts): must be between 1 and 256 (got '0')"),
+    (["--fault", "melt"], "scenario.fault (--fault): must be one of kill, kill-host, pause"),
 ])
-def test_cli_bad_cluster_flags_exit_2_with_one_line(
+def test_cli_bad_cluster_and_host_flags_exit_2_with_one_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         args: list[str], message: str) -> None:
     code, lines = fsr_run(monkeypatch, capsys, tmp_path, *args)
@@ -182,21 +193,3 @@ def test_cli_refuses_what_the_engine_cannot_do_in_one_line(
     assert lines == [f"fsr: error: {err.value}"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--fault", "kill-host"], "scenario.fault (--fault): kill-host needs cluster.engine: ray"),
-    (["--fault", "kill-host", "--cluster", "local"],
-     "scenario.fault (--fault): kill-host needs cluster.engine: ray"),
-    (["--cluster", "ray", "--fault", "corrupt"], "scenario.fault (--fault): corrupt needs "
-                                                 "cluster.engine: local"),
-    (["--cluster", "ray", "--fault", "delay"], "scenario.fault (--fault): delay needs "
-                                               "cluster.engine: local"),
-    (["--cluster", "ray", "--fault", "kill-host", "--kill-hosts", "0"],
-     "scenario.kill_hosts (--kill-hosts): must be between 1 and 256 (got '0')"),
-    (["--fault", "melt"], "scenario.fault (--fault): must be one of kill, kill-host, pause"),
-])
-def test_cli_bad_fault_flags_exit_2_with_one_line(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-        args: list[str], message: str) -> None:
-    code, lines = fsr_run(monkeypatch, capsys, tmp_path, *args)
-    assert code == 2
-    assert len(lines) == 1 and lines[0].startswith(f"fsr: error: {message}"), lines
