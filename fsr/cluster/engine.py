@@ -114,6 +114,12 @@ def join(cfg: Config) -> Cluster:
         raise
 
 
+def first_line(exc: BaseException) -> str:
+    """An error in one line (Ray's span many): its first non-empty one, or its type."""
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return line[:300]
+
+
 def _remote_clock(controller: Any) -> float:
     return float(ray.get(controller.clock.remote(), timeout=CALL_TIMEOUT))
 
@@ -124,10 +130,8 @@ def connect(address: str | None) -> None:
         ray.init(address=address or "auto", log_to_driver=False, logging_level=logging.ERROR,
                  configure_logging=False, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()),
-                     type(exc).__name__)
         raise ClusterError(f"cluster.address: cannot join the Ray cluster at "
-                           f"{address or 'auto'}: {first}") from exc
+                           f"{address or 'auto'}: {first_line(exc)}") from exc
 
 
 def disconnect() -> None:
@@ -191,7 +195,7 @@ class ClusterProcesses:
         except RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             raise HostCallFailed(f"host {host}: {type(cause).__name__}: "
-                                 f"{str(cause).strip().splitlines()[0][:300]}") from exc
+                                 f"{first_line(cause)}") from exc
 
     def _each(self, call: Callable[[Any], Any], hosts: list[str] | None = None) -> dict[str, Any]:
         """`call` on every live host's controller at once; host -> result."""
@@ -205,8 +209,7 @@ class ClusterProcesses:
         self.lost.add(host)
         agents = sorted(a for a, h in self.host_of.items() if h == host)
         self.exited.update(agents)
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        self.record(ev.HOST_LOST, host=host, agents=agents, reason=reason)
+        self.record(ev.HOST_LOST, host=host, agents=agents, reason=first_line(exc))
 
     # -- clocks --------------------------------------------------------------------------------
     def measure_clocks(self, phase: str) -> None:
@@ -241,17 +244,21 @@ class ClusterProcesses:
         refs = {h: self.controllers[h].spawn_all.remote(v) for h, v in by_host.items()
                 if h not in self.lost}
         for h, ref in refs.items():
-            self.pids.update(self._call(h, ref) or dict.fromkeys(by_host[h], -1))
-        self.exited.difference_update(node_ids)
-        return ((n, self.pids.get(n, -1)) for n in node_ids)
+            started = self._call(h, ref) or {}
+            self.pids.update(started)
+            self.exited.difference_update(started)
+        return ((n, self.pids.setdefault(n, -1)) for n in node_ids)
 
     def spawn(self, node_id: str) -> int:
         host = self.host_of[node_id]
         pid = self._call(host, self.controllers[host].spawn.remote(node_id)) \
             if host not in self.lost else None
-        self.pids[node_id] = pid if pid is not None else -1
+        if pid is None:  # its host is lost: no process, and it stays exited
+            self.pids[node_id] = -1
+            return -1
+        self.pids[node_id] = pid
         self.exited.discard(node_id)
-        return self.pids[node_id]
+        return pid
 
     def pid(self, node_id: str) -> int:
         return self.pids[node_id]
