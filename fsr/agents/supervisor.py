@@ -112,6 +112,11 @@ def agent_main(plan_path: str, node_id: str, stderr_path: str) -> None:
     os._exit(0)
 
 
+class AgentsFailed(RuntimeError):
+    """Whoever runs the agents could not do what the run asked (a cluster host's controller
+    raised, e.g. iptables refused a rule): the run fails with this one line."""
+
+
 class AgentProcesses(Protocol):
     """What the runner needs of whoever runs its agents: this machine's `Supervisor`, or a
     cluster's controllers (`fsr.cluster.engine.ClusterProcesses`)."""

@@ -35,7 +35,7 @@ from ray.exceptions import GetTimeoutError, NodeDiedError, RayActorError, RayTas
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fsr import events as ev
-from fsr.agents.supervisor import AgentProcesses
+from fsr.agents.supervisor import AgentProcesses, AgentsFailed
 from fsr.bus.security import key_path
 from fsr.cluster.clock import ClockOffset, measure
 from fsr.cluster.controller import HostController
@@ -54,10 +54,6 @@ CALL_TIMEOUT = 30.0  # s a blocking call on a controller may take before its hos
 Record = Callable[..., None]  # the runner's `record(event, **fields)`
 # a controller that is gone or does not answer: its host is lost (a method that raised is not)
 LOST = (RayActorError, NodeDiedError, GetTimeoutError)
-
-
-class HostCallFailed(RuntimeError):
-    """A controller's method raised on its host (e.g. iptables refused a rule)."""
 
 
 class ClusterError(RuntimeError):
@@ -194,7 +190,7 @@ class ClusterProcesses:
             return None
         except RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            raise HostCallFailed(f"host {host}: {type(cause).__name__}: "
+            raise AgentsFailed(f"host {host}: {type(cause).__name__}: "
                                  f"{first_line(cause)}") from exc
 
     def _each(self, call: Callable[[Any], Any], hosts: list[str] | None = None) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsr import events as ev
-from fsr.agents.supervisor import AgentProcesses, Supervisor, raise_harness_priority
+from fsr.agents.supervisor import (
+    AgentProcesses,
+    AgentsFailed,
+    Supervisor,
+    raise_harness_priority,
+)
 from fsr.bus.detectors import detector_for
 from fsr.bus.node import MeshNode
 from fsr.config import to_dict
@@ -150,7 +155,7 @@ class Runner(MeshNode):
         except KeyboardInterrupt:
             reason = "interrupted"
             raise
-        except RunFailed as exc:
+        except (RunFailed, AgentsFailed) as exc:
             reason = f"failed: {exc}"
             raise
         finally:

@@ -12,6 +12,7 @@ import zmq
 from rich.console import Console
 from rich.table import Table
 
+from fsr.agents.supervisor import AgentsFailed
 from fsr.config import Config, ConfigError
 from fsr.injector.network import (
     NetworkFaults,
@@ -80,7 +81,7 @@ def run_plan(console: Console, cfg: Config, plan: RunPlan, plan_path: Path, doc:
             return 1
         try:
             runner.run()
-        except RunFailed as exc:
+        except (RunFailed, AgentsFailed) as exc:
             console.print(f"fsr: run failed: {exc}", markup=False)
             code = 1
         except KeyboardInterrupt:
