@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from fsr.agents.supervisor import Supervisor, raise_harness_priority
 from fsr.bus.security import key_path
@@ -63,9 +62,6 @@ class HostController:
     def clock(self) -> float:
         """This host's clock, for the runner's offset measurement (`fsr.cluster.clock`)."""
         return time.time()
-
-    def where(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": os.getpid(), "netns": os.readlink("/proc/self/ns/net")}
 
     def prepare(self, plan_json: str, keys: bytes | None) -> None:
         """Write the run's plan for this host's agents (its log and keys here) and the keys."""

@@ -20,12 +20,11 @@ controller (`fsr.cluster.controller.HostController`) on each, and run the agents
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,8 +176,8 @@ class ClusterProcesses:
         self._storms = 0
         keys = key_path(plan.run_dir)
         secret = keys.read_bytes() if keys.exists() else None
-        plan_json = json.dumps(json.loads(Path(plan.run_dir, "plan.json").read_text()))
-        self._each(lambda c: c.prepare.remote(plan_json, secret))
+        plan_json = Path(plan.run_dir, "plan.json").read_text()
+        self._each(lambda _, c: c.prepare.remote(plan_json, secret))
 
     # -- calls on the controllers -------------------------------------------------------------
     def _call(self, host: str, ref: Any) -> Any:
@@ -193,11 +192,19 @@ class ClusterProcesses:
             raise AgentsFailed(f"host {host}: {type(cause).__name__}: "
                                  f"{first_line(cause)}") from exc
 
-    def _each(self, call: Callable[[Any], Any], hosts: list[str] | None = None) -> dict[str, Any]:
-        """`call` on every live host's controller at once; host -> result."""
-        refs = {h: call(self.controllers[h]) for h in (self.controllers if hosts is None else hosts)
-                if h not in self.lost}
+    def _each(self, call: Callable[[str, Any], Any], hosts: Iterable[str] | None = None
+              ) -> dict[str, Any]:
+        """`call(host, its controller)` on every live host (or these) at once, then the
+        results: host -> result (None: the host is lost)."""
+        refs = {h: call(h, self.controllers[h]) for h in (self.controllers if hosts is None
+                                                           else hosts) if h not in self.lost}
         return {h: self._call(h, ref) for h, ref in refs.items()}
+
+    def _by_host(self, node_ids: list[str]) -> dict[str, list[str]]:
+        by_host: dict[str, list[str]] = {}
+        for n in node_ids:
+            by_host.setdefault(self.host_of[n], []).append(n)
+        return by_host
 
     def _lose(self, host: str, exc: BaseException) -> None:
         if host in self.lost:
@@ -234,15 +241,10 @@ class ClusterProcesses:
     # -- AgentProcesses ------------------------------------------------------------------------
     def spawn_all(self, node_ids: list[str]) -> Iterator[tuple[str, int]]:
         """Every host starts its agents at once, one after another on each host."""
-        by_host: dict[str, list[str]] = {}
-        for n in node_ids:
-            by_host.setdefault(self.host_of[n], []).append(n)
-        refs = {h: self.controllers[h].spawn_all.remote(v) for h, v in by_host.items()
-                if h not in self.lost}
-        for h, ref in refs.items():
-            started = self._call(h, ref) or {}
-            self.pids.update(started)
-            self.exited.difference_update(started)
+        by_host = self._by_host(node_ids)
+        for started in self._each(lambda h, c: c.spawn_all.remote(by_host[h]), by_host).values():
+            self.pids.update(started or {})
+            self.exited.difference_update(started or {})
         return ((n, self.pids.setdefault(n, -1)) for n in node_ids)
 
     def spawn(self, node_id: str) -> int:
@@ -267,19 +269,13 @@ class ClusterProcesses:
         """Each host signals its own victims in one burst, every host at the same moment
         (`STRIKE_LEAD` from now, on each host's clock by its offset). Hits on the runner's
         clock, in time order; realtime if every host's burst was."""
-        by_host: dict[str, list[str]] = {}
-        for n in node_ids:
-            by_host.setdefault(self.host_of[n], []).append(n)
-        done = {h: r for h, r in self._each_victims(by_host, int(sig)).items() if r is not None}
+        by_host, at = self._by_host(node_ids), time.time() + STRIKE_LEAD
+        called = self._each(lambda h, c: c.signal.remote(by_host[h], int(sig),
+                                                          at + self._offset_s(h)), by_host)
+        done = {h: r for h, r in called.items() if r is not None}
         hits = sorted(((n, pid, self._on_runner_clock(h, ts)) for h, (hs, _) in done.items()
                        for n, pid, ts in hs), key=lambda hit: hit[2])
         return hits, bool(done) and all(rt for _, rt in done.values())
-
-    def _each_victims(self, by_host: dict[str, list[str]], sig: int) -> dict[str, Any]:
-        at = time.time() + STRIKE_LEAD
-        refs = {h: self.controllers[h].signal.remote(v, sig, at + self._offset_s(h))
-                for h, v in by_host.items() if h not in self.lost}
-        return {h: self._call(h, ref) for h, ref in refs.items()}
 
     def poll(self) -> None:
         """Take the pulls that are back (never waits), and ask each host again `PULL_EVERY` s
@@ -326,7 +322,7 @@ class ClusterProcesses:
 
     def stop_all(self) -> None:
         """Stop every agent, then bring the hosts' last events and stderr files home."""
-        self._each(lambda c: c.stop_all.remote())
+        self._each(lambda _, c: c.stop_all.remote())
         self.finish(Path(self.plan.run_dir) / "logs")
         self.close()
 
@@ -346,15 +342,13 @@ class ClusterProcesses:
         ports = (self.plan.runner_port, max(a.hb_port for a in self.plan.agents))
         addr = {h: self.hosts[h].address for h in self.hosts}
         # each side drops what comes from the other: both directions cut on arrival
-        refs = {h: self.controllers[h].cut.remote(
-            storm, [addr[f] for f in (others if h in struck else struck)], ports, percent)
-            for h in sorted(self.hosts) if h not in self.lost}
-        for h, ref in refs.items():
-            self._call(h, ref)
+        self._each(lambda h, c: c.cut.remote(
+            storm, [addr[f] for f in (others if h in struck else struck)], ports, percent),
+            sorted(self.hosts))
         return str(storm)
 
     def clear(self, handle: str) -> object:
-        dropped = self._each(lambda c: c.heal.remote(int(handle)))
+        dropped = self._each(lambda _, c: c.heal.remote(int(handle)))
         return sum(n for n in dropped.values() if n)
 
     # -- the end -------------------------------------------------------------------------------
@@ -365,7 +359,7 @@ class ClusterProcesses:
             host = self._pulls.pop(ref)
             if host not in self.lost:
                 self._take(host, ref)
-        for host, result in self._each(lambda c: c.finish.remote()).items():
+        for host, result in self._each(lambda _, c: c.finish.remote()).items():
             if result is None:
                 continue
             rest, stderr = result
